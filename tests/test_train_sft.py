@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 from train_helpers import tiny_spec, write_set
 from transformers import TrainerCallback
 
+from m1repro.train.launch import DIST_ENV_VARS
 from m1repro.train.sft import TRAIN_INFO_FILE, last_checkpoint, train
 
 REPO = Path(__file__).resolve().parent.parent
@@ -85,17 +86,31 @@ def test_final_model_loads_with_chat_template_and_learned_the_format(tiny_model_
     assert "<|im_start|>answer" in text, text  # the think/answer format was learned
 
 
+@pytest.fixture
+def extensions_dir(tmp_path_factory, monkeypatch):
+    """DeepSpeed JIT-builds a CPU communication op (~35 s) into TORCH_EXTENSIONS_DIR: one build per test session,
+    in the session's temporary directory (or where the caller already points it)."""
+    path = os.environ.get("TORCH_EXTENSIONS_DIR") or str(tmp_path_factory.getbasetemp() / "torch_extensions")
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", path)
+    return path
+
+
+def launcher_env_left() -> dict[str, str]:
+    return {k: os.environ[k] for k in DIST_ENV_VARS if k in os.environ}
+
+
 @pytest.mark.skipif(os.environ.get("M1REPRO_SKIP_DEEPSPEED") == "1", reason="M1REPRO_SKIP_DEEPSPEED=1")
-def test_deepspeed_zero3_matches_the_plain_path(tiny_model_dir, tmp_path, monkeypatch):
+def test_deepspeed_zero3_matches_the_plain_path(tiny_model_dir, tmp_path, extensions_dir):
     pytest.importorskip("deepspeed")
-    # DeepSpeed JIT-builds a CPU communication op once (~35 s); keep it across test sessions
-    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", os.environ.get("TORCH_EXTENSIONS_DIR", str(REPO / "cache/torch_extensions")))
-    for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
-        monkeypatch.delenv(k, raising=False)
+    import torch.distributed as dist
+
+    assert not launcher_env_left()
     data = write_set(tmp_path / "set.parquet", n=4)
     plain = train(tiny_spec(tiny_model_dir), data, tmp_path / "plain/model", tmp_path / "plain/ck")
     spec = tiny_spec(tiny_model_dir, deepspeed=str(REPO / "config/deepspeed/zero3.json"))
     ds = train(spec, data, tmp_path / "ds/model", tmp_path / "ds/ck")
+    # the one-process group and its variables are gone: later runs and subprocesses start clean
+    assert not launcher_env_left() and not dist.is_initialized()
     assert ds["global_steps"] == plain["global_steps"] == 2
     a, b = weights(tmp_path / "plain/model"), weights(tmp_path / "ds/model")
     base = weights(Path(tiny_model_dir))
@@ -106,3 +121,41 @@ def test_deepspeed_zero3_matches_the_plain_path(tiny_model_dir, tmp_path, monkey
     gap = torch.sqrt(sum(((a[k] - b[k]) ** 2).sum() for k in a))
     update = torch.sqrt(sum(((a[k] - base[k]) ** 2).sum() for k in a))
     assert update > 0 and gap < 0.01 * update, (float(gap), float(update))
+    # a second run in the same process (as a notebook would) builds its own group again
+    again = train(spec, data, tmp_path / "ds2/model", tmp_path / "ds2/ck")
+    assert again["global_steps"] == 2 and not dist.is_initialized()
+
+
+@pytest.mark.skipif(os.environ.get("M1REPRO_SKIP_DEEPSPEED") == "1", reason="M1REPRO_SKIP_DEEPSPEED=1")
+def test_two_trainings_started_together_on_one_node_both_finish(tiny_model_dir, tmp_path, extensions_dir, monkeypatch):
+    """Two single-process ZeRO-3 runs at once, as two jobs sharing a node would: each binds its own free port. A
+    stale MASTER_PORT in the parent's environment (as a test process or an outer launcher leaves) is not reused."""
+    pytest.importorskip("deepspeed")
+    import socket
+    import subprocess
+    import sys
+
+    from m1repro.train.launch import spec_json
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    monkeypatch.setenv("MASTER_PORT", str(busy.getsockname()[1]))  # taken: a run that used it would fail
+    data = write_set(tmp_path / "set.parquet", n=4)
+    spec = tiny_spec(tiny_model_dir, deepspeed=str(REPO / "config/deepspeed/zero3.json"))
+    procs = []
+    for k in range(2):
+        cmd = [sys.executable, "-m", "m1repro.train.sft", "--spec", spec_json(spec), "--data", str(data),
+               "--output", str(tmp_path / f"r{k}/model"), "--checkpoints", str(tmp_path / f"r{k}/ck")]
+        log = open(tmp_path / f"r{k}.log", "w")
+        procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO), log))
+    try:
+        codes = [p.wait(timeout=600) for p, _ in procs]
+    finally:
+        for p, log in procs:
+            p.kill() if p.poll() is None else None
+            log.close()
+        busy.close()
+    for k, code in enumerate(codes):
+        assert code == 0, (tmp_path / f"r{k}.log").read_text()[-3000:]
+        assert (tmp_path / f"r{k}/model/model.safetensors").exists()

@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -28,7 +29,39 @@ from m1repro.train.hparams import RunSpec
 
 logger = logging.getLogger("m1repro.train")
 
-DEFAULT_RDZV_PORT = 29400
+# What a launcher (torchrun, srun) sets for each process; a plain process must not inherit them from its parent.
+DIST_ENV_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+# Rendezvous ports of multi-node runs: one per SLURM job in [base, base + span), below the usual ephemeral range
+# (32768+), so two jobs sharing a head node do not collide (M1REPRO_RDZV_PORT overrides).
+RDZV_PORT_BASE = 20000
+RDZV_PORT_SPAN = 10000
+
+
+def rendezvous_port(env: Mapping[str, str]) -> int:
+    """The c10d rendezvous port of a multi-node job: ``M1REPRO_RDZV_PORT`` if set, else derived from the job id."""
+    if env.get("M1REPRO_RDZV_PORT"):
+        return int(env["M1REPRO_RDZV_PORT"])
+    return RDZV_PORT_BASE + int(env["SLURM_JOB_ID"]) % RDZV_PORT_SPAN
+
+
+def check_port_free(host: str, port: int) -> None:
+    """On the rendezvous host, fail early and clearly when the port is taken (torchrun would only time out)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("", port))
+        except OSError as exc:
+            raise RuntimeError(
+                f"rendezvous port {port} on {host} is taken ({exc.strerror}); set M1REPRO_RDZV_PORT to a free port "
+                "and resubmit"
+            ) from None
+
+
+def plain_process_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a one-process (CPU) run: without a launcher's rank and rendezvous variables, which a
+    parent (a test process, a notebook, an outer torchrun) may have set and which would make the run join them."""
+    return {k: v for k, v in env.items() if k not in DIST_ENV_VARS}
 
 
 def expand_nodelist(nodelist: str) -> list[str]:
@@ -66,7 +99,7 @@ def launch_command(spec: RunSpec, sft_args: Sequence[str], env: Mapping[str, str
     if int(env["SLURM_NNODES"]) != spec.nodes:
         raise RuntimeError(f"run {spec.run!r} wants {spec.nodes} nodes, the allocation has {env['SLURM_NNODES']}")
     head = expand_nodelist(env["SLURM_JOB_NODELIST"])[0]
-    port = env.get("M1REPRO_RDZV_PORT", str(DEFAULT_RDZV_PORT))
+    port = rendezvous_port(env)
     return [
         *torchrun,
         "--nnodes", str(spec.nodes),
@@ -97,6 +130,8 @@ def run_job(spec: RunSpec, data: str, output: str, checkpoints: str, train_log: 
     env = dict(os.environ if env is None else env)
     env.setdefault("TORCH_EXTENSIONS_DIR", str(Path("cache/torch_extensions").resolve()))
     sft_args = ["--data", data, "--output", output, "--checkpoints", checkpoints, "--log", train_log]
+    if spec.device == "cpu":
+        env = plain_process_env(env)
     cmd = job_command(spec, sft_args, mpi, env)
     log_event(logger, "launch", run=spec.run, command=shlex.join(cmd), nodes=spec.nodes,
               gpus_per_node=spec.gpus_per_node)
@@ -115,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     a, rest = p.parse_known_args(argv)
     spec = RunSpec.from_dict(json.loads(a.spec))
     cmd = launch_command(spec, ["--spec", a.spec, *rest], os.environ)
+    if spec.nodes > 1 and os.environ.get("SLURM_NODEID", "0") == "0":
+        check_port_free(socket.gethostname(), rendezvous_port(os.environ))
     print(f"[m1repro.train.launch] node {os.environ.get('SLURM_NODEID', '0')}: {shlex.join(cmd)}", file=sys.stderr,
           flush=True)
     if a.dry_run:

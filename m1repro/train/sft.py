@@ -18,13 +18,15 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from m1repro.log import log_event, setup_logging
 from m1repro.train.format import PAD_TOKEN, build_dataset, load_training_rows
 from m1repro.train.hparams import RunSpec
+from m1repro.train.launch import DIST_ENV_VARS
 
 logger = logging.getLogger("m1repro.train")
 
@@ -35,12 +37,50 @@ def rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
-def ensure_single_process_env() -> None:
-    """DeepSpeed needs a process group even for one process: give it a local one when no launcher set it up."""
-    if "RANK" in os.environ:
+@contextmanager
+def single_process_group() -> Iterator[None]:
+    """A one-process group for DeepSpeed when no launcher made one, on a TCP store bound to a free port.
+
+    The store binds port 0 itself (the OS picks a free port, no race), so two runs on one node never collide. On exit
+    the group is destroyed and the environment restored: nothing outlives the run (a test process or a notebook that
+    trains twice gets a fresh group each time). Inside a launcher (``RANK`` set) it does nothing.
+    """
+    import torch.distributed as dist
+
+    if "RANK" in os.environ or dist.is_initialized():
+        yield
         return
-    os.environ.update({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1"})
-    os.environ.setdefault("MASTER_PORT", str(29500 + os.getpid() % 1000))
+    store = dist.TCPStore("127.0.0.1", 0, world_size=1, is_master=True, wait_for_workers=False)
+    saved = {k: os.environ.get(k) for k in DIST_ENV_VARS}
+    os.environ.update({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1",
+                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(store.port)})
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        yield
+    finally:
+        _destroy_group()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        del store
+
+
+def _destroy_group() -> None:
+    """Destroy the default group through DeepSpeed when it used it, so that its cached group handles go too (a later
+    run in the same process would otherwise reach a dead group)."""
+    import sys
+
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        return
+    ds_comm = sys.modules.get("deepspeed.comm.comm")
+    if ds_comm is not None and getattr(ds_comm, "cdb", None) is not None:
+        ds_comm.destroy_process_group()
+    else:
+        dist.destroy_process_group()
 
 
 def sft_config(spec: RunSpec, checkpoint_dir: str | Path) -> Any:
@@ -126,8 +166,13 @@ def train(
     callbacks: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Train (resuming from the last checkpoint if any) and write the final model directory atomically."""
-    if spec.deepspeed:
-        ensure_single_process_env()
+    with single_process_group() if spec.deepspeed else nullcontext():
+        return _train(spec, data_path, output_dir, checkpoint_dir, callbacks)
+
+
+def _train(
+    spec: RunSpec, data_path: str | Path, output_dir: str | Path, checkpoint_dir: str | Path, callbacks: Sequence[Any]
+) -> dict[str, Any]:
     output_dir = Path(output_dir)
     tmp_dir = output_dir.parent / f".{output_dir.name}.partial"
     t0 = time.time()

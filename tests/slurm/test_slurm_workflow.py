@@ -67,9 +67,9 @@ def run_interruptible(cmd: list[str], cwd: Path, timeout: float, log: Path) -> i
 
 
 @pytest.fixture(scope="module")
-def reference_table(tiny_runs) -> Path:
+def reference_table(tiny_run) -> Path:
     """results/table1.csv of the local tiny run (tests/conftest.py: shared with the workflow tests)."""
-    return tiny_runs[0] / "results" / "table1.csv"
+    return tiny_run / "results" / "table1.csv"
 
 
 @pytest.fixture(scope="module")
