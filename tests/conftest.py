@@ -18,7 +18,9 @@ class ScriptedEngine:
     """An engine whose "model" is a function from the prompt text to the text it would write.
 
     One character is one token (``encode`` = code points), so token arithmetic in tests is visible; ``count_fn``
-    replaces the count used for re-encoding (the faithful mode counts by re-encoding text). Every call is recorded.
+    replaces the count used for encoding text (the faithful mode counts by encoding each piece). Every call is
+    recorded (prompts and limits in ``calls``, stop strings in ``stops``). ``eos`` ends a generation whatever the stop
+    strings, as a model's end-of-sequence token does in SGLang.
     """
 
     script: Callable[[str], str]
@@ -26,6 +28,8 @@ class ScriptedEngine:
     name: str = "scripted"
     returns_token_ids: bool = True
     calls: list[tuple[list[str], list[int]]] = field(default_factory=list)
+    stops: list[tuple[str, ...]] = field(default_factory=list)
+    eos: str = "<|im_end|>"
 
     def encode(self, text: str) -> list[int]:
         return [ord(c) for c in text]
@@ -43,10 +47,11 @@ class ScriptedEngine:
         texts = [p if isinstance(p, str) else self.decode(p) for p in prompts]
         limits = [max_tokens] * len(texts) if isinstance(max_tokens, int) else list(max_tokens)
         self.calls.append((texts, limits))
+        self.stops.append(tuple(stop))
         out = []
         for text, limit in zip(texts, limits):
             full = self.script(text)
-            cut = min((full.find(s) for s in stop if s in full), default=-1)
+            cut = min((full.find(s) for s in (*stop, self.eos) if s in full), default=-1)
             if cut != -1 and cut < limit:
                 gen = full[:cut]
                 out.append(Completion(gen, "stop", len(gen) + 1, tuple(self.encode(gen))))
@@ -71,23 +76,30 @@ def qwen_tokenizer(tiny_model_dir):
     return AutoTokenizer.from_pretrained(str(tiny_model_dir))
 
 
-@pytest.fixture(scope="session")
-def tiny_runs(tmp_path_factory) -> list[Path]:
-    """The tiny workflow to results/table1.csv, run twice with real Snakemake in two fresh copies of the checkout.
-    Shared by the workflow tests and the SLURM test (its local reference)."""
+def _run_tiny(tmp_path_factory, name: str) -> Path:
+    """The tiny workflow to results/table1.csv with real Snakemake in a fresh copy of the checkout."""
     import subprocess
     import sys
     import time
 
     from workflow_helpers import copy_checkout
 
-    dirs = []
-    for k in range(2):
-        d = copy_checkout(tmp_path_factory.mktemp(f"tiny{k}"))
-        t = time.time()
-        res = subprocess.run([sys.executable, "-m", "snakemake", "--profile", "profiles/tiny", "results/table1.csv"],
-                             cwd=d, capture_output=True, text=True, timeout=1800)
-        assert res.returncode == 0, res.stderr[-4000:]
-        print(f"\ntiny run {k}: {time.time() - t:.0f} s")
-        dirs.append(d)
-    return dirs
+    d = copy_checkout(tmp_path_factory.mktemp(name))
+    t = time.time()
+    res = subprocess.run([sys.executable, "-m", "snakemake", "--profile", "profiles/tiny", "results/table1.csv"],
+                         cwd=d, capture_output=True, text=True, timeout=1800)
+    assert res.returncode == 0, res.stderr[-4000:]
+    print(f"\n{name}: tiny run {time.time() - t:.0f} s")
+    return d
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """One tiny run (the SLURM test's local reference, and the first of ``tiny_runs``)."""
+    return _run_tiny(tmp_path_factory, "tiny0")
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tiny_run, tmp_path_factory) -> list[Path]:
+    """Two independent tiny runs (determinism), shared by the workflow tests."""
+    return [tiny_run, _run_tiny(tmp_path_factory, "tiny1")]
