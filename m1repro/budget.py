@@ -1,11 +1,15 @@
-"""The thinking-budget controller around an engine (reference §2): thinking cap, "Wait" forcing, end of thinking,
-answer phase; faithful and exact semantics; and shared sweeps in which one generation serves several budgets and
-forcing counts.
+"""The thinking-budget controller around an engine: thinking cap, "Wait" forcing, end of thinking, answer phase;
+faithful and exact semantics; and shared sweeps in which one generation serves several budgets and forcing counts.
+``docs/fidelity.md`` lists each rule next to the original's lines.
 
-faithful: the original's semantics. Phase 1 is one call with ``max_tokens = budget``. Each "Wait" round appends the
-  separator and "Wait" to every item whose re-encoded thinking is below the budget, re-counts by re-encoding the
-  text, drops items that reach the budget, and sends the rest in one call with the batch-level
-  ``max_tokens = budget - min(count)`` (so items can overshoot and results depend on the batch).
+faithful: the original's semantics (``inference_keep_think.py``: ``call_model``, ``keep_think``, ``end_thinking``).
+  Phase 1 is one call with ``max_tokens = budget``. Token counts are running sums of separately encoded pieces
+  (the phase-1 text, then each continuation), never a re-encoding of the whole thinking. Items are processed in
+  batches of ``batch_size`` consecutive items; in each "Wait" round, every item of the batch whose count is below the
+  budget is offered the separator and "Wait": the round's count is the item's count plus the encoded length of that
+  piece, and an item that would reach the budget just by it is skipped (its text keeps no "Wait", its round count does
+  not grow; the piece is not added to its running count either way). The remaining items of the batch go out in one
+  call with ``max_tokens = budget - min(round counts)``, so items can overshoot and results depend on the batch.
 exact: token-exact. Prompts and thinking are kept as token ids, each item has its own remaining budget, only items
   that stopped on their own are forced, and no item exceeds its budget; results do not depend on the batch.
 
@@ -90,25 +94,37 @@ def faithful_phase1(engine: Engine, prompts: Sequence[str], budget: int, batch_s
 def faithful_wait_round(
     engine: Engine, states: list[ThinkState], budget: int, batch_size: int, sep_rule: SeparatorRule = "faithful"
 ) -> list[ThinkState]:
-    """One "Wait" round with the original's semantics; returns new states (inputs are not modified)."""
+    """One "Wait" round with the original's semantics; returns new states (inputs are not modified).
+
+    ``states`` must be in the original's item order (the evaluation file's), because each batch of ``batch_size``
+    consecutive items shares one call and one ``max_tokens``.
+    """
     states = [replace(s, ids=list(s.ids)) for s in states]
-    candidates = [i for i, s in enumerate(states) if s.num_tokens < budget]
-    for i in candidates:
-        s = states[i]
-        s.thinking += wait_separator(s.thinking, sep_rule) + WAIT
-        s.num_wait += 1
-        s.num_tokens = engine.count_tokens(s.thinking)
-        s.ids = []  # text was edited: ids no longer describe it
-    active = [i for i in candidates if states[i].num_tokens < budget]
-    if not active:
-        return states
-    max_tokens = budget - min(states[i].num_tokens for i in active)
-    comps = generate_batched(engine, [states[i].prompt + states[i].thinking for i in active], max_tokens, batch_size)
-    for i, c in zip(active, comps):
-        s = states[i]
-        s.thinking += c.text
-        s.finish_reason = c.finish_reason
-        s.num_tokens = engine.count_tokens(s.thinking)
+    for chunk in _chunks(len(states), batch_size):
+        active: list[int] = []
+        round_counts: list[int] = []
+        for i in chunk:
+            s = states[i]
+            if s.num_tokens >= budget:
+                continue
+            piece = wait_separator(s.thinking, sep_rule) + WAIT
+            count = s.num_tokens + engine.count_tokens(piece)
+            if count >= budget:  # "Wait" alone would reach the budget: the item sits this round out, unchanged
+                continue
+            s.thinking += piece
+            s.num_wait += 1
+            s.ids = []  # text was edited: ids no longer describe it
+            active.append(i)
+            round_counts.append(count)
+        if not active:
+            continue
+        max_tokens = budget - min(round_counts)
+        comps = engine.generate([states[i].prompt + states[i].thinking for i in active], max_tokens, STOP_STRINGS)
+        for i, c in zip(active, comps, strict=True):
+            s = states[i]
+            s.thinking += c.text
+            s.finish_reason = c.finish_reason
+            s.num_tokens += engine.count_tokens(c.text)  # the piece's tokens are not added (as the original)
     return states
 
 
@@ -255,27 +271,40 @@ def exact_slice(engine: Engine, prompt: str, segments: list[Segment], budget: in
 # answer phase and baselines
 # ---------------------------------------------------------------------------------------------------------------
 def answer_phase(
-    engine: Engine, states: Sequence[ThinkState], answer_max_tokens: int, batch_size: int
+    engine: Engine, states: Sequence[ThinkState], answer_max_tokens: int, batch_size: int, mode: BudgetMode = "exact"
 ) -> list[Answer]:
-    """Close each thinking, append the answer marker chosen by its finish reason, and generate the answer."""
+    """Close each thinking, append the answer marker chosen by its finish reason, and generate the answer.
+
+    ``num_gen_tokens`` counts the thinking, then (faithful) each piece the original encodes on its own: the newline
+    that closes the thinking when one is added, the answer marker and the answer text; (exact) the engine's count of
+    answer tokens.
+    """
     prefixes = [answer_prefix(s.finish_reason) for s in states]
-    prompts = [s.prompt + close_thinking(s.thinking) + p for s, p in zip(states, prefixes)]
+    closed = [close_thinking(s.thinking) for s in states]
+    prompts = [s.prompt + c + p for s, c, p in zip(states, closed, prefixes)]
     comps = generate_batched(engine, prompts, answer_max_tokens, batch_size)
-    return [
-        Answer(
+    out = []
+    for s, c_text, p, c in zip(states, closed, prefixes, comps):
+        if mode == "faithful":
+            added = c_text[len(s.thinking) :]
+            gen = s.num_tokens + (engine.count_tokens(added) if added else 0) + engine.count_tokens(p)
+            gen += engine.count_tokens(c.text)
+        else:
+            gen = s.num_tokens + c.num_tokens
+        out.append(Answer(
             thinking_text=s.thinking,
             thinking_finish_reason=s.finish_reason,
             response_text=p + c.text,
             finish_reason=c.finish_reason,
             num_thinking_tokens=s.num_tokens,
-            num_gen_tokens=s.num_tokens + c.num_tokens,
+            num_gen_tokens=gen,
             num_wait=s.num_wait,
-        )
-        for s, p, c in zip(states, prefixes, comps)
-    ]
+        ))
+    return out
 
 
 def baseline_answers(engine: Engine, prompts: Sequence[str], max_tokens: int, batch_size: int) -> list[Answer]:
-    """Non-thinking models: one call, no think marker."""
-    comps = generate_batched(engine, prompts, max_tokens, batch_size)
-    return [Answer("", None, c.text, c.finish_reason, 0, c.num_tokens, 0) for c in comps]
+    """Non-thinking models: one call, no think marker and no stop strings (the original sends ``stop=None``, so
+    only the model's end-of-sequence token ends a reply); tokens counted by encoding the reply, as the original."""
+    comps = generate_batched(engine, prompts, max_tokens, batch_size, stop=())
+    return [Answer("", None, c.text, c.finish_reason, 0, engine.count_tokens(c.text), 0) for c in comps]

@@ -54,28 +54,58 @@ def _after_last_equals(s: str) -> str:
 
 
 def _box_content(text: str) -> str | None:
-    """Raw content of the last ``\\boxed{}`` (or of the last ``\\fbox{}`` when there is no ``\\boxed`` at all)."""
+    """Raw content of the last ``\\boxed{}`` (or of the last ``\\fbox{}`` when there is no ``\\boxed`` at all), for the
+    improved scorer: spaces before the brace are allowed and an ``\\fbox`` is unwrapped like a ``\\boxed``."""
     command = "\\boxed" if "\\boxed" in text else "\\fbox"
     span = _wrapped_at(text, text.rfind(command), command) if command in text else None
     return None if span is None else text[span[0] : span[1]]
 
 
-def extract_answer(text: str) -> str:
-    """The m1 extraction: last box, wrapper stripped, ``=`` handling, then the same for a ``\\text{}`` wrapper.
+def last_boxed_only_string(text: str) -> str:
+    """The original's box search: from the last ``\\boxed`` (or, only when there is none, the last ``\\fbox``) to
+    the ``}`` at which the brace depth first returns to zero; the whole text when there is no such command or the
+    braces never balance.
 
-    Faithful to the original, including its order: the ``=`` split runs before ``\\text{}`` is unwrapped, so
-    ``\\boxed{\\text{pH = 7.1}}`` gives ``7.1}``. Without a (closed) box the whole string is returned unchanged;
-    nothing is stripped at the right end.
+    Depth counting starts at the command, not at its brace, so ``\\boxed A {x}`` yields ``\\boxed A {x}`` and a
+    ``}`` met before any ``{`` pushes the depth below zero (it must climb back before a match counts).
     """
-    content = _box_content(text)
-    if content is None:
-        return text
-    content = _after_last_equals(content)
-    texts = list(_TEXT_CMD_RE.finditer(content))  # "\text" then a brace, so \textbf is not taken for \text
-    span = _wrapped_at(content, texts[-1].start(), "\\text") if texts else None
-    if span is not None:
-        content = _after_last_equals(content[span[0] : span[1]])
-    return content
+    idx = text.rfind("\\boxed")
+    if idx < 0:
+        idx = text.rfind("\\fbox")
+        if idx < 0:
+            return text
+    depth = 0
+    for i in range(idx, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[idx : i + 1]
+    return text
+
+
+def remove_boxed(s: str, command: str = "\\boxed") -> str:
+    """The original's unwrapping: only a string that starts with ``command`` + ``{`` and ends with ``}`` loses the
+    wrapper (so ``\\fbox{B}`` and ``\\boxed {B}`` stay as they are); if the content has an ``=``, what follows the
+    last one is kept, with leading spaces (only spaces) removed."""
+    head = command + "{"
+    if not (s.startswith(head) and s.endswith("}")):
+        return s
+    inner = s[len(head) : -1]
+    return inner.split("=")[-1].lstrip(" ") if "=" in inner else inner
+
+
+def extract_answer(text: str) -> str:
+    """The m1 extraction (``extract_format.py``), quirks included: two passes of the same box search, the second
+    followed by unwrapping ``\\text{...}`` when it is the whole string.
+
+    The second pass searches for ``\\boxed``/``\\fbox`` again (the original passes ``"\\text"`` to a parameter it
+    never reads), so ``\\boxed{\\text{B}}`` and ``\\boxed{x = \\text{B}}`` give ``B``, while ``\\boxed{\\text{B} and C}``
+    gives ``\\text{B} and C``. Without a box the whole response is returned.
+    """
+    first = remove_boxed(last_boxed_only_string(text))
+    return remove_boxed(last_boxed_only_string(first), "\\text")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -89,14 +119,15 @@ def option_str(options: dict[str, str]) -> str:
 
 
 def _parse_option_str(opt_str: str) -> dict[str, str]:
-    """Options as the original re-reads them from the option string: each line split once on ``". "``.
+    """Options as the original re-reads them from the option string: each line stripped, then split once on ``". "``.
 
-    An option text containing a newline therefore loses its continuation lines; the original would crash on
-    such a line (no ``". "``), here it is skipped so one odd item cannot stop a whole scoring run.
+    A line without ``". "`` is skipped (the original prints an error and goes on), so an empty option (``"C. "``,
+    stripped to ``"C."``) disappears, and the continuation line of a multi-line option text becomes an option of
+    its own keyed by what precedes its first ``". "``. Both shift ``len(options)``, which bounds the letters matched.
     """
     parsed: dict[str, str] = {}
     for line in opt_str.split("\n"):
-        parts = line.split(". ", 1)
+        parts = line.strip().split(". ", 1)
         if len(parts) == 2:
             parsed[parts[0]] = parts[1]
     return parsed
@@ -123,8 +154,8 @@ def huatuo_match_choice(text: str, options: dict[str, str]) -> str:
     LATEST in the lower-cased text (ties to the earlier option); else the highest difflib ratio, ties to the later.
     """
     opts = _parse_option_str(option_str(options))
-    if not opts:
-        raise ValueError("huatuo_match_choice needs at least one option")
+    if not opts:  # the original crashes here (indexing with None); say why instead
+        raise ValueError(f"no option line of the form 'X. text' to match against: {option_str(options)!r:.200}")
     if _FINAL_RESPONSE in text:
         text = text.split(_FINAL_RESPONSE)[-1]
 
@@ -291,9 +322,9 @@ def improved_choice(text: str, options: dict[str, str]) -> str | None:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _is_correct_m1(response_text: str, options: dict[str, str], answer_idx: str) -> bool:
+def _is_correct_m1(response_text: str, options: dict[str, str], answer_idx: str, answer: str) -> bool:
+    """``score.py``'s verdict, in its order; ``answer`` is the item's own answer field."""
     extracted = extract_answer(response_text)
-    answer = options[answer_idx]
     low = extracted.lower()
     if low == answer.lower():
         return True
@@ -301,14 +332,18 @@ def _is_correct_m1(response_text: str, options: dict[str, str], answer_idx: str)
         return True
     if len(extracted) == 1 and low == answer_idx.lower():
         return True
-    return huatuo_match_choice(extracted, options) == answer_idx
+    return huatuo_match_choice(extracted, options).lower() == answer_idx.lower()
 
 
-def is_correct(response_text: str, options: dict[str, str], answer_idx: str, scorer: str = "m1") -> bool:
+def is_correct(
+    response_text: str, options: dict[str, str], answer_idx: str, scorer: str = "m1", answer: str | None = None
+) -> bool:
     """Whether a response answers the item correctly under ``scorer`` (``"m1"`` faithful, ``"improved"``).
 
-    m1: the extracted answer (:func:`extract_answer`) equals the answer text, or ``"X. answer text"``, or is the
-    single letter (any case), or :func:`huatuo_match_choice` applied to the EXTRACTED string gives the letter.
+    m1: the extracted answer (:func:`extract_answer`) equals ``answer``, or ``"X. answer"``, or is the single letter
+    (any case), or :func:`huatuo_match_choice` applied to the EXTRACTED string gives the letter. ``answer`` is the
+    item's own ``answer`` field, which the original compares with; ``None`` means ``options[answer_idx]`` (they
+    differ for HumanityLastExam, whose answers read ``"C. text\\n"``).
     improved: :func:`improved_choice` on the whole response gives the letter.
     """
     if scorer not in SCORERS:
@@ -316,14 +351,16 @@ def is_correct(response_text: str, options: dict[str, str], answer_idx: str, sco
     if answer_idx not in options:
         raise ValueError(f"answer_idx {answer_idx!r} is not an option key ({', '.join(options)})")
     if scorer == "m1":
-        return _is_correct_m1(response_text, options, answer_idx)
+        return _is_correct_m1(response_text, options, answer_idx, options[answer_idx] if answer is None else answer)
     return improved_choice(response_text, options) == answer_idx
 
 
-def score_item(response_text: str, options: dict[str, str], answer_idx: str) -> dict[str, bool | str]:
+def score_item(
+    response_text: str, options: dict[str, str], answer_idx: str, answer: str | None = None
+) -> dict[str, bool | str]:
     """Both verdicts for one item, so the report can compare scorers without rescoring."""
     return {
         "extracted": extract_answer(response_text),
-        "correct_m1": is_correct(response_text, options, answer_idx, "m1"),
+        "correct_m1": is_correct(response_text, options, answer_idx, "m1", answer),
         "correct_improved": is_correct(response_text, options, answer_idx, "improved"),
     }

@@ -63,14 +63,17 @@ def test_faithful_wait_round_separator_quirk_and_batch_max_tokens():
 
 
 def test_faithful_overshoot_and_batch_dependence():
-    # item a has 30 tokens when forced, item b 5: a may write 40-5=35 more, overshooting its budget of 40
+    # item a has 26 tokens (+4 for "Wait" = 30) when forced, item b 1 (+4 = 5): one call with max_tokens 40-5=35, so
+    # a writes 35 more and overshoots its budget of 40 (quirk)
     segs = {"a": ["a" * 26 + STOP, "z" * 100], "b": ["b" + STOP, "w" * 100]}
     eng = ScriptedEngine(thinker(segs))
     st = bc.faithful_wait_round(eng, bc.faithful_phase1(eng, ["a|", "b|"], 40, 8), 40, 8)
-    assert st[0].num_tokens == 30 + 35 > 40  # overshoot (quirk)
+    assert eng.calls[-1][1] == [35, 35]
+    assert st[0].thinking == "a" * 26 + "Wait" + "z" * 35
+    assert st[0].num_tokens == 26 + 35  # the running count leaves the "Wait" piece out (as the original)
     alone = ScriptedEngine(thinker(segs))
     st_alone = bc.faithful_wait_round(alone, bc.faithful_phase1(alone, ["a|"], 40, 8), 40, 8)
-    assert st_alone[0].num_tokens == 40  # same item, other batch: another result
+    assert alone.calls[-1][1] == [10] and st_alone[0].num_tokens == 36  # same item, other batch: another result
     # exact mode: per-item limits, no overshoot, same result alone or in a batch
     ex = bc.exact_think(ScriptedEngine(thinker(segs)), ["a|", "b|"], 40, 1, 8)[-1]
     ex_alone = bc.exact_think(ScriptedEngine(thinker(segs)), ["a|"], 40, 1, 8)[-1]
@@ -78,13 +81,63 @@ def test_faithful_overshoot_and_batch_dependence():
     assert ex[0].thinking == ex_alone[0].thinking
 
 
-def test_faithful_counts_by_reencoding():
-    # a tokenizer that counts words: re-encoding sees fewer tokens than were generated, so the item is forced
-    eng = ScriptedEngine(thinker({"a": ["aaaa bbbb", "cc" + STOP]}), count_fn=lambda t: len(t.split()))
+def test_faithful_counts_are_sums_of_separately_encoded_pieces():
+    # a tokenizer that counts words: "aaaa bbbb" is 2, "Wait" 1, "cc" 1, although the joined text is 2 words
+    eng = ScriptedEngine(thinker({"a": ["aaaa bbbb", "cc" + STOP, "dd" + STOP]}), count_fn=lambda t: len(t.split()))
     st = bc.faithful_phase1(eng, ["a|"], budget=9, batch_size=4)
-    assert st[0].finish_reason == "length" and st[0].num_tokens == 2
+    assert st[0].finish_reason == "length" and st[0].num_tokens == 2  # not 9: the text is encoded, not counted
     st = bc.faithful_wait_round(eng, st, budget=9, batch_size=4)
-    assert st[0].num_wait == 1 and st[0].thinking == "aaaa bbbbWaitcc"
+    assert st[0].thinking == "aaaa bbbbWaitcc" and st[0].num_wait == 1
+    assert eng.calls[-1][1] == [9 - (2 + 1)]  # the round's count: running count + the encoded "Wait" piece
+    assert st[0].num_tokens == 2 + 1  # phase 1 + continuation; a re-encoding would say 2
+    st = bc.faithful_wait_round(eng, st, budget=9, batch_size=4)
+    assert eng.calls[-1][1] == [9 - (3 + 1)] and st[0].num_tokens == 4 and st[0].num_wait == 2
+
+
+def test_faithful_merged_wait_token_changes_the_round_limit():
+    # ".Wait" as one token (the BPE merge the separator quirk invites): the piece "Wait" alone still counts 4 here,
+    # so the round's max_tokens follows the pieces, not the merged text
+    def count(t: str) -> int:
+        return len(t.replace(".Wait", "W"))
+
+    eng = ScriptedEngine(thinker({"a": ["is B." + STOP, "x" * 50]}), count_fn=count)
+    st = bc.faithful_wait_round(eng, bc.faithful_phase1(eng, ["a|"], 20, 4), 20, 4)
+    assert eng.calls[-1][1] == [20 - (5 + 4)]
+    assert st[0].thinking == "is B.Wait" + "x" * 11 and st[0].num_tokens == 5 + 11
+
+
+def test_faithful_wait_that_reaches_the_budget_skips_the_item_for_the_round():
+    segs = {"a": ["a" * 37 + STOP, "never"], "b": ["b" * 5 + STOP, "c" + STOP]}
+    eng = ScriptedEngine(thinker(segs))
+    st = bc.faithful_wait_round(eng, bc.faithful_phase1(eng, ["a|", "b|"], 40, 8), 40, 8)
+    # a: 37 + 4 >= 40, so no "Wait" in its text, no round counted, and it takes no part in the batch minimum
+    assert st[0].thinking == "a" * 37 and st[0].num_wait == 0 and st[0].num_tokens == 37
+    assert eng.calls[-1][0] == ["b|bbbbbWait"] and eng.calls[-1][1] == [40 - 9]
+    assert st[1].num_wait == 1
+
+
+def test_faithful_rounds_batch_consecutive_items():
+    # batch_size 2: items (a, b) share one call and one max_tokens, items (c, d) another
+    segs = {"a": ["a" + STOP, "x" + STOP], "b": ["b" * 20 + STOP, "y" + STOP],
+            "c": ["c" * 10 + STOP, "z" + STOP], "d": ["d" * 12 + STOP, "w" + STOP]}
+    eng = ScriptedEngine(thinker(segs))
+    st = bc.faithful_phase1(eng, ["a|", "b|", "c|", "d|"], 40, 2)
+    n_calls = len(eng.calls)
+    bc.faithful_wait_round(eng, st, 40, 2)
+    rounds = eng.calls[n_calls:]
+    assert [r[0] for r in rounds] == [["a|aWait", "b|" + "b" * 20 + "Wait"],
+                                      ["c|" + "c" * 10 + "Wait", "d|" + "d" * 12 + "Wait"]]
+    assert [r[1] for r in rounds] == [[35, 35], [26, 26]]  # 40 - min(count + 4) within each batch
+
+
+def test_faithful_answer_phase_counts_each_piece():
+    eng = ScriptedEngine(thinker({"a": ["think" + STOP], "b": ["t" * 30]}), count_fn=lambda t: len(t.split()) or 1)
+    states = bc.faithful_phase1(eng, ["a|", "b|"], 8, 4)
+    ans = bc.answer_phase(eng, states, 30, 4, mode="faithful")
+    # a: "think" (1) + "\n" (1) + "<|im_start|>answer" (1) + " \boxed{B}" (1)
+    assert ans[0].num_gen_tokens == 4
+    # b: "tttttttt" (1) + "\n" (1) + "<|im_start|>answer\nFinal Answer:" (3) + " \boxed{B}" (1)
+    assert ans[1].num_gen_tokens == 6 and ans[1].num_thinking_tokens == 1
 
 
 def test_exact_forces_only_stopped_items_within_budget():
@@ -152,8 +205,17 @@ def test_shared_sweep_generates_fewer_thinking_tokens():
     assert shared_limit_sum == 64 * 4 and naive_limit_sum == (4 + 8 + 16 + 32 + 64) * 4
 
 
-def test_baseline_answers_one_call():
-    eng = ScriptedEngine(lambda t: "The answer is \\boxed{A}" + STOP)
+def test_baseline_answers_one_call_without_stop_strings():
+    eng = ScriptedEngine(lambda t: "The answer is \\boxed{A}" + STOP + "<|im_start|>user more")
     out = bc.baseline_answers(eng, ["q1", "q2"], max_tokens=2048, batch_size=1024)
     assert len(eng.calls) == 1 and eng.calls[0][1] == [2048, 2048]
+    assert eng.stops == [()]  # stop=None in the original: only the end-of-sequence token ends the reply
     assert out[0].response_text == "The answer is \\boxed{A}" and out[0].thinking_finish_reason is None
+    assert out[0].num_gen_tokens == len("The answer is \\boxed{A}")
+
+
+def test_thinking_calls_send_the_stop_strings():
+    eng = ScriptedEngine(thinker({"a": ["x" + STOP, "y" + STOP]}))
+    st = bc.faithful_wait_round(eng, bc.faithful_phase1(eng, ["a|"], 20, 4), 20, 4)
+    bc.answer_phase(eng, st, 10, 4, mode="faithful")
+    assert eng.stops == [("<|im_end|>", "<|im_start|>")] * 3

@@ -54,7 +54,13 @@ SPIROMETRY = {
     [
         pytest.param("First \\boxed{B}, on reflection \\boxed{A}.", "A", id="last-box-wins"),
         pytest.param("\\fbox{C} then \\boxed{D} then \\fbox{E}", "D", id="boxed-beats-later-fbox"),
-        pytest.param("The answer: \\fbox{Clopidogrel}", "Clopidogrel", id="fbox-fallback"),
+        pytest.param("The answer: \\fbox{Clopidogrel}", "\\fbox{Clopidogrel}", id="fbox-found-but-kept-wrapped"),
+        pytest.param("\\boxed {A}", "\\boxed {A}", id="boxed-space-brace-kept-wrapped"),
+        pytest.param("\\boxed{x =\tB}", "\tB", id="equals-split-strips-spaces-only"),
+        pytest.param("\\boxed{x = \\text{B}}", "B", id="text-unwrapped-after-equals"),
+        pytest.param("\\boxed{\\text{B} or \\text{C}}", "B} or \\text{C", id="text-unwrap-needs-whole-string-only"),
+        pytest.param("\\boxed{\\text{B} or C}", "\\text{B} or C", id="text-kept-when-not-closing-the-string"),
+        pytest.param("\\boxed A and {x}", "\\boxed A and {x}", id="depth-counted-from-the-command"),
         pytest.param("\\boxed{\\frac{1}{2}}", "\\frac{1}{2}", id="nested-braces"),
         pytest.param("\\boxed{x = y =   5 mg}", "5 mg", id="after-last-equals-left-stripped"),
         pytest.param("\\boxed{\\text{Acetazolamide}}", "Acetazolamide", id="text-unwrapped"),
@@ -256,3 +262,55 @@ def test_unknown_scorer_is_named() -> None:
     assert SCORERS == ("m1", "improved")
     with pytest.raises(ValueError, match="'lenient'"):
         is_correct("\\boxed{A}", GLAUCOMA, "A", scorer="lenient")
+
+
+# ------------------------------------------------------------------------ score.py details (the original's verdict)
+
+# An empty option: the original strips each option line, "C. " becomes "C." without ". " and is skipped, so the
+# matcher sees three options and reads only the letters A-C; the empty text never matches anything.
+EMPTY_C = {"A": "Warfarin", "B": "Heparin", "C": "", "D": "Aspirin"}
+
+
+def test_empty_option_line_is_skipped() -> None:
+    # with the empty text kept as an option, "" would occur at the very end of any text and win the text search
+    assert huatuo_match_choice("start aspirin now", EMPTY_C) == "D"
+    # only A-C are letters now: a lone "(D)" is not read as a letter, the option text decides
+    assert huatuo_match_choice("aspirin, not (D)", EMPTY_C) == "D"
+    assert huatuo_match_choice("(D) heparin", EMPTY_C) == "B"
+
+
+def test_multiline_option_text_adds_an_option_of_its_own() -> None:
+    # "B. Start insulin.\nThen recheck. Glucose": the second line parses as option "Then recheck" -> "Glucose"
+    options = {"A": "Observation", "B": "Start insulin.\nThen recheck. Glucose", "C": "Metformin"}
+    assert huatuo_match_choice("then recheck", options) == "Then recheck"
+    # four parsed options, so the letters A-D are read (D is no option of the item)
+    assert huatuo_match_choice("not (D)", options) == "D"
+
+
+def test_text_comparison_uses_the_items_answer_field() -> None:
+    # HumanityLastExam items carry answers like "B. text\n": the exact-text rule then never fires, and the option
+    # search prefers the earlier of two options starting at the same place.
+    options = {"A": "Aspirin", "B": "Aspirin and heparin", "C": "Warfarin"}
+    response = "\\boxed{Aspirin and heparin}"
+    assert is_correct(response, options, "B")  # answer=None: options["B"], the exact-text rule
+    assert is_correct(response, options, "B", answer="Aspirin and heparin")
+    assert not is_correct(response, options, "B", answer="B. Aspirin and heparin\n")
+    assert score_item(response, options, "B", answer="B. Aspirin and heparin\n")["correct_m1"] is False
+
+
+def test_letter_with_answer_text_form_uses_the_answer_field() -> None:
+    options = {"A": "Aspirin", "B": "Heparin"}
+    assert is_correct("\\boxed{B. heparin 5000 U}", options, "B", answer="heparin 5000 U")
+    # the same box read against options["B"]: no exact form matches, the matcher reads the letter B anyway
+    assert is_correct("\\boxed{B. heparin 5000 U}", options, "B")
+
+
+def test_fbox_and_spaced_box_are_scored_through_the_matcher() -> None:
+    assert is_correct("\\fbox{B}", GLAUCOMA, "B")  # "{B}" is a standalone letter for the matcher
+    assert is_correct("\\fbox{Amitriptyline}", GLAUCOMA, "B")  # the option text is found
+    assert is_correct("\\boxed {A}", GLAUCOMA, "A")
+
+
+def test_no_option_line_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="no option line"):
+        huatuo_match_choice("anything", {"A": "", "B": " "})

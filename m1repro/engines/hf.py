@@ -79,9 +79,19 @@ class HFEngine(TokenizerMixin):
         return [c for c in out if c is not None]
 
     # -- internals --------------------------------------------------------------------------------------------------
+    def _eos_ids(self) -> set[int]:
+        """The model's end-of-sequence ids (generation config, else the tokenizer's): a reply ends there whatever the
+        stop strings, as SGLang ends it (the original's baselines send no stop strings at all)."""
+        eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        ids = eos if isinstance(eos, list | tuple) else [eos]
+        return {int(i) for i in ids if i is not None}
+
     def _stop_token_ids(self, stop: Sequence[str]) -> tuple[set[int], list[str]]:
-        """Split stop strings into single special tokens (checked on ids) and others (checked on text)."""
-        token_stops: set[int] = set()
+        """Split stop strings into single special tokens (checked on ids) and others (checked on text); the model's
+        end-of-sequence ids always stop."""
+        token_stops: set[int] = self._eos_ids()
         text_stops: list[str] = []
         for s in stop:
             tid = self.tokenizer.convert_tokens_to_ids(s) if s in self.tokenizer.get_vocab() else None

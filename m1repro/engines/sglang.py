@@ -137,9 +137,10 @@ class SGLangEngine(TokenizerMixin):
         self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or model_path)
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        # The server keeps the model's own tokenizer, as the original started it (--model-path only): an override
+        # tokenizer (config `tokenizer:`) renders the chat template and counts tokens on this side, nothing more.
         cmd = list(server_command) if server_command else launch_command(
-            model_path, tp, dp, seed, mem_fraction_static, port=self.port, tokenizer_path=tokenizer_path,
-            extra_args=extra_args,
+            model_path, tp, dp, seed, mem_fraction_static, port=self.port, extra_args=extra_args,
         )
         if server_command:
             cmd += ["--port", str(self.port)]
