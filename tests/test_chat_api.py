@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from api_standin import StandIn
 
-from m1repro.engines.chat_api import ChatClient, ResponseCache, cache_key
+from m1repro.api.chat import ChatClient, ResponseCache, cache_key
 
 PARAMS = {"max_tokens": 8000, "temperature": 0.0}
 
@@ -93,7 +93,7 @@ def test_missing_key_is_an_error_naming_the_variable(tmp_path, monkeypatch):
 
 RUNNER = """
 import json, sys
-from m1repro.engines.chat_api import ChatClient
+from m1repro.api.chat import ChatClient
 n, base, cache, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 c = ChatClient(model="deepseek-ai/DeepSeek-R1", cache_path=cache, base_url=base, api_key_env="M1_TEST_KEY",
                timeout=0.3, backoff_base=0.005, backoff_max=0.02, require_reasoning=True, concurrency=4, progress=False)

@@ -124,7 +124,7 @@ def run_difficulty_model(cfg: Mapping[str, Any], model_name: str, pool_path: str
         finally:
             engine.close()
     elif cfg["backend"] == "api":
-        from m1repro.engines.chat_api import client_from_config
+        from m1repro.api.chat import client_from_config
 
         api = dict(cfg["api"], model=mcfg.get("api_model", mcfg["path"]))
         cache = api.get("cache") or f"{cache_dir}/difficulty_{model_name}.jsonl"
@@ -174,7 +174,7 @@ def run_traces(cfg: Mapping[str, Any], hard_path: str, random_path: str, out: st
                replay_cache: str | None = None) -> dict[str, Any]:
     """cfg: api{...}, params{max_tokens, temperature}; replay mode reads ``replay_cache`` only."""
     from m1repro.curate.traces import generate_traces, trace_requests
-    from m1repro.engines.chat_api import client_from_config
+    from m1repro.api.chat import client_from_config
 
     hard, drawn = read_table(hard_path), read_table(random_path)
     requests = trace_requests(hard, drawn)
@@ -214,7 +214,7 @@ def run_verify(cfg: Mapping[str, Any], traces_path: str, eval_path: str, out: st
 def run_domains(cfg: Mapping[str, Any], m23k_path: str, qualifiers_path: str, out: str, stats_out: str,
                 replay_cache: str | None = None) -> dict[str, Any]:
     from m1repro.curate.domains import label_domains, load_qualifiers
-    from m1repro.engines.chat_api import client_from_config
+    from m1repro.api.chat import client_from_config
 
     df = read_table(m23k_path)
     api = dict(cfg["api"])
