@@ -24,8 +24,14 @@ WEIGHTS = [40, 15, 15, 10, 10, 10]
 
 
 class StandIn:
-    def __init__(self, seed: int = 0, latency: float = 0.0, timeout_sleep: float = 0.6,
-                 reply: Callable[[dict], str] | None = None, noise: bool = True):
+    def __init__(
+        self,
+        seed: int = 0,
+        latency: float = 0.0,
+        timeout_sleep: float = 0.6,
+        reply: Callable[[dict], str] | None = None,
+        noise: bool = True,
+    ):
         self.seed, self.latency, self.timeout_sleep, self.reply, self.noise = seed, latency, timeout_sleep, reply, noise
         self.bodies: list[dict] = []
         self.auth: list[str | None] = []
@@ -104,8 +110,13 @@ class StandIn:
         if kind != "noreasoning":
             message["reasoning_content"] = f"thinking about {pid}"
         finish = "length" if kind == "LENGTHSTOP" else "stop"
-        data = json.dumps({"id": pid, "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                           "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}}).encode()
+        data = json.dumps(
+            {
+                "id": pid,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30},
+            }
+        ).encode()
         if kind == "truncated":
             data = data[: len(data) // 2]
         try:

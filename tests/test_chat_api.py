@@ -29,9 +29,19 @@ def msgs(n: int, extra: tuple[str, ...] = ()) -> list[list[dict[str, str]]]:
 def client(tmp_path: Path, base_url: str, **kw) -> ChatClient:
     kw.setdefault("concurrency", 4)
     kw.setdefault("max_retries", 6)
-    return ChatClient(model=MODEL, cache_path=tmp_path / "cache.jsonl", base_url=base_url,
-                      api_key_env="M1_TEST_KEY", timeout=0.3, backoff_base=0.005, backoff_max=0.02,
-                      require_reasoning=True, pricing={"input": 0.55, "output": 2.19}, progress=False, **kw)
+    return ChatClient(
+        model=MODEL,
+        cache_path=tmp_path / "cache.jsonl",
+        base_url=base_url,
+        api_key_env="M1_TEST_KEY",
+        timeout=0.3,
+        backoff_base=0.005,
+        backoff_max=0.02,
+        require_reasoning=True,
+        pricing={"input": 0.55, "output": 2.19},
+        progress=False,
+        **kw,
+    )
 
 
 def replayer(path: Path, **kw) -> ChatClient:
@@ -42,8 +52,13 @@ def record(i: int, **response) -> dict:
     """A cache line as the client writes it, for request ``msgs(...)[i]``."""
     resp = {"content": f"answer {i} \\boxed{{A}}", "reasoning_content": f"thinking {i}", "finish_reason": "stop"}
     resp.update(response)
-    return {"key": cache_key(MODEL, msgs(i + 1)[i], PARAMS), "model": MODEL, "response": resp,
-            "usage": {"prompt_tokens": 100, "completion_tokens": 1000}, "time": "2025-04-01T00:00:00Z"}
+    return {
+        "key": cache_key(MODEL, msgs(i + 1)[i], PARAMS),
+        "model": MODEL,
+        "response": resp,
+        "usage": {"prompt_tokens": 100, "completion_tokens": 1000},
+        "time": "2025-04-01T00:00:00Z",
+    }
 
 
 def write_cache(path: Path, lines: list[dict | str]) -> Path:
@@ -91,8 +106,10 @@ def test_rerun_pays_nothing_twice(tmp_path):
     assert s["cost_usd"] == pytest.approx(12 * (10 / 1e6 * 0.55 + 20 / 1e6 * 2.19))
 
 
-@pytest.mark.parametrize(("marker", "reason"), [("NULLCONTENT", "content is null"), ("EMPTYCONTENT", "empty content"),
-                                                ("LENGTHSTOP", "finish_reason length")])
+@pytest.mark.parametrize(
+    ("marker", "reason"),
+    [("NULLCONTENT", "content is null"), ("EMPTYCONTENT", "empty content"), ("LENGTHSTOP", "finish_reason length")],
+)
 def test_invalid_live_reply_is_retried_and_never_answered(tmp_path, marker, reason):
     """content null, empty content, or a reply cut at max_tokens (curator's invalid finish reason): retried, then
     failed with the reason; nothing is cached, so a later run asks again."""
@@ -144,10 +161,15 @@ def test_replay_torn_line_is_an_error_naming_file_line_and_item(tmp_path):
         replayer(cache).complete_many(msgs(3), PARAMS, ids=["q0", "q1", "q2"])
 
 
-@pytest.mark.parametrize(("response", "reason"), [({"content": None}, "content is null"),
-                                                  ({"content": ""}, "empty content"),
-                                                  ({"reasoning_content": None}, "missing reasoning_content"),
-                                                  ({"finish_reason": "length"}, "finish_reason length")])
+@pytest.mark.parametrize(
+    ("response", "reason"),
+    [
+        ({"content": None}, "content is null"),
+        ({"content": ""}, "empty content"),
+        ({"reasoning_content": None}, "missing reasoning_content"),
+        ({"finish_reason": "length"}, "finish_reason length"),
+    ],
+)
 def test_invalid_cached_response_is_never_answered(tmp_path, response, reason):
     """Replay: an error naming file, line, item. Live: requested again, counted, and the new line wins."""
     lines = [record(0), record(1, **response), record(2)]
@@ -183,8 +205,10 @@ def test_live_re_requests_a_torn_entry(tmp_path):
 
 def test_duplicate_entries(tmp_path):
     same = write_cache(tmp_path / "same.jsonl", [record(0), record(1), record(1)])
-    assert [r.content for r in replayer(same).complete_many(msgs(2), PARAMS)] == ["answer 0 \\boxed{A}",
-                                                                                 "answer 1 \\boxed{A}"]
+    assert [r.content for r in replayer(same).complete_many(msgs(2), PARAMS)] == [
+        "answer 0 \\boxed{A}",
+        "answer 1 \\boxed{A}",
+    ]
     lines = [record(0), record(1), record(1, content="answer 1 \\boxed{C}")]
     with pytest.raises(ReplayError, match=r"item q1 .*lines 2, 3 hold different responses"):
         replayer(write_cache(tmp_path / "differ.jsonl", lines)).complete_many(msgs(2), PARAMS, ids=["q0", "q1"])
@@ -268,5 +292,7 @@ def test_kill_9_then_resume_repays_nothing_that_was_cached(tmp_path):
     repeated = sum(v - 1 for v in api.paid.values() if v > 1)
     # billed-but-unusable replies (truncated, no reasoning) and the at most 4 calls in flight at the kill
     # are the only repeats; report the figure
-    print(f"kill-9 resume: cached before kill {len(cached_before)}, calls after {s['http_calls']}, "
-          f"repeated paid generations {repeated}")
+    print(
+        f"kill-9 resume: cached before kill {len(cached_before)}, calls after {s['http_calls']}, "
+        f"repeated paid generations {repeated}"
+    )

@@ -63,13 +63,17 @@ _SHOWN_PROBLEMS = 10
 
 
 def cache_key(model: str, messages: Messages, params: Mapping[str, Any], salt: str = "") -> str:
-    blob = json.dumps({"model": model, "messages": messages, "params": dict(params), "salt": salt},
-                      sort_keys=True, ensure_ascii=False)
+    blob = json.dumps(
+        {"model": model, "messages": messages, "params": dict(params), "salt": salt}, sort_keys=True, ensure_ascii=False
+    )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def response_problem(response: Any, require_reasoning: bool = False,
-                     invalid_finish_reasons: Collection[str] = DEFAULT_INVALID_FINISH_REASONS) -> str | None:
+def response_problem(
+    response: Any,
+    require_reasoning: bool = False,
+    invalid_finish_reasons: Collection[str] = DEFAULT_INVALID_FINISH_REASONS,
+) -> str | None:
     """Why a reply ``{content, reasoning_content, finish_reason}`` is not an answer, or None when it is one."""
     if not isinstance(response, Mapping):
         return "response is not an object"
@@ -241,12 +245,19 @@ class ChatClient:
         self.fail_reasons: Counter[str] = Counter()
         self._done: dict[str, ChatResult] = {}  # every unique request of this client, across calls
         if self.cache.unreadable:
-            logger.warning("API cache %s has %d unreadable line(s): %s", self.cache.path, len(self.cache.unreadable),
-                           [cl.line for cl in self.cache.unreadable][:_SHOWN_PROBLEMS])
+            logger.warning(
+                "API cache %s has %d unreadable line(s): %s",
+                self.cache.path,
+                len(self.cache.unreadable),
+                [cl.line for cl in self.cache.unreadable][:_SHOWN_PROBLEMS],
+            )
 
     # ------------------------------------------------------------------ public
     def complete_many(
-        self, messages_list: Sequence[Messages], params: Mapping[str, Any], salts: Sequence[str] | None = None,
+        self,
+        messages_list: Sequence[Messages],
+        params: Mapping[str, Any],
+        salts: Sequence[str] | None = None,
         ids: Sequence[str] | None = None,
     ) -> list[ChatResult]:
         """One result per message list, in order; identical requests are sent once. ``ids`` name the items in
@@ -270,8 +281,12 @@ class ChatClient:
             if rec is None:
                 if broken:
                     again.add(k)
-                    logger.warning("API cache %s, item %s: broken entry (%s); requesting it again", self.cache.path,
-                                   label, "; ".join(broken))
+                    logger.warning(
+                        "API cache %s, item %s: broken entry (%s); requesting it again",
+                        self.cache.path,
+                        label,
+                        "; ".join(broken),
+                    )
                 todo[k] = m
                 continue
             if conflict:
@@ -299,8 +314,10 @@ class ChatClient:
         """Counts over every unique request this client answered (all calls), and both costs."""
         done = self._done.values()
         used = [r.usage for r in done if r.ok]
-        tokens = {"prompt": sum(u.get("prompt_tokens", 0) for u in used),
-                  "completion": sum(u.get("completion_tokens", 0) for u in used)}
+        tokens = {
+            "prompt": sum(u.get("prompt_tokens", 0) for u in used),
+            "completion": sum(u.get("completion_tokens", 0) for u in used),
+        }
         billed = {"prompt": self.stats["billed_prompt_tokens"], "completion": self.stats["billed_completion_tokens"]}
         return {
             "model": self.model,
@@ -354,14 +371,24 @@ class ChatClient:
         more = f"; and {len(problems) - _SHOWN_PROBLEMS} more" if len(problems) > _SHOWN_PROBLEMS else ""
         lost = self.cache.unattributed()
         hint = f" (unreadable lines whose key is lost: {lost[:_SHOWN_PROBLEMS]})" if lost else ""
-        return (f"replay cache cannot answer {len(problems)} of {n_requests} requests{hint}: {shown}{more}. "
-                "Replay must be complete: rebuild the cache, or run the stage live.")
+        return (
+            f"replay cache cannot answer {len(problems)} of {n_requests} requests{hint}: {shown}{more}. "
+            "Replay must be complete: rebuild the cache, or run the stage live."
+        )
 
     @staticmethod
     def _from_record(rec: Mapping[str, Any]) -> ChatResult:
         r = rec["response"]
-        return ChatResult(rec["key"], True, r.get("content"), r.get("reasoning_content"), r.get("finish_reason"),
-                          _usage(rec.get("usage")), attempts=0, cached=True)
+        return ChatResult(
+            rec["key"],
+            True,
+            r.get("content"),
+            r.get("reasoning_content"),
+            r.get("finish_reason"),
+            _usage(rec.get("usage")),
+            attempts=0,
+            cached=True,
+        )
 
     def _fail(self, key: str, reason: str, error: str, attempt: int) -> ChatResult:
         with self._lock:
@@ -391,12 +418,19 @@ class ChatClient:
             except FatalError as exc:
                 return self._fail(key, str(exc).split(":")[0], str(exc), attempt)
             result.attempts = attempt
-            self.cache.put({
-                "key": key, "model": self.model,
-                "response": {"content": result.content, "reasoning_content": result.reasoning_content,
-                             "finish_reason": result.finish_reason},
-                "usage": result.usage, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            })
+            self.cache.put(
+                {
+                    "key": key,
+                    "model": self.model,
+                    "response": {
+                        "content": result.content,
+                        "reasoning_content": result.reasoning_content,
+                        "finish_reason": result.finish_reason,
+                    },
+                    "usage": result.usage,
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                }
+            )
             return result
 
     def _post(self, messages: Messages, params: Mapping[str, Any]) -> Any:
@@ -441,8 +475,11 @@ class ChatClient:
         try:
             choice = data["choices"][0]
             message = choice["message"]
-            response = {"content": message.get("content"), "reasoning_content": message.get("reasoning_content"),
-                        "finish_reason": choice.get("finish_reason")}
+            response = {
+                "content": message.get("content"),
+                "reasoning_content": message.get("reasoning_content"),
+                "finish_reason": choice.get("finish_reason"),
+            }
         except (KeyError, IndexError, TypeError, AttributeError):
             raise RetryableError("malformed response") from None
         usage = _usage(data.get("usage"))
@@ -453,18 +490,24 @@ class ChatClient:
         why = self._problem(response)
         if why:
             raise RetryableError(why)
-        return ChatResult(key, True, response["content"], response["reasoning_content"], response["finish_reason"],
-                          usage)
+        return ChatResult(
+            key, True, response["content"], response["reasoning_content"], response["finish_reason"], usage
+        )
 
 
 def client_from_config(cfg: Mapping[str, Any], cache_path: str | Path, **overrides: Any) -> ChatClient:
     """A client from a config slice: ``model, base_url, api_key_env, mode, concurrency, max_retries, timeout_s,
     pricing, require_reasoning, invalid_finish_reasons``."""
     kw: dict[str, Any] = {
-        "model": cfg["model"], "base_url": cfg.get("base_url"), "api_key_env": cfg.get("api_key_env"),
-        "mode": cfg.get("mode", "live"), "concurrency": cfg.get("concurrency", 8),
-        "max_retries": cfg.get("max_retries", 6), "timeout": cfg.get("timeout_s", 600.0),
-        "pricing": cfg.get("pricing", {}), "require_reasoning": cfg.get("require_reasoning", False),
+        "model": cfg["model"],
+        "base_url": cfg.get("base_url"),
+        "api_key_env": cfg.get("api_key_env"),
+        "mode": cfg.get("mode", "live"),
+        "concurrency": cfg.get("concurrency", 8),
+        "max_retries": cfg.get("max_retries", 6),
+        "timeout": cfg.get("timeout_s", 600.0),
+        "pricing": cfg.get("pricing", {}),
+        "require_reasoning": cfg.get("require_reasoning", False),
         "invalid_finish_reasons": tuple(cfg.get("invalid_finish_reasons", DEFAULT_INVALID_FINISH_REASONS)),
     }
     kw.update(overrides)

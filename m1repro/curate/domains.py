@@ -99,7 +99,10 @@ def parse_code(reply: str | None, n_codes: int) -> str | None:
 
 
 def label_domains(
-    df: pl.DataFrame, client: Any, qualifiers: list[tuple[str, str]], params: dict[str, Any],
+    df: pl.DataFrame,
+    client: Any,
+    qualifiers: list[tuple[str, str]],
+    params: dict[str, Any],
     on_unparseable: str = "error",
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Add ``domain_code`` and ``domain``. The summary counts rows: ``answered`` (labelled), ``failed``
@@ -115,42 +118,59 @@ def label_domains(
     retry_idx = [i for i, c in enumerate(codes) if c is None]
     last = list(first)
     if retry_idx:
-        second = client.complete_many([msgs[i] for i in retry_idx], params, salts=[RETRY_SALT] * len(retry_idx),
-                                      ids=[ids[i] for i in retry_idx])
+        second = client.complete_many(
+            [msgs[i] for i in retry_idx], params, salts=[RETRY_SALT] * len(retry_idx), ids=[ids[i] for i in retry_idx]
+        )
         for i, r in zip(retry_idx, second, strict=True):
             codes[i] = parse_code(r.content if r.ok else None, len(qualifiers))
             last[i] = r
     missing = [i for i, c in enumerate(codes) if c is None]
     if missing and on_unparseable == "error":
-        shown = "; ".join(f"{ids[i]}: " + (repr((last[i].content or "")[-80:]) if last[i].ok else
-                                           f"API failed ({last[i].error})") for i in missing[:10])
+        shown = "; ".join(
+            f"{ids[i]}: " + (repr((last[i].content or "")[-80:]) if last[i].ok else f"API failed ({last[i].error})")
+            for i in missing[:10]
+        )
         raise DomainLabelError(
             f"{len(missing)} of {df.height} items have no MeSH code after the second ask ({shown}). The original "
-            "stops here too; set curate.domains.on_unparseable: unlabelled to keep them unlabelled.")
+            "stops here too; set curate.domains.on_unparseable: unlabelled to keep them unlabelled."
+        )
     names = [qualifiers[int(c)][0] if c is not None else None for c in codes]
     api = client.summary()
     stats: dict[str, Any] = {
-        "items": df.height, "answered": df.height - len(missing), "failed": len(missing),
+        "items": df.height,
+        "answered": df.height - len(missing),
+        "failed": len(missing),
         "re_requested": sum(r.re_requested for r in first) + sum(last[i].re_requested for i in retry_idx),
-        "parsed_first_try": df.height - len(retry_idx), "retried": len(retry_idx), "unparseable": len(missing),
-        "unparseable_ids": [ids[i] for i in missing], "cost_usd": api["cost_usd"],
-        "cost_usd_this_run": api["cost_usd_this_run"], "params": dict(params), "api": api,
+        "parsed_first_try": df.height - len(retry_idx),
+        "retried": len(retry_idx),
+        "unparseable": len(missing),
+        "unparseable_ids": [ids[i] for i in missing],
+        "cost_usd": api["cost_usd"],
+        "cost_usd_this_run": api["cost_usd_this_run"],
+        "params": dict(params),
+        "api": api,
     }
     log_event(logger, "domains labelled", **{k: v for k, v in stats.items() if not isinstance(v, dict | list)})
-    return df.with_columns(pl.Series("domain_code", codes, dtype=pl.String),
-                           pl.Series("domain", names, dtype=pl.String)), stats
+    return df.with_columns(
+        pl.Series("domain_code", codes, dtype=pl.String), pl.Series("domain", names, dtype=pl.String)
+    ), stats
 
 
 def domain_counts(m23k: pl.DataFrame, m1k: pl.DataFrame, sources: tuple[str, ...]) -> pl.DataFrame:
     """Table 4: per domain, counts per source in m23K and m1K."""
+
     def wide(df: pl.DataFrame, prefix: str) -> pl.DataFrame:
         t = df.with_columns(pl.col("domain").fill_null("(unlabelled)")).group_by("domain", "source").len()
         rows: dict[str, dict[str, Any]] = {}
         for d, s, n in t.iter_rows():
             rows.setdefault(d, {"domain": d})[f"{prefix}_{s}"] = n
         cols = [f"{prefix}_{s}" for s in sources]
-        base = pl.DataFrame(list(rows.values()), schema={"domain": pl.String, **{c: pl.Int64 for c in cols}}, orient="row") \
-            if rows else pl.DataFrame(schema={"domain": pl.String, **{c: pl.Int64 for c in cols}})
+        base = (
+            pl.DataFrame(list(rows.values()), schema={"domain": pl.String, **{c: pl.Int64 for c in cols}}, orient="row")
+            if rows
+            else pl.DataFrame(schema={"domain": pl.String, **{c: pl.Int64 for c in cols}})
+        )
         return base.fill_null(0).with_columns(pl.sum_horizontal(cols).alias(f"{prefix}_total"))
+
     out = wide(m23k, "m23k").join(wide(m1k, "m1k"), on="domain", how="full", coalesce=True)
     return out.fill_null(0).sort("domain")

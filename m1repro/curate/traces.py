@@ -55,7 +55,11 @@ def trace_requests(hard: pl.DataFrame, random_draws: pl.DataFrame) -> pl.DataFra
     """The rows R1 must answer: every hard row plus the random draws not already among them (``hard`` flag)."""
     cols = list(hard.columns[:8])
     h = hard.select(cols).with_columns(pl.lit(True).alias("hard"))
-    r = random_draws.select(cols).filter(~pl.col("id").is_in(h["id"].implode())).with_columns(pl.lit(False).alias("hard"))
+    r = (
+        random_draws.select(cols)
+        .filter(~pl.col("id").is_in(h["id"].implode()))
+        .with_columns(pl.lit(False).alias("hard"))
+    )
     return pl.concat([h, r])
 
 
@@ -94,7 +98,12 @@ def verify(traces: pl.DataFrame, mode: str = "faithful", extract: Extractor | No
     """Add ``trace_correct`` (False for failed traces)."""
     correct = [
         st == "ok" and is_correct(o, s, letter, mode, extract)
-        for st, o, s, letter in zip(traces["trace_status"], traces["distilled_answer_string"],
-                                    traces["answer_string"], traces["answer_letter"], strict=True)
+        for st, o, s, letter in zip(
+            traces["trace_status"],
+            traces["distilled_answer_string"],
+            traces["answer_string"],
+            traces["answer_letter"],
+            strict=True,
+        )
     ]
     return traces.with_columns(pl.Series("trace_correct", correct))
