@@ -126,7 +126,7 @@ rule curate_traces:
         traces="results/curate/traces.parquet",
         stats="results/curate/traces_api.json",
     params:
-        cfg={k: CURATE["traces"][k] for k in ("api", "params")},
+        cfg={k: CURATE["traces"][k] for k in ("api", "request")},
     resources:
         runtime=1440,
         api_slots=1,
@@ -167,7 +167,7 @@ rule curate_domains:
         labelled="results/curate/domains.parquet",
         stats="results/curate/domains_api.json",
     params:
-        cfg={k: CURATE["domains"][k] for k in ("api", "params")},
+        cfg={k: CURATE["domains"][k] for k in ("api", "request", "on_unparseable")},
     resources:
         runtime=720,
         api_slots=1,

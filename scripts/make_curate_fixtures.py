@@ -21,10 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from m1repro.api.chat import cache_key  # noqa: E402
 from m1repro.curate import collect as col  # noqa: E402
 from m1repro.curate.difficulty import difficulty_prompt  # noqa: E402
 from m1repro.curate.domains import SYSTEM_PROMPT, load_qualifiers, rubric, user_prompt  # noqa: E402
-from m1repro.engines.chat_api import cache_key  # noqa: E402
 
 OUT = ROOT / "resources/fixtures/curate"
 SAMPLES = Path("/work/shared/data/eval-samples")

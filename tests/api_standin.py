@@ -2,8 +2,10 @@
 
 Per (prompt, attempt) it answers 429, 500, a timeout (sleeps past the client's limit), truncated JSON, a reply
 without ``reasoning_content``, or a good reply; from the 4th attempt on it always answers well, except for prompts
-containing ``ALWAYS400`` (a 400 each time) or ``ALWAYS500`` (a 500 each time). It records every call and every
-paid (complete 200) response per prompt.
+containing ``ALWAYS400`` (a 400 each time), ``ALWAYS500`` (a 500 each time), ``NULLCONTENT`` (``content: null``),
+``EMPTYCONTENT`` (``content: ""``) or ``LENGTHSTOP`` (``finish_reason: "length"``), each time. ``reply`` (a function
+of the request body) replaces the good reply's content. It records every request body, every call and every paid
+(complete 200) response per prompt.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 KINDS = ["ok", "429", "500", "timeout", "truncated", "noreasoning"]
@@ -21,8 +24,17 @@ WEIGHTS = [40, 15, 15, 10, 10, 10]
 
 
 class StandIn:
-    def __init__(self, seed: int = 0, latency: float = 0.0, timeout_sleep: float = 0.6):
-        self.seed, self.latency, self.timeout_sleep = seed, latency, timeout_sleep
+    def __init__(
+        self,
+        seed: int = 0,
+        latency: float = 0.0,
+        timeout_sleep: float = 0.6,
+        reply: Callable[[dict], str] | None = None,
+        noise: bool = True,
+    ):
+        self.seed, self.latency, self.timeout_sleep, self.reply, self.noise = seed, latency, timeout_sleep, reply, noise
+        self.bodies: list[dict] = []
+        self.auth: list[str | None] = []
         self.calls: Counter[str] = Counter()
         self.paid: Counter[str] = Counter()
         self.kinds: Counter[str] = Counter()
@@ -36,6 +48,9 @@ class StandIn:
 
             def do_POST(self):  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with standin.lock:
+                    standin.bodies.append(body)
+                    standin.auth.append(self.headers.get("Authorization"))
                 standin.handle(self, body)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -59,7 +74,10 @@ class StandIn:
             return "400"
         if "ALWAYS500" in prompt:
             return "500"
-        if attempt >= 4:
+        for marker in ("NULLCONTENT", "EMPTYCONTENT", "LENGTHSTOP"):
+            if marker in prompt:
+                return marker
+        if attempt >= 4 or not self.noise:
             return "ok"
         rng = random.Random(f"{self.seed}:{prompt}:{attempt}")
         return rng.choices(KINDS, WEIGHTS)[0]
@@ -87,11 +105,18 @@ class StandIn:
             return
         if kind == "timeout":
             time.sleep(self.timeout_sleep)
-        message = {"role": "assistant", "content": f"Answer for {pid}: \\boxed{{A}}"}
+        content = self.reply(body) if self.reply else f"Answer for {pid}: \\boxed{{A}}"
+        message = {"role": "assistant", "content": {"NULLCONTENT": None, "EMPTYCONTENT": ""}.get(kind, content)}
         if kind != "noreasoning":
             message["reasoning_content"] = f"thinking about {pid}"
-        data = json.dumps({"id": pid, "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                           "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}}).encode()
+        finish = "length" if kind == "LENGTHSTOP" else "stop"
+        data = json.dumps(
+            {
+                "id": pid,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30},
+            }
+        ).encode()
         if kind == "truncated":
             data = data[: len(data) // 2]
         try:
@@ -102,7 +127,7 @@ class StandIn:
             h.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             return
-        if kind in ("ok", "noreasoning", "truncated"):
+        if kind in ("ok", "noreasoning", "truncated", "NULLCONTENT", "EMPTYCONTENT", "LENGTHSTOP"):
             with self.lock:  # the provider bills every completed generation, usable or not
                 self.paid[pid] += 1
                 self.paid_log.append((time.time(), pid))

@@ -11,7 +11,7 @@ Stages (one module each, one file target each, tables in parquet via polars):
 ``difficulty`` (:mod:`.difficulty`)
     Qwen2.5-7B/32B-Instruct answer each question; rows both got wrong are kept (lenient grader, :mod:`.grade`).
 ``traces`` / ``verify`` (:mod:`.traces`)
-    DeepSeek-R1 traces through a cached chat API (:mod:`m1repro.engines.chat_api`); correct ones form m23K.
+    DeepSeek-R1 traces through a cached chat API (:mod:`m1repro.api.chat`); correct ones form m23K.
 ``domains`` (:mod:`.domains`)
     MeSH qualifier labels from a chat LLM.
 ``sample`` (:mod:`.sample`)

@@ -3,7 +3,7 @@
 Each question goes to each model as ``"Return your final response within \\boxed{}. " + prompt`` with no chat
 template and no system prompt (the original's plain prefix), greedy, ``max_tokens`` 4000. Rows that every model got
 wrong (lenient grader) are kept. Backend: an :class:`m1repro.engines.base.Engine` (transformers or SGLang) or an
-OpenAI-compatible chat API (:mod:`m1repro.engines.chat_api`).
+OpenAI-compatible chat API (:mod:`m1repro.api.chat`).
 """
 
 from __future__ import annotations

@@ -1,18 +1,17 @@
-"""Stage ``domains``: MeSH qualifier labels from a chat LLM (reference §4).
+"""Stage ``domains``: MeSH qualifier labels from a chat LLM, with the request the original sends.
 
 The rubric lists the 76 qualifiers of ``qualifier_scope_note.tsv`` in file order with codes 00..75 as
-``"### {Name}\\n* Code: NN\\n* Description: {scope note}"``; the user prompt is
-``"## Question\\n{prompt}\\n\\n## Classification rubrics\\n{rubric}"``. The reply is parsed by stripping ``*``,
-backticks, whitespace and a trailing ``.`` and taking the last two characters. An unparseable reply is asked once
-more (a separate cache entry); what still fails is counted and labelled ``None``. The system prompt's wording is
-not in the reference: ours asks for the same thing (the two-digit code alone on the last line).
+``"### {Name}\\n* Code: NN\\n* Description: {scope note}"`` joined by blank lines; the user prompt is
+``"## Question\\n{prompt}\\n\\n## Classification rubrics\\n{rubric}"`` after the original's system prompt. The reply
+is parsed as the original does (:func:`parse_code`). Unparseable replies are asked once more (the same request,
+a separate cache entry); what still fails stops the stage, as in the original, or (``on_unparseable:
+unlabelled``) is counted and labelled ``None``. See ``docs/fidelity.md``, "API stages".
 """
 
 from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +22,43 @@ from m1repro.log import log_event
 
 logger = logging.getLogger(__name__)
 
+#: The model name the original's request carries: curator's litellm backend is given
+#: ``"azure/gpt-4o-1120-nofilter-global"`` and litellm strips the provider prefix: an Azure deployment name.
+MESH_MODEL = "gpt-4o-1120-nofilter-global"
+
+#: The original's system prompt, verbatim: it is part of the request.
 SYSTEM_PROMPT = (
-    "You are an expert in medical subject indexing. Classify the question into exactly one of the MeSH qualifier "
-    "categories described in the rubric. Explain briefly if you wish, then end your reply with the two-digit code "
-    "of the category alone on a new line."
+    "You are a helpful assistant that classifies questions into different subjects based on the provided "
+    "classification rubrics. "
+    "You will be given a question and a list of subjects. "
+    "You need to classify the question into one of the subjects. "
+    "If the question has multiple subjects, you should classify the question into the most relevant subject. "
+    "Explain your reasoning, and end your response on a new line with two-digit code of the subject that the "
+    "question belongs to."
 )
+
+#: Request parameters by ``curate.domains.request``. faithful: none (the original's generation_params line is
+#: commented out), so the API's defaults apply. greedy: temperature 0 and a short reply.
+MESH_PARAMS: dict[str, dict[str, Any]] = {
+    "faithful": {},
+    "greedy": {"temperature": 0.0, "max_tokens": 512},
+}
+
+#: Cache salt of the second ask: the request is the same, the reply may differ (sampled at the default temperature).
+RETRY_SALT = "retry-1"
+
+ON_UNPARSEABLE = ("error", "unlabelled")
+
+
+class DomainLabelError(RuntimeError):
+    """Replies that still give no code after the second ask (the original stops here too)."""
+
+
+def mesh_params(request: str = "faithful") -> dict[str, Any]:
+    """The parameters sent with every MeSH request (part of the cache key)."""
+    if request not in MESH_PARAMS:
+        raise ValueError(f"curate.domains.request must be one of {sorted(MESH_PARAMS)}, got {request!r}")
+    return dict(MESH_PARAMS[request])
 
 
 def load_qualifiers(path: str | Path) -> list[tuple[str, str]]:
@@ -53,50 +84,93 @@ def user_prompt(prompt: str, rubric_text: str) -> str:
     return f"## Question\n{prompt}\n\n## Classification rubrics\n{rubric_text}"
 
 
+def mesh_messages(prompt: str, rubric_text: str) -> list[dict[str, str]]:
+    """The original's message list: its system prompt, then the question and the rubric."""
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user_prompt(prompt, rubric_text)}]
+
+
 def parse_code(reply: str | None, n_codes: int) -> str | None:
-    """The original's parse (strip ``*``, backticks, whitespace, trailing ``.``; last two characters), checked to
-    be a code of the rubric."""
+    """The original's parse: drop ``*`` and backticks, strip, drop trailing dots (no strip after that), take the
+    last two characters; they must be one of the rubric's codes ``00``.. as written."""
     if reply is None:
         return None
-    text = reply.replace("*", "").replace("`", "").strip().rstrip(".").strip()
-    code = text[-2:]
-    if len(code) == 2 and code.isdigit() and int(code) < n_codes:
-        return code
-    return None
+    code = reply.replace("*", "").replace("`", "").strip().rstrip(".")[-2:]
+    return code if code in {f"{i:02d}" for i in range(n_codes)} else None
 
 
 def label_domains(
-    df: pl.DataFrame, client: Any, qualifiers: list[tuple[str, str]], params: Mapping[str, Any]
+    df: pl.DataFrame,
+    client: Any,
+    qualifiers: list[tuple[str, str]],
+    params: dict[str, Any],
+    on_unparseable: str = "error",
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Add ``domain_code`` and ``domain``; returns counts of first-try parses, retries and failures."""
+    """Add ``domain_code`` and ``domain``. The summary counts rows: ``answered`` (labelled), ``failed``
+    (unlabelled), ``re_requested`` (broken cache entries sent again), first-try parses and second asks, both costs;
+    ``api`` holds the client's own counts."""
+    if on_unparseable not in ON_UNPARSEABLE:
+        raise ValueError(f"curate.domains.on_unparseable must be one of {ON_UNPARSEABLE}, got {on_unparseable!r}")
     rub = rubric(qualifiers)
-    msgs = [[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user_prompt(p, rub)}]
-            for p in df["prompt"]]
-    first = client.complete_many(msgs, params)
+    ids = df["id"].to_list()
+    msgs = [mesh_messages(p, rub) for p in df["prompt"]]
+    first = client.complete_many(msgs, params, ids=ids)
     codes = [parse_code(r.content if r.ok else None, len(qualifiers)) for r in first]
     retry_idx = [i for i, c in enumerate(codes) if c is None]
+    last = list(first)
     if retry_idx:
-        second = client.complete_many([msgs[i] for i in retry_idx], params, salts=["retry-1"] * len(retry_idx))
+        second = client.complete_many(
+            [msgs[i] for i in retry_idx], params, salts=[RETRY_SALT] * len(retry_idx), ids=[ids[i] for i in retry_idx]
+        )
         for i, r in zip(retry_idx, second, strict=True):
             codes[i] = parse_code(r.content if r.ok else None, len(qualifiers))
+            last[i] = r
+    missing = [i for i, c in enumerate(codes) if c is None]
+    if missing and on_unparseable == "error":
+        shown = "; ".join(
+            f"{ids[i]}: " + (repr((last[i].content or "")[-80:]) if last[i].ok else f"API failed ({last[i].error})")
+            for i in missing[:10]
+        )
+        raise DomainLabelError(
+            f"{len(missing)} of {df.height} items have no MeSH code after the second ask ({shown}). The original "
+            "stops here too; set curate.domains.on_unparseable: unlabelled to keep them unlabelled."
+        )
     names = [qualifiers[int(c)][0] if c is not None else None for c in codes]
-    stats = {"items": df.height, "parsed_first_try": df.height - len(retry_idx), "retried": len(retry_idx),
-             "unparseable": sum(c is None for c in codes), "api": client.summary()}
-    log_event(logger, "domains labelled", **{k: v for k, v in stats.items() if k != "api"})
-    return df.with_columns(pl.Series("domain_code", codes, dtype=pl.String),
-                           pl.Series("domain", names, dtype=pl.String)), stats
+    api = client.summary()
+    stats: dict[str, Any] = {
+        "items": df.height,
+        "answered": df.height - len(missing),
+        "failed": len(missing),
+        "re_requested": sum(r.re_requested for r in first) + sum(last[i].re_requested for i in retry_idx),
+        "parsed_first_try": df.height - len(retry_idx),
+        "retried": len(retry_idx),
+        "unparseable": len(missing),
+        "unparseable_ids": [ids[i] for i in missing],
+        "cost_usd": api["cost_usd"],
+        "cost_usd_this_run": api["cost_usd_this_run"],
+        "params": dict(params),
+        "api": api,
+    }
+    log_event(logger, "domains labelled", **{k: v for k, v in stats.items() if not isinstance(v, dict | list)})
+    return df.with_columns(
+        pl.Series("domain_code", codes, dtype=pl.String), pl.Series("domain", names, dtype=pl.String)
+    ), stats
 
 
 def domain_counts(m23k: pl.DataFrame, m1k: pl.DataFrame, sources: tuple[str, ...]) -> pl.DataFrame:
     """Table 4: per domain, counts per source in m23K and m1K."""
+
     def wide(df: pl.DataFrame, prefix: str) -> pl.DataFrame:
         t = df.with_columns(pl.col("domain").fill_null("(unlabelled)")).group_by("domain", "source").len()
         rows: dict[str, dict[str, Any]] = {}
         for d, s, n in t.iter_rows():
             rows.setdefault(d, {"domain": d})[f"{prefix}_{s}"] = n
         cols = [f"{prefix}_{s}" for s in sources]
-        base = pl.DataFrame(list(rows.values()), schema={"domain": pl.String, **{c: pl.Int64 for c in cols}}, orient="row") \
-            if rows else pl.DataFrame(schema={"domain": pl.String, **{c: pl.Int64 for c in cols}})
+        base = (
+            pl.DataFrame(list(rows.values()), schema={"domain": pl.String, **{c: pl.Int64 for c in cols}}, orient="row")
+            if rows
+            else pl.DataFrame(schema={"domain": pl.String, **{c: pl.Int64 for c in cols}})
+        )
         return base.fill_null(0).with_columns(pl.sum_horizontal(cols).alias(f"{prefix}_total"))
+
     out = wide(m23k, "m23k").join(wide(m1k, "m1k"), on="domain", how="full", coalesce=True)
     return out.fill_null(0).sort("domain")

@@ -124,7 +124,7 @@ def run_difficulty_model(cfg: Mapping[str, Any], model_name: str, pool_path: str
         finally:
             engine.close()
     elif cfg["backend"] == "api":
-        from m1repro.engines.chat_api import client_from_config
+        from m1repro.api.chat import client_from_config
 
         api = dict(cfg["api"], model=mcfg.get("api_model", mcfg["path"]))
         cache = api.get("cache") or f"{cache_dir}/difficulty_{model_name}.jsonl"
@@ -170,20 +170,28 @@ def run_random_draw(cfg: Mapping[str, Any], pool_path: str, out: str) -> dict[st
     return {k: sum(v) for k, v in flags.items()}
 
 
+def _api_cache(api: Mapping[str, Any], replay_cache: str | None, stage: str) -> str:
+    """The cache file a stage's client reads: the replay cache in replay mode, else ``api.cache``."""
+    path = (replay_cache or api.get("replay_cache")) if api.get("mode") == "replay" else api.get("cache")
+    if not path:
+        key = "replay_cache" if api.get("mode") == "replay" else "cache"
+        raise ValueError(f"curate.{stage}.api.{key} is not set")
+    return str(path)
+
+
 def run_traces(cfg: Mapping[str, Any], hard_path: str, random_path: str, out: str, stats_out: str,
                replay_cache: str | None = None) -> dict[str, Any]:
-    """cfg: api{...}, params{max_tokens, temperature}; replay mode reads ``replay_cache`` only."""
-    from m1repro.curate.traces import generate_traces, trace_requests
-    from m1repro.engines.chat_api import client_from_config
+    """cfg: api{...} (``model`` defaults to the original's), request (faithful|greedy); replay mode reads the
+    replay cache only and stops on any missing or broken entry."""
+    from m1repro.api.chat import client_from_config
+    from m1repro.curate.traces import R1_MODEL, R1_REQUIRE_REASONING, generate_traces, r1_params, trace_requests
 
     hard, drawn = read_table(hard_path), read_table(random_path)
     requests = trace_requests(hard, drawn)
-    api = dict(cfg["api"])
-    cache = replay_cache if api.get("mode") == "replay" else api["cache"]
-    client = client_from_config(api, cache)
-    traces, stats = generate_traces(requests, client, cfg["params"])
+    api = {"model": R1_MODEL, **cfg["api"]}
+    client = client_from_config(api, _api_cache(api, replay_cache, "traces"), require_reasoning=R1_REQUIRE_REASONING)
+    traces, stats = generate_traces(requests, client, r1_params(cfg.get("request", "faithful")))
     write_table(traces, out)
-    stats["failed_list"] = traces.filter(pl.col("trace_status") == "failed").select("id", "trace_error").to_dicts()
     write_json_atomic(stats_out, stats)
     return stats
 
@@ -213,13 +221,16 @@ def run_verify(cfg: Mapping[str, Any], traces_path: str, eval_path: str, out: st
 
 def run_domains(cfg: Mapping[str, Any], m23k_path: str, qualifiers_path: str, out: str, stats_out: str,
                 replay_cache: str | None = None) -> dict[str, Any]:
-    from m1repro.curate.domains import label_domains, load_qualifiers
-    from m1repro.engines.chat_api import client_from_config
+    """cfg: api{...} (``model`` defaults to the original's), request (faithful|greedy), on_unparseable
+    (error|unlabelled)."""
+    from m1repro.api.chat import client_from_config
+    from m1repro.curate.domains import MESH_MODEL, label_domains, load_qualifiers, mesh_params
 
     df = read_table(m23k_path)
-    api = dict(cfg["api"])
-    cache = replay_cache if api.get("mode") == "replay" else api["cache"]
-    labelled, stats = label_domains(df, client_from_config(api, cache), load_qualifiers(qualifiers_path), cfg["params"])
+    api = {"model": MESH_MODEL, **cfg["api"]}
+    client = client_from_config(api, _api_cache(api, replay_cache, "domains"))
+    labelled, stats = label_domains(df, client, load_qualifiers(qualifiers_path),
+                                    mesh_params(cfg.get("request", "faithful")), cfg.get("on_unparseable", "error"))
     write_table(labelled, out)
     write_json_atomic(stats_out, stats)
     return stats

@@ -1,0 +1,514 @@
+"""OpenAI-compatible chat client for the paid API stages (R1 traces, MeSH labels, the API difficulty filter).
+
+What it guarantees:
+
+* **One validity rule** (:func:`response_problem`) for a live reply and for a cached one: ``content`` is a
+  non-empty string; with ``require_reasoning``, so is ``reasoning_content``; ``finish_reason`` is not one of
+  ``invalid_finish_reasons`` (default ``length`` and ``content_filter``: what the original's client, curator 0.1.20,
+  refuses and retries). An invalid reply is retried and is never an answer.
+* **A response cache**: append-only JSONL, one fsync'd line per valid response, keyed by :func:`cache_key` (model,
+  messages, parameters and an optional salt). A rerun, or a resume after ``kill -9``, sends only what has no valid
+  entry. A *broken* entry (a line that does not parse, e.g. torn by a kill, or a record whose response is invalid)
+  is requested again in live mode and counted (``re_requested``); the new line is appended and wins from then on.
+  Two valid entries of one key that disagree: live mode uses the first and counts it. Keep the file outside
+  Snakemake outputs (``cache/api/...``), which Snakemake deletes when a job fails.
+* **Replay** (``mode="replay"``) answers from the cache file alone and never opens a connection. It must be
+  complete: a missing, broken or ambiguous entry is a :class:`ReplayError` naming the file, the line or key and
+  the item, so no item can silently drop out of a curated set.
+* **Bounded concurrency** (a thread pool) and **retries** with exponential backoff and jitter on 429, 408, 5xx,
+  timeouts, connection errors, truncated/invalid JSON and invalid replies; ``Retry-After`` is honoured. Other 4xx
+  fail at once. Every request ends answered or failed with its reason.
+* **Accounting**: per unique request answered / failed / cache hits / re-requested; HTTP calls and retries by
+  reason; tokens and cost both of this run (every billed reply, valid or not) and of every response the run's
+  requests use (``cost_usd``: cached ones paid by earlier, resumed runs included). Prices are USD per 1M tokens.
+
+The API key is read from the environment variable named in the config; it is never written to files or logs.
+Only the standard library speaks HTTP here, so the retry and timeout behaviour is entirely this module's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import logging
+import os
+import random
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from m1repro.io import InputError
+
+logger = logging.getLogger(__name__)
+
+Messages = list[dict[str, str]]
+
+#: curator 0.1.20 (the original's client) treats these finish reasons as failed requests and retries them.
+DEFAULT_INVALID_FINISH_REASONS: tuple[str, ...] = ("length", "content_filter")
+
+# A line torn by a kill still names its key when the write got that far (records start with the key).
+_KEY_IN_TEXT = re.compile(r'"key"\s*:\s*"([0-9a-f]{64})"')
+_SHOWN_PROBLEMS = 10
+
+
+def cache_key(model: str, messages: Messages, params: Mapping[str, Any], salt: str = "") -> str:
+    blob = json.dumps(
+        {"model": model, "messages": messages, "params": dict(params), "salt": salt}, sort_keys=True, ensure_ascii=False
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def response_problem(
+    response: Any,
+    require_reasoning: bool = False,
+    invalid_finish_reasons: Collection[str] = DEFAULT_INVALID_FINISH_REASONS,
+) -> str | None:
+    """Why a reply ``{content, reasoning_content, finish_reason}`` is not an answer, or None when it is one."""
+    if not isinstance(response, Mapping):
+        return "response is not an object"
+    content = response.get("content")
+    if content is None:
+        return "content is null"
+    if not isinstance(content, str):
+        return "content is not a string"
+    if not content.strip():
+        return "empty content"
+    if require_reasoning:
+        reasoning = response.get("reasoning_content")
+        if not isinstance(reasoning, str) or not reasoning.strip():
+            return "missing reasoning_content"
+    finish = response.get("finish_reason")
+    if finish in invalid_finish_reasons:
+        return f"finish_reason {finish}"
+    return None
+
+
+def _usage(raw: Any) -> dict[str, int]:
+    if not isinstance(raw, Mapping):
+        return {}
+    return {k: int(v) for k, v in raw.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+
+@dataclass
+class ChatResult:
+    key: str
+    ok: bool
+    content: str | None = None
+    reasoning_content: str | None = None
+    finish_reason: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    attempts: int = 0
+    cached: bool = False
+    re_requested: bool = False
+
+
+@dataclass(frozen=True)
+class CacheLine:
+    """One non-blank line of a cache file: ``record`` is None when the line does not parse as a record."""
+
+    line: int
+    key: str | None
+    record: dict[str, Any] | None
+
+
+class ReplayError(InputError):
+    """A replay cache cannot answer every request (missing, broken or ambiguous entries)."""
+
+
+class ResponseCache:
+    """Append-only JSONL of responses; every line is kept with its number so a problem can be named."""
+
+    def __init__(self, path: str | Path, read_only: bool = False):
+        self.path = Path(path)
+        self.read_only = read_only
+        self._lock = threading.Lock()
+        self.entries: dict[str, list[CacheLine]] = {}
+        self.unreadable: list[CacheLine] = []
+        self._needs_newline = False
+        self._n_lines = 0
+        if not self.path.exists():
+            if read_only:
+                raise InputError(self.path, "replay cache does not exist")
+            return
+        data = self.path.read_bytes()
+        self._needs_newline = bool(data) and not data.endswith(b"\n")
+        chunks = data.split(b"\n")
+        self._n_lines = len(chunks) - (0 if self._needs_newline else 1)
+        for n, raw in enumerate(chunks, start=1):
+            if raw.strip():
+                self._add(self._read_line(n, raw.decode("utf-8", "replace")))
+
+    @staticmethod
+    def _read_line(n: int, text: str) -> CacheLine:
+        try:
+            rec = json.loads(text)
+        except json.JSONDecodeError:
+            rec = None
+        if isinstance(rec, dict) and isinstance(rec.get("key"), str) and isinstance(rec.get("response"), dict):
+            return CacheLine(n, rec["key"], rec)
+        key = rec.get("key") if isinstance(rec, dict) and isinstance(rec.get("key"), str) else None
+        if key is None and (m := _KEY_IN_TEXT.search(text)):
+            key = m.group(1)
+        return CacheLine(n, key, None)
+
+    def _add(self, cl: CacheLine) -> None:
+        if cl.record is None:
+            self.unreadable.append(cl)
+        if cl.key is not None:
+            self.entries.setdefault(cl.key, []).append(cl)
+
+    def lines(self, key: str) -> list[CacheLine]:
+        """Every line of ``key`` in file order, readable or not."""
+        return self.entries.get(key, [])
+
+    def unattributed(self) -> list[int]:
+        """Numbers of the unreadable lines whose key could not be recovered."""
+        return [cl.line for cl in self.unreadable if cl.key is None]
+
+    def put(self, record: dict[str, Any]) -> None:
+        if self.read_only:
+            raise RuntimeError(f"cache {self.path} is read-only (replay mode)")
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as fh:
+                if self._needs_newline:
+                    fh.write("\n")  # end a line torn by a kill so the new record starts on its own line
+                    self._needs_newline = False
+                fh.write(line)
+                fh.flush()
+                os.fsync(fh.fileno())
+            self._n_lines += 1
+            self._add(CacheLine(self._n_lines, record["key"], record))
+
+
+class RetryableError(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class FatalError(Exception):
+    pass
+
+
+@dataclass
+class ChatClient:
+    """See the module docstring. ``pricing`` is USD per 1M tokens: ``{"input": x, "output": y}``."""
+
+    model: str
+    cache_path: str | Path
+    base_url: str | None = None
+    api_key_env: str | None = None
+    mode: str = "live"
+    concurrency: int = 8
+    max_retries: int = 6
+    timeout: float = 600.0
+    backoff_base: float = 2.0
+    backoff_max: float = 120.0
+    require_reasoning: bool = False
+    invalid_finish_reasons: Collection[str] = DEFAULT_INVALID_FINISH_REASONS
+    pricing: Mapping[str, float] = field(default_factory=dict)
+    seed: int = 0
+    sleep: Callable[[float], None] = time.sleep
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("live", "replay"):
+            raise ValueError(f"chat API mode must be 'live' or 'replay', got {self.mode!r}")
+        self.cache = ResponseCache(self.cache_path, read_only=self.mode == "replay")
+        self._api_key: str | None = None
+        if self.mode == "live":
+            if not self.base_url:
+                raise ValueError("chat API base_url is required in live mode")
+            if self.api_key_env:
+                self._api_key = os.environ.get(self.api_key_env)
+                if not self._api_key:
+                    raise ValueError(f"environment variable {self.api_key_env} (the API key) is not set")
+        self._rng = random.Random(self.seed)
+        self._lock = threading.Lock()
+        self.stats: Counter[str] = Counter()
+        self.retry_reasons: Counter[str] = Counter()
+        self.fail_reasons: Counter[str] = Counter()
+        self._done: dict[str, ChatResult] = {}  # every unique request of this client, across calls
+        if self.cache.unreadable:
+            logger.warning(
+                "API cache %s has %d unreadable line(s): %s",
+                self.cache.path,
+                len(self.cache.unreadable),
+                [cl.line for cl in self.cache.unreadable][:_SHOWN_PROBLEMS],
+            )
+
+    # ------------------------------------------------------------------ public
+    def complete_many(
+        self,
+        messages_list: Sequence[Messages],
+        params: Mapping[str, Any],
+        salts: Sequence[str] | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> list[ChatResult]:
+        """One result per message list, in order; identical requests are sent once. ``ids`` name the items in
+        errors (replay) and logs. Replay raises :class:`ReplayError` unless every request has a usable entry."""
+        keys = [cache_key(self.model, m, params, salts[i] if salts else "") for i, m in enumerate(messages_list)]
+        labels = [str(x) for x in ids] if ids is not None else [f"#{i}" for i in range(len(keys))]
+        results: dict[str, ChatResult] = {}
+        todo: dict[str, Messages] = {}
+        again: set[str] = set()
+        problems: dict[str, str] = {}
+        for k, m, label in zip(keys, messages_list, labels, strict=True):
+            if k in results or k in todo or k in problems:
+                continue
+            if k in self._done:
+                results[k] = self._done[k]
+                continue
+            rec, broken, conflict = self._resolve(k)
+            if self.mode == "replay" and (rec is None or conflict):
+                problems[k] = f"item {label} (key {k[:16]}): " + (conflict or "; ".join(broken) or "missing")
+                continue
+            if rec is None:
+                if broken:
+                    again.add(k)
+                    logger.warning(
+                        "API cache %s, item %s: broken entry (%s); requesting it again",
+                        self.cache.path,
+                        label,
+                        "; ".join(broken),
+                    )
+                todo[k] = m
+                continue
+            if conflict:
+                self.stats["conflicting_duplicates"] += 1
+                logger.warning("API cache %s, item %s: %s; the first is used", self.cache.path, label, conflict)
+            results[k] = self._from_record(rec)
+            self.stats["cache_hits"] += 1
+        if problems:
+            raise ReplayError(self.cache.path, self._replay_message(list(problems.values()), len(set(keys))))
+        self.stats["re_requested"] += len(again)
+        if todo:
+            with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
+                futs = {pool.submit(self._complete_one, k, m, params): k for k, m in todo.items()}
+                bar = tqdm(total=len(futs), desc=f"{self.model} API", disable=not self.progress, mininterval=5)
+                for fut in as_completed(futs):
+                    res = fut.result()
+                    res.re_requested = res.key in again
+                    results[res.key] = res
+                    bar.update(1)
+                bar.close()
+        self._done.update(results)
+        return [results[k] for k in keys]
+
+    def summary(self) -> dict[str, Any]:
+        """Counts over every unique request this client answered (all calls), and both costs."""
+        done = self._done.values()
+        used = [r.usage for r in done if r.ok]
+        tokens = {
+            "prompt": sum(u.get("prompt_tokens", 0) for u in used),
+            "completion": sum(u.get("completion_tokens", 0) for u in used),
+        }
+        billed = {"prompt": self.stats["billed_prompt_tokens"], "completion": self.stats["billed_completion_tokens"]}
+        return {
+            "model": self.model,
+            "mode": self.mode,
+            "requests": len(self._done),
+            "answered": sum(r.ok for r in done),
+            "failed": sum(not r.ok for r in done),
+            "fail_reasons": dict(self.fail_reasons),
+            "cache_hits": self.stats["cache_hits"],
+            "re_requested": self.stats["re_requested"],
+            "conflicting_duplicates": self.stats["conflicting_duplicates"],
+            "unreadable_cache_lines": len(self.cache.unreadable),
+            "http_calls": self.stats["http_calls"],
+            "retries": self.stats["retries"],
+            "retry_reasons": dict(self.retry_reasons),
+            "billed_responses": self.stats["billed_responses"],
+            "tokens": tokens,
+            "cost_usd": self._cost(tokens),
+            "tokens_this_run": billed,
+            "cost_usd_this_run": self._cost(billed),
+        }
+
+    # ------------------------------------------------------------------ internals
+    def _cost(self, tokens: Mapping[str, int]) -> float:
+        p_in, p_out = float(self.pricing.get("input", 0.0)), float(self.pricing.get("output", 0.0))
+        return round(tokens["prompt"] / 1e6 * p_in + tokens["completion"] / 1e6 * p_out, 9)
+
+    def _problem(self, response: Any) -> str | None:
+        return response_problem(response, self.require_reasoning, self.invalid_finish_reasons)
+
+    def _resolve(self, key: str) -> tuple[dict[str, Any] | None, list[str], str | None]:
+        """(the first valid record of ``key`` or None, its broken lines as ``'line N: why'``, a conflict or None)."""
+        valid: list[CacheLine] = []
+        broken: list[str] = []
+        for cl in self.cache.lines(key):
+            why = "unreadable line" if cl.record is None else self._problem(cl.record["response"])
+            if why:
+                broken.append(f"line {cl.line}: {why}")
+            else:
+                valid.append(cl)
+        if not valid:
+            return None, broken, None
+        answers = {json.dumps(cl.record["response"], sort_keys=True) for cl in valid if cl.record is not None}
+        conflict = None
+        if len(answers) > 1:
+            conflict = f"lines {', '.join(str(cl.line) for cl in valid)} hold different responses"
+        return valid[0].record, broken, conflict
+
+    def _replay_message(self, problems: list[str], n_requests: int) -> str:
+        shown = "; ".join(problems[:_SHOWN_PROBLEMS])
+        more = f"; and {len(problems) - _SHOWN_PROBLEMS} more" if len(problems) > _SHOWN_PROBLEMS else ""
+        lost = self.cache.unattributed()
+        hint = f" (unreadable lines whose key is lost: {lost[:_SHOWN_PROBLEMS]})" if lost else ""
+        return (
+            f"replay cache cannot answer {len(problems)} of {n_requests} requests{hint}: {shown}{more}. "
+            "Replay must be complete: rebuild the cache, or run the stage live."
+        )
+
+    @staticmethod
+    def _from_record(rec: Mapping[str, Any]) -> ChatResult:
+        r = rec["response"]
+        return ChatResult(
+            rec["key"],
+            True,
+            r.get("content"),
+            r.get("reasoning_content"),
+            r.get("finish_reason"),
+            _usage(rec.get("usage")),
+            attempts=0,
+            cached=True,
+        )
+
+    def _fail(self, key: str, reason: str, error: str, attempt: int) -> ChatResult:
+        with self._lock:
+            self.fail_reasons[reason] += 1
+        return ChatResult(key, False, error=error, attempts=attempt)
+
+    def _complete_one(self, key: str, messages: Messages, params: Mapping[str, Any]) -> ChatResult:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result = self._parse(key, self._post(messages, params))
+            except RetryableError as exc:
+                with self._lock:
+                    self.retry_reasons[exc.reason] += 1
+                if attempt > self.max_retries:
+                    logger.warning("API request failed after %d attempts: %s", attempt, exc.reason)
+                    return self._fail(key, exc.reason, f"{exc.reason} (after {attempt} attempts)", attempt)
+                with self._lock:
+                    self.stats["retries"] += 1
+                    jitter = 0.5 + self._rng.random() / 2
+                delay = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1)) * jitter
+                if exc.retry_after is not None:
+                    delay = max(delay, min(self.backoff_max, exc.retry_after))
+                self.sleep(delay)
+                continue
+            except FatalError as exc:
+                return self._fail(key, str(exc).split(":")[0], str(exc), attempt)
+            result.attempts = attempt
+            self.cache.put(
+                {
+                    "key": key,
+                    "model": self.model,
+                    "response": {
+                        "content": result.content,
+                        "reasoning_content": result.reasoning_content,
+                        "finish_reason": result.finish_reason,
+                    },
+                    "usage": result.usage,
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                }
+            )
+            return result
+
+    def _post(self, messages: Messages, params: Mapping[str, Any]) -> Any:
+        body = json.dumps({"model": self.model, "messages": messages, **params}).encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        url = str(self.base_url).rstrip("/") + "/chat/completions"
+        req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        with self._lock:
+            self.stats["http_calls"] += 1
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as exc:
+            code = exc.code
+            retry_after = exc.headers.get("Retry-After") if exc.headers else None
+            try:
+                ra = float(retry_after) if retry_after is not None else None
+            except ValueError:
+                ra = None
+            if code == 429 or code == 408 or code >= 500:
+                raise RetryableError(f"HTTP {code}", ra) from None
+            detail = exc.read()[:200].decode("utf-8", "replace")
+            raise FatalError(f"HTTP {code}: {detail}") from None
+        except TimeoutError:
+            raise RetryableError("timeout") from None
+        except http.client.HTTPException:
+            raise RetryableError("truncated response") from None
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError):
+                raise RetryableError("timeout") from None
+            raise RetryableError("connection error") from None
+        except (ConnectionError, OSError):
+            raise RetryableError("connection error") from None
+        try:
+            return json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise RetryableError("invalid JSON") from None
+
+    def _parse(self, key: str, data: Any) -> ChatResult:
+        try:
+            choice = data["choices"][0]
+            message = choice["message"]
+            response = {
+                "content": message.get("content"),
+                "reasoning_content": message.get("reasoning_content"),
+                "finish_reason": choice.get("finish_reason"),
+            }
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise RetryableError("malformed response") from None
+        usage = _usage(data.get("usage"))
+        with self._lock:  # the provider bills a completed generation whether or not it is usable
+            self.stats["billed_responses"] += 1
+            self.stats["billed_prompt_tokens"] += usage.get("prompt_tokens", 0)
+            self.stats["billed_completion_tokens"] += usage.get("completion_tokens", 0)
+        why = self._problem(response)
+        if why:
+            raise RetryableError(why)
+        return ChatResult(
+            key, True, response["content"], response["reasoning_content"], response["finish_reason"], usage
+        )
+
+
+def client_from_config(cfg: Mapping[str, Any], cache_path: str | Path, **overrides: Any) -> ChatClient:
+    """A client from a config slice: ``model, base_url, api_key_env, mode, concurrency, max_retries, timeout_s,
+    pricing, require_reasoning, invalid_finish_reasons``."""
+    kw: dict[str, Any] = {
+        "model": cfg["model"],
+        "base_url": cfg.get("base_url"),
+        "api_key_env": cfg.get("api_key_env"),
+        "mode": cfg.get("mode", "live"),
+        "concurrency": cfg.get("concurrency", 8),
+        "max_retries": cfg.get("max_retries", 6),
+        "timeout": cfg.get("timeout_s", 600.0),
+        "pricing": cfg.get("pricing", {}),
+        "require_reasoning": cfg.get("require_reasoning", False),
+        "invalid_finish_reasons": tuple(cfg.get("invalid_finish_reasons", DEFAULT_INVALID_FINISH_REASONS)),
+    }
+    kw.update(overrides)
+    return ChatClient(cache_path=cache_path, **kw)
