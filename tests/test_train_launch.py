@@ -10,7 +10,14 @@ import pytest
 from m1repro.config import load_config
 from m1repro.train import workflow as trainwf
 from m1repro.train.estimate import estimate, params_of, runtime_minutes
-from m1repro.train.launch import expand_nodelist, job_command, launch_command
+from m1repro.train.launch import (
+    check_port_free,
+    expand_nodelist,
+    job_command,
+    launch_command,
+    plain_process_env,
+    rendezvous_port,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SLURM_ENV = {"SLURM_JOB_ID": "4242", "SLURM_JOB_NODELIST": "gpu[07-08]", "SLURM_NNODES": "2", "SLURM_NODEID": "1"}
@@ -39,7 +46,7 @@ def test_two_node_run_is_srun_then_torchrun_per_node_with_c10d_rendezvous(cfg):
     node = launch_command(spec, ["--data", "d.parquet"], SLURM_ENV)
     cmd = " ".join(node)
     assert "-m torch.distributed.run --nproc_per_node 8" in cmd and "--nnodes 2" in cmd
-    assert "--rdzv_backend c10d --rdzv_endpoint gpu07:29400 --rdzv_id m1repro-4242" in cmd
+    assert "--rdzv_backend c10d --rdzv_endpoint gpu07:24242 --rdzv_id m1repro-4242" in cmd
     assert node[-4:] == ["-m", "m1repro.train.sft", "--data", "d.parquet"]
     with pytest.raises(RuntimeError, match="SLURM_JOB_NODELIST"):
         launch_command(spec, [], {"SLURM_JOB_ID": "1"})
@@ -78,3 +85,31 @@ def test_estimate_model():
     assert runtime_minutes(e7) >= 30
     with pytest.raises(ValueError, match="parameter count"):
         params_of("some/unknown-model")
+
+
+def test_rendezvous_port_comes_from_the_job_so_two_jobs_on_one_head_node_differ(cfg):
+    spec = trainwf.spec(cfg, "m1-32B-1K")
+    ports = set()
+    for job_id in ("4242", "4243"):
+        cmd = launch_command(spec, [], {**SLURM_ENV, "SLURM_JOB_ID": job_id})
+        ports.add(cmd[cmd.index("--rdzv_endpoint") + 1])
+    assert ports == {"gpu07:24242", "gpu07:24243"}
+    assert rendezvous_port({"SLURM_JOB_ID": "123456", "M1REPRO_RDZV_PORT": "31000"}) == 31000
+    assert 20000 <= rendezvous_port({"SLURM_JOB_ID": "987654321"}) < 30000
+
+
+def test_a_taken_rendezvous_port_is_a_clear_error():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(RuntimeError, match=rf"rendezvous port {port} on head1 is taken.*M1REPRO_RDZV_PORT"):
+            check_port_free("head1", port)
+
+
+def test_a_plain_run_does_not_inherit_a_parents_launcher_or_accelerate_settings():
+    env = {"PATH": "/bin", "RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500",
+           "LOCAL_RANK": "0", "ACCELERATE_USE_DEEPSPEED": "true", "HF_HOME": "/x"}
+    assert plain_process_env(env) == {"PATH": "/bin", "HF_HOME": "/x"}

@@ -13,7 +13,6 @@ from safetensors.torch import load_file
 from train_helpers import tiny_spec, write_set
 from transformers import TrainerCallback
 
-from m1repro.train.launch import DIST_ENV_VARS
 from m1repro.train.sft import TRAIN_INFO_FILE, last_checkpoint, train
 
 REPO = Path(__file__).resolve().parent.parent
@@ -95,8 +94,6 @@ def extensions_dir(tmp_path_factory, monkeypatch):
     return path
 
 
-def launcher_env_left() -> dict[str, str]:
-    return {k: os.environ[k] for k in DIST_ENV_VARS if k in os.environ}
 
 
 @pytest.mark.skipif(os.environ.get("M1REPRO_SKIP_DEEPSPEED") == "1", reason="M1REPRO_SKIP_DEEPSPEED=1")
@@ -104,13 +101,13 @@ def test_deepspeed_zero3_matches_the_plain_path(tiny_model_dir, tmp_path, extens
     pytest.importorskip("deepspeed")
     import torch.distributed as dist
 
-    assert not launcher_env_left()
+    before = dict(os.environ)
     data = write_set(tmp_path / "set.parquet", n=4)
     plain = train(tiny_spec(tiny_model_dir), data, tmp_path / "plain/model", tmp_path / "plain/ck")
     spec = tiny_spec(tiny_model_dir, deepspeed=str(REPO / "config/deepspeed/zero3.json"))
     ds = train(spec, data, tmp_path / "ds/model", tmp_path / "ds/ck")
-    # the one-process group and its variables are gone: later runs and subprocesses start clean
-    assert not launcher_env_left() and not dist.is_initialized()
+    # the one-process group and every variable the trainer set are gone: later runs and subprocesses start clean
+    assert dict(os.environ) == before and not dist.is_initialized()
     assert ds["global_steps"] == plain["global_steps"] == 2
     a, b = weights(tmp_path / "plain/model"), weights(tmp_path / "ds/model")
     base = weights(Path(tiny_model_dir))
@@ -141,6 +138,7 @@ def test_two_trainings_started_together_on_one_node_both_finish(tiny_model_dir, 
     busy.bind(("127.0.0.1", 0))
     busy.listen()
     monkeypatch.setenv("MASTER_PORT", str(busy.getsockname()[1]))  # taken: a run that used it would fail
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")  # as a parent that trained with DeepSpeed may leave it
     data = write_set(tmp_path / "set.parquet", n=4)
     spec = tiny_spec(tiny_model_dir, deepspeed=str(REPO / "config/deepspeed/zero3.json"))
     procs = []

@@ -59,9 +59,10 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def plain_process_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The environment of a one-process (CPU) run: without a launcher's rank and rendezvous variables, which a
-    parent (a test process, a notebook, an outer torchrun) may have set and which would make the run join them."""
-    return {k: v for k, v in env.items() if k not in DIST_ENV_VARS}
+    """The environment of a one-process (CPU) run: without a launcher's rank and rendezvous variables or accelerate's
+    settings, which a parent (a test process, a notebook, an outer torchrun) may have set and which would make the
+    run join a group or switch to DeepSpeed."""
+    return {k: v for k, v in env.items() if k not in DIST_ENV_VARS and not k.startswith("ACCELERATE_")}
 
 
 def expand_nodelist(nodelist: str) -> list[str]:

@@ -26,7 +26,6 @@ from typing import Any
 from m1repro.log import log_event, setup_logging
 from m1repro.train.format import PAD_TOKEN, build_dataset, load_training_rows
 from m1repro.train.hparams import RunSpec
-from m1repro.train.launch import DIST_ENV_VARS
 
 logger = logging.getLogger("m1repro.train")
 
@@ -38,12 +37,25 @@ def rank() -> int:
 
 
 @contextmanager
+def restored_environ() -> Iterator[None]:
+    """Put ``os.environ`` back as it was: the trainer stack sets variables for its own process (transformers sets
+    ``ACCELERATE_USE_DEEPSPEED`` and friends, the group below sets the launcher's), which must not reach whatever
+    this process starts or trains next."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextmanager
 def single_process_group() -> Iterator[None]:
     """A one-process group for DeepSpeed when no launcher made one, on a TCP store bound to a free port.
 
     The store binds port 0 itself (the OS picks a free port, no race), so two runs on one node never collide. On exit
-    the group is destroyed and the environment restored: nothing outlives the run (a test process or a notebook that
-    trains twice gets a fresh group each time). Inside a launcher (``RANK`` set) it does nothing.
+    the group is destroyed: nothing outlives the run (a test process or a notebook that trains twice gets a fresh
+    group each time). Inside a launcher (``RANK`` set) it does nothing.
     """
     import torch.distributed as dist
 
@@ -51,7 +63,6 @@ def single_process_group() -> Iterator[None]:
         yield
         return
     store = dist.TCPStore("127.0.0.1", 0, world_size=1, is_master=True, wait_for_workers=False)
-    saved = {k: os.environ.get(k) for k in DIST_ENV_VARS}
     os.environ.update({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1",
                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(store.port)})
     dist.init_process_group("gloo", store=store, rank=0, world_size=1)
@@ -59,11 +70,6 @@ def single_process_group() -> Iterator[None]:
         yield
     finally:
         _destroy_group()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         del store
 
 
@@ -166,7 +172,7 @@ def train(
     callbacks: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Train (resuming from the last checkpoint if any) and write the final model directory atomically."""
-    with single_process_group() if spec.deepspeed else nullcontext():
+    with restored_environ(), single_process_group() if spec.deepspeed else nullcontext():
         return _train(spec, data_path, output_dir, checkpoint_dir, callbacks)
 
 
