@@ -16,8 +16,10 @@ if not config:
 validate(config, "config/schemas/config.schema.yaml", set_default=True)
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
-include: "rules/common_curate.smk"
 include: "rules/curate.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
@@ -28,3 +30,4 @@ rule all:
     input:
         "results/table1.csv",
     default_target: True
+    localrule: True

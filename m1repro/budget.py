@@ -25,7 +25,7 @@ Sharing (what a job can compute once):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -133,27 +133,13 @@ def truncate_phase1(engine: Engine, state: ThinkState, budget: int) -> ThinkStat
     if state.finish_reason == "stop" and len(state.ids) < budget:
         return replace(state, ids=list(state.ids))
     ids = state.ids[:budget]
-    text = engine_decode(engine, ids)
+    text = engine.decode(ids)
     return ThinkState(state.prompt, text, "length", engine.count_tokens(text), ids=ids)
-
-
-def engine_decode(engine: Engine, ids: Sequence[int]) -> str:
-    decode: Callable[[Sequence[int]], str] | None = getattr(engine, "decode", None)
-    if decode is None:
-        raise TypeError(f"engine {engine.name!r} cannot decode token ids; shared sweeps need it")
-    return decode(ids)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # exact mode
 # ---------------------------------------------------------------------------------------------------------------
-def _encode(engine: Engine, text: str) -> list[int]:
-    enc: Callable[[str], list[int]] | None = getattr(engine, "encode", None)
-    if enc is None:
-        raise TypeError(f"engine {engine.name!r} cannot encode text; the exact mode needs token ids")
-    return list(enc(text))
-
-
 def exact_think(
     engine: Engine,
     prompts: Sequence[str],
@@ -169,13 +155,13 @@ def exact_think(
     Returns the states after phase 1 and after each round (``rounds + 1`` lists) when ``snapshots``, else only the
     final states (one list). ``initial`` gives phase-1 states already cut at this budget (shared sweeps).
     """
-    prompt_ids = [_encode(engine, p) for p in prompts]
+    prompt_ids = [engine.encode(p) for p in prompts]
     if initial is not None:
         states = [replace(s, ids=list(s.ids)) for s in initial]
     else:
         comps = generate_batched(engine, prompt_ids, budget, batch_size)
         states = [
-            ThinkState(p, engine_decode(engine, c.token_ids or ()), c.finish_reason, len(c.token_ids or ()),
+            ThinkState(p, engine.decode(c.token_ids or ()), c.finish_reason, len(c.token_ids or ()),
                        ids=list(c.token_ids or ()))
             for p, c in zip(prompts, comps)
         ]
@@ -185,7 +171,7 @@ def exact_think(
         for i, s in enumerate(states):
             if s.finish_reason != "stop":
                 continue
-            wait_ids = _encode(engine, wait_separator(s.thinking, sep_rule) + WAIT)
+            wait_ids = engine.encode(wait_separator(s.thinking, sep_rule) + WAIT)
             if len(s.ids) + len(wait_ids) >= budget:
                 continue
             s.ids = s.ids + wait_ids
@@ -200,7 +186,7 @@ def exact_think(
                 s.finish_reason = c.finish_reason
         for i in active:
             s = states[i]
-            s.thinking = engine_decode(engine, s.ids)
+            s.thinking = engine.decode(s.ids)
             s.num_tokens = len(s.ids)
         history.append([replace(s, ids=list(s.ids)) for s in states])
     return history if snapshots else [history[-1]]
@@ -228,7 +214,7 @@ def exact_trajectories(
             if cur.num_wait == prev.num_wait:
                 break
             grown = cur.ids[len(prev.ids):]
-            wait_ids = _encode(engine, wait_separator(prev.thinking, sep_rule) + WAIT)
+            wait_ids = engine.encode(wait_separator(prev.thinking, sep_rule) + WAIT)
             segs.append(Segment(grown[: len(wait_ids)], "wait"))
             segs.append(Segment(grown[len(wait_ids):], cur.finish_reason))
         trajectories.append(segs)
@@ -263,7 +249,7 @@ def exact_slice(engine: Engine, prompt: str, segments: list[Segment], budget: in
         ids += wait.ids
         waits += 1
         k += 2
-    text = engine_decode(engine, ids)
+    text = engine.decode(ids)
     return ThinkState(prompt, text, finish, len(ids), waits, ids)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from m1repro.eval import EvalSettings, Variant, thinking_variants
+from m1repro.variants import Variant, thinking_variants
 
 SCHEMA = Path(__file__).resolve().parent.parent / "config" / "schemas" / "config.schema.yaml"
 
@@ -47,6 +47,13 @@ class ModelView:
     paper_row: str | None
     engine: dict[str, Any]
     tokenizer: str | None
+
+    @property
+    def gpus(self) -> int:
+        """GPUs one prediction job of this model takes: tp x dp for SGLang, none for the transformers backend."""
+        if self.engine.get("backend") != "sglang":
+            return 0
+        return int(self.engine.get("tp", 1)) * int(self.engine.get("dp", 1))
 
 
 def model(cfg: Mapping[str, Any], name: str) -> ModelView:
@@ -91,7 +98,3 @@ def eval_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
         "batch_size": ev["batch_size"],
         "shared_sweep": ev["shared_sweep"],
     }
-
-
-def settings_from_params(params: Mapping[str, Any]) -> EvalSettings:
-    return EvalSettings(**dict(params))

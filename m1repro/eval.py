@@ -1,13 +1,20 @@
-"""One evaluation job: one model on one dataset, every budget and forcing count it needs, one model load.
+"""One prediction job: one model on one part of the evaluation items (one dataset, or all of them in the evaluation
+file's order), every variant it needs from one model load, one JSONL of raw records.
 
-Variants name the prediction files: ``baseline`` for non-thinking models, ``budget{B}`` for a thinking budget and
-``budget{B}_wait{k}`` for k rounds of "Wait" forcing at budget B.
+Records hold what was generated and nothing judged: the scoring rule reads them (:mod:`m1repro.scores`), so a scorer
+change never regenerates anything. A record: the item (``id``, ``source``, ``question``, ``options``, ``answer_idx``,
+``answer``), the ``variant`` (with ``budget``, ``rounds``, ``budget_mode``), the ``prompt``, the thinking and the
+response with their finish reasons, and the token counts.
+
+Faithful "Wait" forcing depends on the batch (:mod:`m1repro.budget`): the original's batches are runs of
+``batch_size`` consecutive items of the whole evaluation file, so a job that forces "Wait" in the faithful mode gets
+every item, in the file's order (:func:`m1repro.workflow.prediction_parts`).
 """
 
 from __future__ import annotations
 
 import logging
-import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,40 +23,16 @@ from m1repro import budget as bc
 from m1repro.engines.base import Engine
 from m1repro.prompts import Mode, render_prompt
 from m1repro.records import EvalItem
+from m1repro.smk import RuleJob
+from m1repro.variants import Variant
 
 log = logging.getLogger(__name__)
 
-_VARIANT_RE = re.compile(r"^(?:baseline|budget(\d+)(?:_wait(\d+))?)$")
-
-
-@dataclass(frozen=True, order=True)
-class Variant:
-    budget: int | None = None  # None: a baseline (no thinking phase)
-    rounds: int = 0
-
-    @property
-    def name(self) -> str:
-        if self.budget is None:
-            return "baseline"
-        return f"budget{self.budget}" + (f"_wait{self.rounds}" if self.rounds else "")
-
-    @classmethod
-    def parse(cls, name: str) -> Variant:
-        m = _VARIANT_RE.match(name)
-        if not m:
-            raise ValueError(f"not a prediction variant: {name!r} (expected baseline, budgetB or budgetB_waitK)")
-        if m.group(1) is None:
-            return cls()
-        return cls(int(m.group(1)), int(m.group(2) or 0))
-
-
-def thinking_variants(
-    budgets: Sequence[int], forcing_rounds: Sequence[int] = (), forcing_budgets: Sequence[int] = ()
-) -> list[Variant]:
-    """The budget sweep (no forcing) plus every forcing count at every forcing budget."""
-    out = {Variant(b, 0) for b in budgets}
-    out |= {Variant(b, r) for b in forcing_budgets for r in forcing_rounds}
-    return sorted(out, key=lambda v: (v.budget or 0, v.rounds))
+RECORD_FIELDS: tuple[str, ...] = (
+    "id", "source", "variant", "budget", "rounds", "budget_mode", "question", "options", "answer_idx", "answer",
+    "prompt", "thinking_text", "thinking_finish_reason", "response_text", "finish_reason", "num_thinking_tokens",
+    "num_gen_tokens", "num_wait",
+)
 
 
 @dataclass(frozen=True)
@@ -109,11 +92,6 @@ def _think_shared(engine: Engine, prompts: list[str], variants: list[Variant], s
     return out
 
 
-def can_share(engine: Engine) -> bool:
-    """Shared sweeps cut token ids, so the engine must return them and decode them."""
-    return bool(getattr(engine, "returns_token_ids", False)) and callable(getattr(engine, "decode", None))
-
-
 def run_job(
     engine: Engine,
     tokenizer: Any,
@@ -121,10 +99,8 @@ def run_job(
     mode: Mode,
     variants: Sequence[Variant],
     settings: EvalSettings,
-) -> dict[str, list[dict[str, Any]]]:
-    """Predictions for every variant: {variant name: records in item order}."""
-    from m1repro.scoring import score_item
-
+) -> list[dict[str, Any]]:
+    """Records of every variant, variant by variant, items in the given order (see the module docstring)."""
     prompts = [render_prompt(tokenizer, it.question, it.options, mode) for it in items]
     answers: dict[Variant, list[bc.Answer]] = {}
     if mode != "thinking":
@@ -135,74 +111,57 @@ def run_job(
         if any(v.budget is None for v in variants):
             raise ValueError("thinking models need budget variants, not 'baseline'")
         vs = sorted(set(variants))
-        if settings.shared_sweep and can_share(engine):
+        if settings.shared_sweep and engine.returns_token_ids:
             thinking = _think_shared(engine, prompts, vs, settings)
         else:
             thinking = {v: _think_naive(engine, prompts, v, settings) for v in vs}
         # one answer-phase pass for all variants: the engine batches them together
         flat = [st for v in vs for st in thinking[v]]
-        flat_answers = bc.answer_phase(engine, flat, settings.answer_max_tokens, settings.batch_size)
+        flat_answers = bc.answer_phase(engine, flat, settings.answer_max_tokens, settings.batch_size,
+                                       settings.budget_mode)
         for k, v in enumerate(vs):
-            answers[v] = flat_answers[k * len(items):(k + 1) * len(items)]
-    out: dict[str, list[dict[str, Any]]] = {}
+            answers[v] = flat_answers[k * len(items) : (k + 1) * len(items)]
+    rows: list[dict[str, Any]] = []
     for v, ans in answers.items():
-        rows = []
-        for it, prompt, a in zip(items, prompts, ans):
-            verdict = score_item(a.response_text, it.options, it.answer_idx)
+        for it, prompt, a in zip(items, prompts, ans, strict=True):
             rows.append({
-                "id": it.id, "source": it.source, "question": it.question, "options": it.options,
-                "answer_idx": it.answer_idx, "prompt": prompt,
-                "thinking_text": a.thinking_text, "thinking_finish_reason": a.thinking_finish_reason,
+                "id": it.id, "source": it.source, "variant": v.name, "budget": v.budget, "rounds": v.rounds,
+                "budget_mode": settings.budget_mode if v.budget is not None else None,
+                "question": it.question, "options": it.options, "answer_idx": it.answer_idx, "answer": it.answer,
+                "prompt": prompt, "thinking_text": a.thinking_text, "thinking_finish_reason": a.thinking_finish_reason,
                 "response_text": a.response_text, "finish_reason": a.finish_reason,
                 "num_thinking_tokens": a.num_thinking_tokens, "num_gen_tokens": a.num_gen_tokens,
-                "num_wait": a.num_wait, "extracted": verdict["extracted"], "correct": verdict["correct_m1"],
-                "correct_m1": verdict["correct_m1"], "correct_improved": verdict["correct_improved"],
-                "budget": v.budget, "rounds": v.rounds, "budget_mode": settings.budget_mode if v.budget else None,
+                "num_wait": a.num_wait,
             })
-        out[v.name] = rows
-    return out
+    return rows
 
 
-def predict_job(item_files: dict[str, str], job: dict[str, Any], outputs: list[str]) -> None:
-    """The Snakemake job: load the engine once, run every variant of every dataset given, write one JSONL per
-    dataset x variant (outputs are ``.../{dataset}/{variant}.jsonl``)."""
-    import time
-    from pathlib import Path
+def eval_predict(job: RuleJob) -> None:
+    """Rule eval_predict: load the engine once, predict every variant for the part's items, write one JSONL.
 
-    from m1repro.engines.base import EngineSpec, load_engine
-    from m1repro.io import read_jsonl, write_jsonl_atomic
+    params.job: model, mode, weights, tokenizer, engine {backend, ...}, variants, settings, datasets.
+    """
+    from m1repro.engines import EngineSpec, load_engine
+    from m1repro.io import write_jsonl_atomic
     from m1repro.log import log_event
+    from m1repro.records import read_items
 
-    variants = [Variant.parse(v) for v in job["variants"]]
-    names = {v.name for v in variants}
-    out_for: dict[tuple[str, str], str] = {}
-    for path in outputs:
-        p = Path(path)
-        key = (p.parent.name, p.stem)
-        if key[0] not in item_files or key[1] not in names:
-            raise ValueError(f"output {path} is not a dataset x variant of this job ({sorted(item_files)} x {sorted(names)})")
-        out_for[key] = path
-    engine_opts = {k: v for k, v in job["engine"].items() if k != "backend"}
-    spec = EngineSpec(job["engine"]["backend"], job["weights"], job.get("tokenizer"), engine_opts)
-    settings = EvalSettings(**job["settings"])
+    spec_job = dict(job.params.job)
+    variants = [Variant.parse(v) for v in spec_job["variants"]]
+    settings = EvalSettings(**spec_job["settings"])
+    items = read_items(job.input.items, spec_job["datasets"])
+    engine_opts = {k: v for k, v in spec_job["engine"].items() if k != "backend"}
+    if spec_job["engine"]["backend"] == "sglang":
+        engine_opts.setdefault("log_path", job.log.server)
+    spec = EngineSpec(spec_job["engine"]["backend"], spec_job["weights"], spec_job.get("tokenizer"), engine_opts)
     t0 = time.time()
     engine = load_engine(spec)
-    log_event(log, "engine loaded", model=job["model"], backend=spec.backend, seconds=round(time.time() - t0, 2))
+    log_event(log, "engine loaded", model=spec_job["model"], backend=spec.backend, seconds=round(time.time() - t0, 2))
     try:
-        tokenizer = engine.tokenizer  # type: ignore[attr-defined]
-        for dataset, path in item_files.items():
-            items = [EvalItem(**r) for r in read_jsonl(path)]
-            t1 = time.time()
-            log_event(log, "predicting", model=job["model"], dataset=dataset, items=len(items), variants=sorted(names),
-                      mode=job["mode"], settings=job["settings"])
-            results = run_job(engine, tokenizer, items, job["mode"], variants, settings)
-            for name, rows in results.items():
-                write_jsonl_atomic(out_for[(dataset, name)], rows)
-                acc = sum(r["correct"] for r in rows) / max(1, len(rows))
-                log_event(log, "variant written", dataset=dataset, variant=name, n=len(rows),
-                          accuracy_m1=round(100 * acc, 2))
-            log_event(log, "dataset done", dataset=dataset, seconds=round(time.time() - t1, 2))
+        log_event(log, "predicting", model=spec_job["model"], datasets=spec_job["datasets"], items=len(items),
+                  variants=[v.name for v in variants], mode=spec_job["mode"], settings=spec_job["settings"])
+        rows = run_job(engine, engine.tokenizer, items, spec_job["mode"], variants, settings)
+        n = write_jsonl_atomic(job.output[0], rows)
     finally:
         engine.close()
-    log_event(log, "job done", seconds=round(time.time() - t0, 2),
-              generated_tokens=getattr(engine, "generated_tokens", None))
+    log_event(log, "job done", records=n, seconds=round(time.time() - t0, 2), generated_tokens=engine.generated_tokens)

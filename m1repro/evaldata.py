@@ -10,6 +10,7 @@ from typing import Literal
 from m1repro.io import atomic_open, write_json_atomic, write_jsonl_atomic
 from m1repro.log import log_event
 from m1repro.records import load_eval_file, md5sum
+from m1repro.smk import RuleJob
 
 log = logging.getLogger(__name__)
 
@@ -31,24 +32,38 @@ def download_eval_file(url: str, out: str | Path, md5: str | None, timeout: floa
 
 def prepare_items(
     eval_path: str | Path,
-    outputs: dict[str, str],
+    datasets: list[str],
+    items_out: str | Path,
     validation_out: str | Path,
     on_invalid: Literal["error", "exclude"] = "error",
     max_items: int | None = None,
-) -> None:
-    """Validate the file and write the items of each dataset, plus a summary of counts and exclusions."""
-    evalset = load_eval_file(eval_path, list(outputs), on_invalid=on_invalid, max_items=max_items)
-    counts = {}
-    for source, path in outputs.items():
-        counts[source] = write_jsonl_atomic(path, (it.to_dict() for it in evalset.items[source]))
+) -> dict[str, int]:
+    """Validate the file and write the items of the configured datasets to one JSONL in the file's order (the order
+    of the original's batches), plus a summary of counts and exclusions; returns the counts per dataset."""
+    evalset = load_eval_file(eval_path, datasets, on_invalid=on_invalid, max_items=max_items)
+    counts = {source: len(items) for source, items in evalset.items.items()}
+    write_jsonl_atomic(items_out, (it.to_dict() for items in evalset.items.values() for it in items))
     summary = {
         "file": str(eval_path),
         "md5": md5sum(eval_path),
         "on_invalid": on_invalid,
         "max_items_per_dataset": max_items,
-        "items": counts,
+        "items": {d: counts[d] for d in datasets},
+        "item_ids": {d: [it.id for it in evalset.items[d]] for d in datasets},
         "excluded": [e.__dict__ for e in evalset.excluded],
-        "excluded_per_source": {s: sum(e.source == s for e in evalset.excluded) for s in outputs},
+        "excluded_per_source": {s: sum(e.source == s for e in evalset.excluded) for s in datasets},
     }
     write_json_atomic(validation_out, summary)
     log_event(log, "evaluation items prepared", items=counts, excluded=len(evalset.excluded))
+    return counts
+
+
+def eval_prepare(job: RuleJob) -> None:
+    """Rule eval_prepare."""
+    prepare_items(job.input[0], list(job.params.datasets), job.output.items, job.output.validation,
+                  job.params.on_invalid, job.params.max_items)
+
+
+def eval_download(job: RuleJob) -> None:
+    """Rule eval_download."""
+    download_eval_file(job.params.url, job.output[0], job.params.md5)

@@ -124,7 +124,7 @@ def load_eval_file(
         if s not in data:
             raise InputError(path, f"source {s!r} not in file (has {sorted(data)})", record=s)
     out = EvalSet(items={})
-    for source in wanted:
+    for source in [s for s in data if s in wanted]:  # the file's order, which the original's batches follow
         items: list[EvalItem] = []
         seen: Counter[str] = Counter()
         raw_items = data[source]
@@ -147,4 +147,25 @@ def load_eval_file(
             if max_items is not None and len(items) >= max_items:
                 break
         out.items[source] = items
+    return out
+
+
+def read_items(path: str | Path, sources: list[str] | None = None) -> list[EvalItem]:
+    """Items of the prepared items file (``results/eval/items.jsonl``, the evaluation file's order), optionally only
+    those of ``sources``; a record that is not an item is an error naming the line and the field."""
+    from m1repro.io import read_jsonl
+
+    wanted = None if sources is None else set(sources)
+    out: list[EvalItem] = []
+    for n, raw in enumerate(read_jsonl(path), start=1):
+        try:
+            item = EvalItem(**raw)
+        except TypeError as exc:
+            raise InputError(path, f"not an evaluation item ({exc})", record=f"line {n}") from None
+        if wanted is None or item.source in wanted:
+            out.append(item)
+    if wanted is not None:
+        missing = sorted(wanted - {it.source for it in out})
+        if missing:
+            raise InputError(path, f"no items of {missing}: rebuild it with the rule eval_prepare")
     return out

@@ -1,71 +1,175 @@
-"""Accuracy per dataset and variant from prediction files, under a chosen scorer.
+"""The scoring rule: verdicts from the stored raw responses, checked against the prepared items, and accuracy per
+dataset and variant.
 
-Prediction records keep both verdicts (``correct_m1``, ``correct_improved``), so changing the scorer only reruns
-this step, not the generation.
+Predictions hold no verdicts (:mod:`m1repro.eval`); this step extracts and judges every response with both scorers
+(:mod:`m1repro.scoring`) and writes the scored records (``results/scored/...jsonl``) and the accuracy table
+(``results/scores/...csv``). Its inputs include the scoring code, so a scorer fix reruns scoring and the tables and
+never the predictions.
+
+Nothing in a prediction file is trusted: every record must be one of the prepared items (``results/eval/items.jsonl``,
+the same question, options and answer), each (dataset, variant) must have each item exactly once, and every field
+must have its type. A problem is an error naming the file, the line and the field, never a changed accuracy.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
-from m1repro.io import InputError, atomic_open, read_jsonl
+from m1repro.io import InputError, atomic_open, read_jsonl, write_jsonl_atomic
 from m1repro.log import log_event
-from m1repro.scoring import SCORERS
+from m1repro.records import EvalItem, read_items
+from m1repro.scoring import SCORERS, score_item
+from m1repro.smk import RuleJob
+from m1repro.variants import Variant
 
 log = logging.getLogger(__name__)
 
-SCORE_COLUMNS = ["model", "dataset", "variant", "budget", "rounds", "scorer", "n", "n_correct", "accuracy",
-                 "accuracy_m1", "accuracy_improved", "mean_thinking_tokens", "mean_gen_tokens", "mean_wait",
-                 "thinking_length_rate"]
+SCORE_COLUMNS = ["model", "budget_mode", "dataset", "variant", "budget", "rounds", "scorer", "n", "n_correct",
+                 "accuracy", "accuracy_m1", "accuracy_improved", "mean_thinking_tokens", "mean_gen_tokens",
+                 "mean_wait", "thinking_length_rate"]
+
+# field -> (accepted types, may be None); ints exclude bools (JSON true is no token count)
+_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
+    "id": ((str,), False), "source": ((str,), False), "variant": ((str,), False), "answer_idx": ((str,), False),
+    "answer": ((str,), False), "options": ((dict,), False), "question": ((str,), False),
+    "response_text": ((str,), False), "finish_reason": ((str,), False), "thinking_text": ((str,), False),
+    "thinking_finish_reason": ((str,), True), "num_thinking_tokens": ((int,), False),
+    "num_gen_tokens": ((int,), False), "num_wait": ((int,), False),
+}
+_FINISH = ("stop", "length")
 
 
-def parse_prediction_path(path: str | Path) -> tuple[str, str, str]:
-    """results/predictions/{model}/{dataset}/{variant}.jsonl -> (model, dataset, variant)."""
-    p = Path(path)
-    return p.parent.parent.name, p.parent.name, p.stem
+def check_record(path: str | Path, line: int, rec: Any) -> None:
+    """Types and values of one prediction record; an InputError names the file, the line and the field."""
+    where = f"line {line}"
+    if not isinstance(rec, dict):
+        raise InputError(path, f"expected an object, got {type(rec).__name__}", record=where)
+    for key, (types, nullable) in _TYPES.items():
+        if key not in rec:
+            raise InputError(path, "missing field", record=where, field=key)
+        v = rec[key]
+        if v is None and nullable:
+            continue
+        if not isinstance(v, types) or (types == (int,) and isinstance(v, bool)):
+            names = "/".join(t.__name__ for t in types) + (" or null" if nullable else "")
+            raise InputError(path, f"expected {names}, got {v!r:.60}", record=where, field=key)
+        if types == (int,) and v < 0:
+            raise InputError(path, f"a token or round count cannot be negative ({v})", record=where, field=key)
+    if rec["finish_reason"] not in _FINISH:
+        raise InputError(path, f"expected one of {_FINISH}, got {rec['finish_reason']!r}", record=where,
+                         field="finish_reason")
+    if rec["thinking_finish_reason"] not in (None, *_FINISH):
+        raise InputError(path, f"expected null or one of {_FINISH}, got {rec['thinking_finish_reason']!r}",
+                         record=where, field="thinking_finish_reason")
+    try:
+        Variant.parse(rec["variant"])
+    except ValueError as exc:
+        raise InputError(path, str(exc), record=where, field="variant") from None
 
 
-def score_file(path: str | Path, scorer: str) -> dict[str, object]:
-    from m1repro.eval import Variant
+def load_predictions(
+    paths: Sequence[str | Path], items: Sequence[EvalItem], variants: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Every record of the model's prediction files, checked against the items and the expected variants: each
+    (variant, item) exactly once, nothing else."""
+    by_id = {it.id: it for it in items}
+    wanted = set(variants)
+    seen: dict[tuple[str, str], tuple[str, int]] = {}
+    out: list[dict[str, Any]] = []
+    for path in paths:
+        for line, rec in enumerate(read_jsonl(path), start=1):
+            check_record(path, line, rec)
+            where = f"line {line}"
+            item = by_id.get(rec["id"])
+            if item is None:
+                raise InputError(path, f"id {rec['id']!r} is not an item of this evaluation (results/eval/items.jsonl)",
+                                 record=where, field="id")
+            for key in ("source", "question", "options", "answer_idx", "answer"):
+                if rec[key] != getattr(item, key):
+                    raise InputError(path, f"differs from the prepared item {item.id!r}", record=where, field=key)
+            if rec["variant"] not in wanted:
+                raise InputError(path, f"variant {rec['variant']!r} is not one this model predicts "
+                                 f"({sorted(wanted)})", record=where, field="variant")
+            key = (rec["variant"], rec["id"])
+            if key in seen:
+                first = seen[key]
+                raise InputError(path, f"{rec['id']!r} of {rec['variant']} appears twice (first in {first[0]} "
+                                 f"line {first[1]})", record=where, field="id")
+            seen[key] = (str(path), line)
+            out.append(rec)
+    missing = [(v, it.id) for v in sorted(wanted) for it in items if (v, it.id) not in seen]
+    if missing:
+        shown = ", ".join(f"{v}/{i}" for v, i in missing[:5])
+        raise InputError(paths[0] if len(paths) == 1 else f"{len(paths)} prediction files",
+                         f"{len(missing)} (variant, item) predictions are missing, e.g. {shown}: rerun the prediction "
+                         "job (delete its output or use --forcerun eval_predict)")
+    return out
 
-    if scorer not in SCORERS:
-        raise ValueError(f"unknown scorer {scorer!r} (expected one of {SCORERS})")
-    rows = read_jsonl(path)
-    model, dataset, variant = parse_prediction_path(path)
-    v = Variant.parse(variant)
-    for i, r in enumerate(rows):
-        for key in ("correct_m1", "correct_improved", "num_thinking_tokens", "num_gen_tokens"):
-            if key not in r:
-                raise InputError(path, "missing field", record=f"line {i + 1}", field=key)
-    n = len(rows)
 
-    def mean(key: str) -> float:
-        return sum(float(r[key]) for r in rows) / n if n else float("nan")
-
-    n_m1 = sum(bool(r["correct_m1"]) for r in rows)
-    n_imp = sum(bool(r["correct_improved"]) for r in rows)
-    n_correct = n_m1 if scorer == "m1" else n_imp
+def scored_record(rec: Mapping[str, Any], scorer: str) -> dict[str, Any]:
+    """The slim scored record: identity, both verdicts, the chosen one, and the counts the tables read."""
+    verdict = score_item(rec["response_text"], rec["options"], rec["answer_idx"], rec["answer"])
     return {
-        "model": model, "dataset": dataset, "variant": variant, "budget": v.budget, "rounds": v.rounds,
-        "scorer": scorer, "n": n, "n_correct": n_correct,
-        "accuracy": 100.0 * n_correct / n if n else float("nan"),
-        "accuracy_m1": 100.0 * n_m1 / n if n else float("nan"),
-        "accuracy_improved": 100.0 * n_imp / n if n else float("nan"),
-        "mean_thinking_tokens": mean("num_thinking_tokens"), "mean_gen_tokens": mean("num_gen_tokens"),
-        "mean_wait": mean("num_wait") if n and "num_wait" in rows[0] else 0.0,
-        "thinking_length_rate": (sum(r.get("thinking_finish_reason") == "length" for r in rows) / n) if n else 0.0,
+        "id": rec["id"], "source": rec["source"], "variant": rec["variant"], "extracted": verdict["extracted"],
+        "correct_m1": verdict["correct_m1"], "correct_improved": verdict["correct_improved"],
+        "correct": verdict["correct_m1"] if scorer == "m1" else verdict["correct_improved"],
+        "num_thinking_tokens": rec["num_thinking_tokens"], "num_gen_tokens": rec["num_gen_tokens"],
+        "num_wait": rec["num_wait"], "thinking_finish_reason": rec["thinking_finish_reason"],
+        "finish_reason": rec["finish_reason"],
     }
 
 
-def score_predictions(paths: list[str], out: str | Path, scorer: str = "m1") -> pl.DataFrame:
-    df = pl.DataFrame([score_file(p, scorer) for p in paths], schema_overrides={"budget": pl.Int64}).select(
-        SCORE_COLUMNS
-    )
-    df = df.sort(["dataset", "budget", "rounds"], nulls_last=False)
-    with atomic_open(out) as fh:
+def score_frame(scored: Sequence[Mapping[str, Any]], model: str, budget_mode: str, scorer: str) -> pl.DataFrame:
+    """Accuracy (%) per dataset and variant, with both scorers and the mean token counts."""
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    for r in scored:
+        groups[(r["source"], r["variant"])].append(r)
+    rows = []
+    for (dataset, variant), rs in groups.items():
+        v = Variant.parse(variant)
+        n = len(rs)
+        n_m1 = sum(r["correct_m1"] for r in rs)
+        n_imp = sum(r["correct_improved"] for r in rs)
+        rows.append({
+            "model": model, "budget_mode": budget_mode, "dataset": dataset, "variant": variant, "budget": v.budget,
+            "rounds": v.rounds, "scorer": scorer, "n": n, "n_correct": n_m1 if scorer == "m1" else n_imp,
+            "accuracy": 100.0 * (n_m1 if scorer == "m1" else n_imp) / n,
+            "accuracy_m1": 100.0 * n_m1 / n, "accuracy_improved": 100.0 * n_imp / n,
+            "mean_thinking_tokens": sum(r["num_thinking_tokens"] for r in rs) / n,
+            "mean_gen_tokens": sum(r["num_gen_tokens"] for r in rs) / n,
+            "mean_wait": sum(r["num_wait"] for r in rs) / n,
+            "thinking_length_rate": sum(r["thinking_finish_reason"] == "length" for r in rs) / n,
+        })
+    df = pl.DataFrame(rows, schema_overrides={"budget": pl.Int64}, infer_schema_length=None).select(SCORE_COLUMNS)
+    return df.sort(["dataset", "budget", "rounds"], nulls_last=False)
+
+
+def score_model(
+    predictions: Sequence[str], items_path: str, datasets: Sequence[str], variants: Sequence[str], model: str,
+    budget_mode: str, scorer: str, scores_out: str, scored_out: str,
+) -> pl.DataFrame:
+    if scorer not in SCORERS:
+        raise ValueError(f"unknown scorer {scorer!r} (expected one of {SCORERS})")
+    items = read_items(items_path, list(datasets))
+    records = load_predictions(predictions, items, variants)
+    scored = [scored_record(r, scorer) for r in records]
+    df = score_frame(scored, model, budget_mode, scorer)
+    write_jsonl_atomic(scored_out, scored)
+    with atomic_open(scores_out) as fh:
         df.write_csv(fh)
-    log_event(log, "scored", files=len(paths), scorer=scorer)
+    log_event(log, "scored", model=model, budget_mode=budget_mode, files=len(predictions), records=len(scored),
+              scorer=scorer)
     return df
+
+
+def eval_score(job: RuleJob) -> None:
+    """Rule eval_score."""
+    score_model(list(job.input.predictions), job.input.items, list(job.params.datasets), list(job.params.variants),
+                job.wildcards.model, job.wildcards.budget_mode, job.params.scorer, job.output.scores,
+                job.output.scored)

@@ -8,11 +8,14 @@ Qwen2.5 chat template. The model is saved like a hub checkpoint so that the load
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from m1repro.smk import RuleJob
 
 # Qwen2's pre-tokenisation pattern (single digits, unlike GPT-4's \p{N}{1,3}).
 QWEN2_SPLIT_PATTERN = (
@@ -163,3 +166,12 @@ def build_tiny_model(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+def models_tiny(job: RuleJob) -> None:
+    """Rule models_tiny."""
+    from m1repro.log import log_event
+
+    spec = dict(job.params.spec)
+    path = build_tiny_model(job.output[0], **spec)
+    log_event(logging.getLogger(__name__), "tiny model built", path=str(path), **spec)

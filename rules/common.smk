@@ -1,29 +1,27 @@
-# Helpers shared by the rule files (config slices per wildcard, target lists); no rules here.
+# The workflow interface: every path, name list and config -> input/params/resources function the rules use, as plain
+# get_* functions over `config` backed by m1repro.workflow (tested without Snakemake). No rules here.
 import os
 import re
 
-from m1repro import config as cfgview
 from m1repro import plan as m1plan
+from m1repro import workflow as wf
+from m1repro.train import workflow as trainwf
 
 # Jobs (local, or re-executed on a SLURM node) and the processes they launch (torchrun, the SGLang server) import
-# the package from this checkout, in whichever conda env the rule uses.
-# (The conda envs hold only dependencies; the package itself comes from here.)
-# (Set, not read: the jobs need no variable from the user for this.)
-os.environ.update({"PYTHONPATH": workflow.basedir})
+# the package from this checkout, in whichever conda env the rule uses; a PYTHONPATH of the user's is kept after it.
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p)
 
-MODELS = list(config["models"])
-DATASETS = list(config["eval"]["datasets"])
-TINY_MODEL_DIR = "resources/tiny/models"
-
-
-def models_where(**want):
-    """Model names whose config view matches every keyword (e.g. mode="thinking", figures=True)."""
-    out = []
-    for name in MODELS:
-        view = cfgview.model(config, name)
-        if all(getattr(view, k) == v for k, v in want.items()):
-            out.append(name)
-    return out
+MODELS = wf.models(config)
+DATASETS = wf.datasets(config)
+BUDGET_MODES = sorted({m for name in MODELS for m in wf.budget_modes(config, name)})
+PARTS = DATASETS + [wf.ALL_PARTS]
+TRAIN_RUNS = trainwf.runs(config)
+CURATE = config["curate"]
+CURATE_SETS = wf.SET_NAMES
+CURATE_DMODELS = list(CURATE["difficulty"]["models"])
+REPORT = config["report"]
+# The scoring code is an input of the scoring rule: a scorer fix reruns scoring and tables, never predictions.
+SCORING_CODE = [os.path.join(workflow.basedir, "m1repro", f) for f in ("scoring.py", "scores.py")]
 
 
 def name_regex(names):
@@ -31,81 +29,186 @@ def name_regex(names):
     return "|".join(re.escape(n) for n in names) if names else "(?!)"
 
 
-def model_weights(name):
-    """Where a model's weights are: a hub id, a local directory, or the final model of a training run."""
-    view = cfgview.model(config, name)
-    if view.train:
-        return f"results/train/{view.train}/model"
-    return view.path
+# ---- evaluation ----------------------------------------------------------------------------------------------------
+def get_eval_file():
+    return wf.eval_file(config)
 
 
-def model_inputs(wildcards):
-    """Files a prediction job must wait for: a trained or tiny model's directory (hub ids need nothing)."""
-    path = model_weights(wildcards.model)
-    if path.startswith("results/train/") or path.startswith(f"{TINY_MODEL_DIR}/"):
-        return [path]
-    return []
+def get_model_inputs(wildcards):
+    return wf.model_inputs(config, wildcards.model)
 
 
-def eval_file():
-    data = config["eval"]["data"]
-    return data["path"] if data.get("path") else "resources/downloads/m1_eval_data.json"
+def get_predict_job(wildcards):
+    return wf.predict_job(config, wildcards.model, wildcards.budget_mode, wildcards.part)
 
 
-def prediction_files(model, datasets=None):
-    return [
-        f"results/predictions/{model}/{d}/{v.name}.jsonl"
-        for d in (datasets or DATASETS)
-        for v in cfgview.model_variants(config, model)
-    ]
+def get_predict_gpus(wildcards):
+    return wf.cfg_model(config, wildcards.model).gpus
 
 
-def predict_params(wildcards):
-    view = cfgview.model(config, wildcards.model)
-    return {
-        "model": view.name,
-        "mode": view.mode,
-        "weights": model_weights(view.name),
-        "tokenizer": view.tokenizer,
-        "engine": view.engine,
-        "variants": [v.name for v in cfgview.model_variants(config, view.name)],
-        "settings": cfgview.eval_settings(config),
-    }
-
-
-def predict_datasets(wildcards):
-    """The datasets of a prediction job: one (its wildcard), or all of them when datasets are grouped."""
-    return [wildcards.dataset] if "dataset" in wildcards.keys() else DATASETS
-
-
-def predict_resources_gpu(wildcards):
-    engine = cfgview.model(config, wildcards.model).engine
-    return engine.get("tp", 1) * engine.get("dp", 1) if engine.get("backend") == "sglang" else 0
-
-
-def predict_runtime(wildcards, attempt):
+def get_predict_runtime(wildcards, attempt):
     """Minutes for a prediction job, from its token count and the throughput assumption in m1repro.plan."""
-    return m1plan.predict_runtime_minutes(config, wildcards.model, predict_datasets(wildcards), attempt)
+    return m1plan.predict_runtime_minutes(config, wildcards.model, wf.part_datasets(config, wildcards.part), attempt)
 
 
-def predict_mem_mb(wildcards, attempt):
+def get_predict_mem_mb(wildcards, attempt):
     """Host memory: a base for the job plus 8 GB per GPU (one SGLang scheduler process per GPU), by attempt."""
-    return (16000 + 8000 * predict_resources_gpu(wildcards)) * attempt
+    return (16000 + 8000 * get_predict_gpus(wildcards)) * attempt
 
 
-def tiny_model_spec(wildcards):
+def get_prediction_files(wildcards):
+    return wf.prediction_files(config, wildcards.model, wildcards.budget_mode)
+
+
+def get_variant_names(wildcards):
+    return wf.variant_names(config, wildcards.model)
+
+
+def get_tiny_model_spec(wildcards):
     return config["tiny_models"][wildcards.name]
 
 
-def model_prediction_files(wildcards):
-    files = prediction_files(wildcards.model)
-    if wildcards.scores == "scores_exact":
-        return [f.replace("results/predictions/", "results/predictions_exact/", 1) for f in files]
-    return files
+# ---- curation ------------------------------------------------------------------------------------------------------
+def _curate_api_keys():
+    """Env vars naming API keys that the curated path needs (live mode only); replay and released need none."""
+    if CURATE["sets_source"] != "curated":
+        return []
+    apis = [CURATE["traces"]["api"], CURATE["domains"]["api"]]
+    if CURATE["difficulty"]["backend"] == "api":
+        apis.append(CURATE["difficulty"]["api"])
+    return sorted({a["api_key_env"] for a in apis if a.get("mode", "live") == "live" and a.get("api_key_env")})
 
 
-def predict_params_exact(wildcards):
-    """A prediction job's params with the exact budget semantics (report.compare_budget_modes)."""
-    job = predict_params(wildcards)
-    job["settings"] = {**job["settings"], "budget_mode": "exact"}
-    return job
+# Snakemake checks declared envvars when it parses the workflow, even for a dry run or an evaluation-only target.
+# So the keys are declared (and passed to cluster jobs) when they are set; when they are not, planning still works,
+# a warning says so, and the API job itself stops at its start with an error naming the variable.
+CURATE_KEYS = _curate_api_keys()
+CURATE_KEYS_MISSING = [k for k in CURATE_KEYS if k not in os.environ]
+
+
+def get_curate_eval_file():
+    return CURATE["eval_data"] or get_eval_file()
+
+
+def get_curate_collect_inputs(wildcards):
+    return list(CURATE["fixtures"].values()) if CURATE["source"] == "fixture" else []
+
+
+def get_difficulty_model_input(wildcards):
+    """The model directory when it is built by this workflow (a tiny model); hub ids need nothing."""
+    path = CURATE["difficulty"]["models"][wildcards.dmodel]["path"]
+    return [path] if path.startswith(f"{wf.TINY_MODEL_DIR}/") else []
+
+
+def get_difficulty_gpus(wildcards):
+    engine = CURATE["difficulty"]["models"][wildcards.dmodel].get("engine", {})
+    if CURATE["difficulty"]["backend"] != "engine" or engine.get("backend", "sglang") != "sglang":
+        return 0
+    return int(engine.get("tp", 1)) * int(engine.get("dp", 1))
+
+
+def get_curate_replay(stage):
+    """The shipped replay cache of an API stage, as an input (replay mode only)."""
+    api = CURATE[stage]["api"]
+    return [api["replay_cache"]] if api.get("mode") == "replay" else []
+
+
+def get_curate_set_input(wildcards):
+    if CURATE["sets_source"] == "released":
+        return f"results/curate/released/{wildcards.set}.parquet"
+    return f"results/curate/sampled/{wildcards.set}.parquet"
+
+
+# ---- training ------------------------------------------------------------------------------------------------------
+def get_train_inputs(wildcards):
+    return trainwf.inputs(config, wildcards.run)
+
+
+def get_train_spec(wildcards):
+    return trainwf.spec_json(config, wildcards.run)
+
+
+def get_train_checkpoints(wildcards):
+    return trainwf.checkpoint_dir(config, wildcards.run)
+
+
+def get_train_resource(name):
+    """One SLURM resource of a training job (nodes, gres, mpi, tasks, runtime, cpus_per_task, mem_mb)."""
+
+    def resource(wildcards, input, attempt):
+        return trainwf.resources(config, wildcards.run, input.data, attempt)[name]
+
+    return resource
+
+
+# ---- report --------------------------------------------------------------------------------------------------------
+def report_model_row(name):
+    """What a table needs of a model: name, label, group, the paper's Table 1 row and the Table 1 variant."""
+    view = wf.cfg_model(config, name)
+    return {"name": name, "label": view.label, "group": view.group, "paper_row": view.paper_row or name,
+            "variant": wf.table1_variant(config, name)}
+
+
+TABLE1_MODELS = wf.models_where(config, table1=True)
+FIGURE_MODELS = wf.models_where(config, mode="thinking", figures=True)
+ABLATION_MODELS = [{**report_model_row(n), "row": row} for n, row in wf.ablation_rows(config).items()]
+RELEASED_MODELS = [m for m in TABLE1_MODELS if wf.cfg_model(config, m).train is None]
+REPORTED_MODELS = list(dict.fromkeys(TABLE1_MODELS + [m["name"] for m in ABLATION_MODELS] + FIGURE_MODELS))
+
+
+def report_score_files(names, budget_mode=None):
+    return wf.score_files(config, names, budget_mode)
+
+
+def report_plan(names):
+    """Per model: token upper bound over the configured datasets, GPUs and GPU-hours (m1repro.plan's estimate)."""
+    out = []
+    for name in names:
+        view = wf.cfg_model(config, name)
+        out.append({"name": name, "mode": view.mode, "variants": len(wf.variant_names(config, name)),
+                    "tokens": sum(m1plan.predict_tokens(config, name, d) for d in DATASETS),
+                    "gpus": view.gpus,
+                    "gpu_hours": m1plan.predict_gpu_hours(config, name, DATASETS) if view.gpus else 0.0})
+    return out
+
+
+def report_gpus():
+    return {p["name"]: p["gpus"] for p in report_plan(REPORTED_MODELS)}
+
+
+def report_bench_files():
+    """Benchmark files of the reported models' prediction jobs."""
+    mode = config["eval"]["budget_mode"]
+    return [f"logs/benchmarks/eval_predict/{mode}/{m}/{p}.tsv" for m in REPORTED_MODELS
+            for p in wf.prediction_parts(config, m, mode)]
+
+
+def report_table3_inputs(wildcards):
+    if CURATE["sets_source"] == "released":
+        return {"sets": expand("results/curate/sets/{set}.parquet", set=CURATE_SETS)}
+    return {"counts": "results/curate/counts.json"}
+
+
+def report_table4_inputs(wildcards):
+    if CURATE["sets_source"] == "released":
+        return {"m23k": "results/curate/released/m23k.parquet", "m1k": "results/curate/sets/m1k.parquet"}
+    return {"domain_counts": "results/curate/domain_counts.parquet"}
+
+
+def report_count_tables(wildcards):
+    """Tables 3 and 4 for the comparison, unless `report.compare_counts` is off (no curation needed then)."""
+    return {"table3": "results/table3.csv", "table4": "results/table4.csv"} if REPORT["compare_counts"] else {}
+
+
+def report_exact_inputs(wildcards):
+    """Faithful and exact score files of the figure models when the budget-semantics comparison is on."""
+    names = [m for m in FIGURE_MODELS if "exact" in wf.budget_modes(config, m)]
+    if not names:
+        return {}
+    return {"faithful": report_score_files(names, "faithful"), "exact": report_score_files(names, "exact")}
+
+
+REPORT_BUDGET_NOTE = (
+    "Not run: set `report.compare_budget_modes: true` (with `eval.budget_mode: faithful`) to evaluate the figure "
+    "models a second time with the token-exact controller (results/scores/exact/) and compare."
+)

@@ -4,21 +4,15 @@
 #   snakemake --profile profiles/tiny report_all --report results/report.html     # then the HTML report
 #   snakemake --profile profiles/slurm results/released/paper_comparison.md       # released checkpoints only
 
-report: "../report/workflow.rst"
-
-
-include: "common_report.smk"
-
-
 rule report_table1:
     input:
-        scores=expand("results/scores/{model}.csv", model=models_where(table1=True)),
+        scores=report_score_files(TABLE1_MODELS),
     output:
         csv=report("results/table1.csv", category="Tables", caption="../report/table1.rst"),
         md="results/table1.md",
         tex="results/table1.tex",
     params:
-        models=[report_model_row(m) for m in models_where(table1=True)],
+        models=[report_model_row(m) for m in TABLE1_MODELS],
     log:
         "logs/report_table1.log",
     localrule: True
@@ -30,13 +24,13 @@ rule report_table1:
 
 rule report_table2:
     input:
-        scores=report_score_files([m["name"] for m in report_ablation_models()]),
+        scores=report_score_files([m["name"] for m in ABLATION_MODELS]),
     output:
         csv=report("results/table2.csv", category="Tables", caption="../report/table2.rst"),
         md="results/table2.md",
         tex="results/table2.tex",
     params:
-        models=report_ablation_models(),
+        models=ABLATION_MODELS,
         budget=config["eval"]["table1_budget"],
     log:
         "logs/report_table2.log",
@@ -55,7 +49,7 @@ rule report_table3:
         md="results/table3.md",
         tex="results/table3.tex",
     params:
-        sets=CURATE_SETS_REPORT,
+        sets=CURATE_SETS,
     log:
         "logs/report_table3.log",
     localrule: True
@@ -83,7 +77,7 @@ rule report_table4:
 
 rule report_figure1:
     input:
-        scores=report_score_files([m["name"] for m in report_figure_models()]),
+        scores=report_score_files(FIGURE_MODELS),
     output:
         png=report("results/figure1.png", category="Figures", caption="../report/figure1.rst"),
         pdf="results/figure1.pdf",
@@ -92,7 +86,7 @@ rule report_figure1:
         fits=report("results/figure1_fits.csv", category="Figures", subcategory="Data",
                     caption="../report/figure1.rst"),
     params:
-        models=report_figure_models(),
+        models=[{"name": m, "label": wf.cfg_model(config, m).label} for m in FIGURE_MODELS],
         datasets=DATASETS,
         budgets=sorted(set(config["eval"]["budgets"]) | {config["eval"]["table1_budget"]}),
         dpi=REPORT["figure_dpi"],
@@ -107,14 +101,14 @@ rule report_figure1:
 
 rule report_figure3:
     input:
-        scores=report_score_files([m["name"] for m in report_figure_models()]),
+        scores=report_score_files(FIGURE_MODELS),
     output:
         png=report("results/figure3.png", category="Figures", caption="../report/figure3.rst"),
         pdf="results/figure3.pdf",
         points=report("results/figure3_points.csv", category="Figures", subcategory="Data",
                       caption="../report/figure3.rst"),
     params:
-        models=report_figure_models(),
+        models=[{"name": m, "label": wf.cfg_model(config, m).label} for m in FIGURE_MODELS],
         datasets=DATASETS,
         forcing_budgets=config["eval"]["forcing"]["budgets"],
         rounds=config["eval"]["forcing"]["rounds"],
@@ -133,7 +127,7 @@ rule report_compare:
         unpack(report_exact_inputs),
         unpack(report_count_tables),
         paper=REPORT["paper_numbers"],
-        scores=report_score_files(report_all_models()),
+        scores=report_score_files(REPORTED_MODELS),
     output:
         csv=report("results/paper_comparison.csv", category="Comparison with the paper",
                    caption="../report/paper_comparison.rst"),
@@ -143,8 +137,8 @@ rule report_compare:
         budget_csv=report("results/budget_mode_comparison.csv", category="Comparison with the paper",
                           caption="../report/budget_mode_comparison.rst"),
     params:
-        table1_models=[report_model_row(m) for m in models_where(table1=True)],
-        table2_models=report_ablation_models(),
+        table1_models=[report_model_row(m) for m in TABLE1_MODELS],
+        table2_models=ABLATION_MODELS,
         tolerance=REPORT["tolerance"],
         count_tolerance=REPORT["count_tolerance"],
         budget_note=REPORT_BUDGET_NOTE,
@@ -165,7 +159,7 @@ rule report_runtimes:
         plan=report("results/report/gpu_plan.csv", category="Runtimes", caption="../report/runtimes.rst"),
     params:
         gpus=report_gpus(),
-        plan=report_plan(report_all_models()),
+        plan=report_plan(REPORTED_MODELS),
     log:
         "logs/report_runtimes.log",
     localrule: True
@@ -193,7 +187,7 @@ rule report_config:
 rule report_released:
     input:
         paper=REPORT["paper_numbers"],
-        scores=report_score_files(report_released_models()),
+        scores=report_score_files(RELEASED_MODELS),
     output:
         table1_csv="results/released/table1.csv",
         table1_md="results/released/table1.md",
@@ -204,9 +198,9 @@ rule report_released:
         budget_csv="results/released/budget_mode_comparison.csv",
         plan="results/released/gpu_plan.csv",
     params:
-        table1_models=[report_model_row(m) for m in report_released_models()],
+        table1_models=[report_model_row(m) for m in RELEASED_MODELS],
         tolerance=REPORT["tolerance"],
-        plan=report_plan(report_released_models()),
+        plan=report_plan(RELEASED_MODELS),
     log:
         "logs/report_released.log",
     localrule: True

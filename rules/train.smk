@@ -1,31 +1,34 @@
 # Training: SFT of the m1 models (trl + DeepSpeed ZeRO-3), one job per run under train.runs.
-# Trainer checkpoints live outside the declared output (train.checkpoint_root, default cache/train/{run}/checkpoints),
+# Trainer checkpoints live outside the declared output (train.checkpoint_root, default cache/train/{run}/{spec hash}),
 # so a job killed or timed out resumes from its last checkpoint on the next attempt; the declared output, the final
 # model directory, appears only once training and saving finished (written aside, then renamed).
-from m1repro.train import workflow as trainwf
-
-TRAIN_RUNS = trainwf.runs(config)
 
 
 rule train_sft:
     input:
-        unpack(trainwf.inputs_fn(config)),
+        unpack(get_train_inputs),
     output:
-        model=directory("results/train/{run}/model"),
+        model=directory(wf.TRAINED_MODEL),
     wildcard_constraints:
         run=name_regex(TRAIN_RUNS),
     params:
-        spec=trainwf.params_fn(config),
-        checkpoints=trainwf.checkpoints_fn(config),
+        spec=get_train_spec,
+        checkpoints=get_train_checkpoints,
     # Two threads keep a CPU (tiny) run alone on a 2-core machine: torch's intra-op threads slow down many times
     # when another job shares the cores. On SLURM the CPUs come from the cpus_per_task resource.
     threads: 2
     resources:
-        **trainwf.resources_fns(config),
+        nodes=get_train_resource("nodes"),
+        gres=get_train_resource("gres"),
+        mpi=get_train_resource("mpi"),
+        tasks=get_train_resource("tasks"),
+        runtime=get_train_resource("runtime"),
+        cpus_per_task=get_train_resource("cpus_per_task"),
+        mem_mb=get_train_resource("mem_mb"),
         tasks_per_gpu=0,
     log:
-        train="logs/train_sft/{run}.log",  # rank 0's JSON lines
         launcher="logs/train_sft/{run}.launcher.log",  # the job script's JSON lines + all processes' output
+        train="logs/train_sft/{run}.log",  # rank 0's JSON lines
     benchmark:
         "logs/benchmarks/train_sft/{run}.tsv"
     conda:
@@ -36,4 +39,5 @@ rule train_sft:
 
 rule train_all:
     input:
-        expand("results/train/{run}/model", run=TRAIN_RUNS),
+        expand(wf.TRAINED_MODEL, run=TRAIN_RUNS),
+    localrule: True

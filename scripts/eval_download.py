@@ -1,7 +1,6 @@
-"""Download the m1 evaluation file and check its md5 (local rule: compute nodes often have no internet)."""
+"""Rule eval_download: the m1 evaluation file, checked by md5 (a local rule: compute nodes are often offline)."""
 
-from m1repro.evaldata import download_eval_file
-from m1repro.log import setup_logging
+from m1repro.evaldata import eval_download
+from m1repro.smk import run
 
-log = setup_logging(snakemake.log[0])  # noqa: F821
-download_eval_file(snakemake.params.url, snakemake.output[0], snakemake.params.md5)  # noqa: F821
+run(snakemake, eval_download)  # noqa: F821

@@ -1,11 +1,6 @@
-"""Predictions of one model: every budget and forcing count from one model load (one dataset, or all of them)."""
+"""Rule eval_predict: every budget and forcing count of one model on one part of the items, from one model load."""
 
-from m1repro.eval import predict_job
-from m1repro.log import setup_logging
+from m1repro.eval import eval_predict
+from m1repro.smk import run
 
-log = setup_logging(snakemake.log[0])  # noqa: F821
-predict_job(
-    dict(zip(snakemake.params.datasets, snakemake.input.eval_items)),  # noqa: F821
-    dict(snakemake.params.job),  # noqa: F821
-    list(snakemake.output),  # noqa: F821
-)
+run(snakemake, eval_predict)  # noqa: F821

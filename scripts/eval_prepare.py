@@ -1,13 +1,6 @@
-"""Validate the evaluation file and split it into one JSONL of items per dataset."""
+"""Rule eval_prepare: validate the evaluation file; one JSONL of the configured datasets' items, in its order."""
 
-from m1repro.evaldata import prepare_items
-from m1repro.log import setup_logging
+from m1repro.evaldata import eval_prepare
+from m1repro.smk import run
 
-log = setup_logging(snakemake.log[0])  # noqa: F821
-prepare_items(
-    snakemake.input[0],  # noqa: F821
-    dict(zip(snakemake.params.datasets, snakemake.output.item_files)),  # noqa: F821
-    snakemake.output.validation,  # noqa: F821
-    on_invalid=snakemake.params.on_invalid,  # noqa: F821
-    max_items=snakemake.params.max_items,  # noqa: F821
-)
+run(snakemake, eval_prepare)  # noqa: F821

@@ -1,7 +1,6 @@
-"""Accuracy of one model on every dataset and variant, under the configured scorer."""
+"""Rule eval_score: verdicts from the stored responses (both scorers) and accuracy per dataset and variant."""
 
-from m1repro.log import setup_logging
-from m1repro.scores import score_predictions
+from m1repro.scores import eval_score
+from m1repro.smk import run
 
-log = setup_logging(snakemake.log[0])  # noqa: F821
-score_predictions(list(snakemake.input), snakemake.output[0], scorer=snakemake.params.scorer)  # noqa: F821
+run(snakemake, eval_score)  # noqa: F821

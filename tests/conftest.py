@@ -30,6 +30,8 @@ class ScriptedEngine:
     calls: list[tuple[list[str], list[int]]] = field(default_factory=list)
     stops: list[tuple[str, ...]] = field(default_factory=list)
     eos: str = "<|im_end|>"
+    tokenizer: object = None
+    generated_tokens: int = 0
 
     def encode(self, text: str) -> list[int]:
         return [ord(c) for c in text]

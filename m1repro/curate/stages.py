@@ -113,7 +113,7 @@ def run_difficulty_model(cfg: Mapping[str, Any], model_name: str, pool_path: str
     mcfg = cfg["models"][model_name]
     prompts = pool["prompt"].to_list()
     if cfg["backend"] == "engine":
-        from m1repro.engines.base import EngineSpec, load_engine
+        from m1repro.engines import EngineSpec, load_engine
 
         eng_cfg = dict(mcfg.get("engine", {}))
         backend = eng_cfg.pop("backend", "sglang")

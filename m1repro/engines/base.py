@@ -28,12 +28,23 @@ class Completion:
 
 @runtime_checkable
 class Engine(Protocol):
-    """Greedy text completion with stop strings."""
+    """Greedy text completion with stop strings, and the model's own token arithmetic.
+
+    Everything the budget controller and the prediction job use is declared here: ``encode``/``decode`` work on
+    the model's tokenizer with no special tokens added (exact budgets and shared sweeps cut token ids);
+    ``returns_token_ids`` says whether completions carry the generated ids (the SGLang engine's text-only ``openai``
+    API does not, so shared sweeps fall back to one generation per variant).
+    """
 
     name: str
+    tokenizer: Any
+    generated_tokens: int
+
+    @property
+    def returns_token_ids(self) -> bool: ...
 
     def generate(
-        self, prompts: Sequence[str], max_tokens: int | Sequence[int], stop: Sequence[str]
+        self, prompts: Sequence[str | Sequence[int]], max_tokens: int | Sequence[int], stop: Sequence[str]
     ) -> list[Completion]:
         """Complete each prompt; ``max_tokens`` is one value for the batch or one per prompt."""
         ...
@@ -41,6 +52,10 @@ class Engine(Protocol):
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` under the model's tokenizer, no special tokens added."""
         ...
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def decode(self, ids: Sequence[int]) -> str: ...
 
     def close(self) -> None: ...
 
@@ -69,16 +84,3 @@ class EngineSpec:
     model_path: str
     tokenizer_path: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
-
-
-def load_engine(spec: EngineSpec) -> Engine:
-    """Build the engine a spec names. Imports are lazy so a CPU job never imports SGLang and vice versa."""
-    if spec.backend == "transformers":
-        from m1repro.engines.hf import HFEngine
-
-        return HFEngine(spec.model_path, tokenizer_path=spec.tokenizer_path, **spec.options)
-    if spec.backend == "sglang":
-        from m1repro.engines.sglang import SGLangEngine
-
-        return SGLangEngine(spec.model_path, tokenizer_path=spec.tokenizer_path, **spec.options)
-    raise ValueError(f"unknown engine backend {spec.backend!r} (expected 'transformers' or 'sglang')")

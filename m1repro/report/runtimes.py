@@ -15,13 +15,12 @@ log = logging.getLogger(__name__)
 
 
 def runtimes_frame(bench_paths: list[str], gpus: dict[str, int]) -> pl.DataFrame:
-    """One row per prediction job (``logs/benchmarks/eval_predict/{model}/{dataset}.tsv``, or ``{model}.tsv`` when
-    one job serves all datasets: dataset "all"): wall seconds, peak RSS, GPUs of the job and GPU-hours (wall x GPUs)."""
+    """One row per prediction job (``logs/benchmarks/eval_predict/{budget_mode}/{model}/{part}.tsv``; part is a
+    dataset or ``all``): wall seconds, peak RSS, GPUs of the job and GPU-hours (wall x GPUs)."""
     rows = []
     for p in bench_paths:
         path = Path(p)
-        grouped = path.parent.name == "eval_predict"
-        model, dataset = (path.stem, "all") if grouped else (path.parent.name, path.stem)
+        model, dataset = path.parent.name, path.stem
         b = pl.read_csv(p, separator="\t")
         s = float(b["s"].mean()) if b.height else float("nan")
         g = int(gpus.get(model, 0))

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from m1repro.log import log_event
+from m1repro.smk import RuleJob
 from m1repro.train.hparams import RunSpec
 
 logger = logging.getLogger("m1repro.train")
@@ -163,3 +164,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def train_sft(job: RuleJob) -> None:
+    """Rule train_sft: one SFT run (srun per node when multi-node, torchrun per node, trl + DeepSpeed inside)."""
+    run_job(RunSpec.from_dict(json.loads(job.params.spec)), data=job.input.data, output=job.output.model,
+            checkpoints=job.params.checkpoints, train_log=job.log.train, process_log=job.log.launcher,
+            mpi=job.resources.mpi)

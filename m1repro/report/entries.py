@@ -1,0 +1,114 @@
+"""The report rules' entry points (``scripts/report_*.py`` call these through :func:`m1repro.smk.run`)."""
+
+from __future__ import annotations
+
+from m1repro.smk import RuleJob
+
+
+def report_table1(job: RuleJob) -> None:
+    """Table 1: accuracy (%) per model and dataset at the Table 1 budget, with the mean of the ten columns."""
+    from m1repro.report.tables import write_table1
+
+    o = job.output
+    write_table1(list(job.input.scores), list(job.params.models), o.csv, o.md, o.tex)
+
+
+def report_table2(job: RuleJob) -> None:
+    """Table 2: the data-filtering ablation (models fine-tuned on each set, at the Table 1 budget)."""
+    from m1repro.report.tables import write_table2
+
+    o = job.output
+    write_table2(list(job.input.scores), list(job.params.models), o.csv, o.md, o.tex, budget=job.params.budget)
+
+
+def report_table3(job: RuleJob) -> None:
+    """Table 3: samples per source at each curation stage (counts.json) or, for released sets, in each set."""
+    from m1repro.io import read_json
+    from m1repro.report.tables import table3_frame, table3_from_sets, write_table3
+
+    i, o = job.input, job.output
+    if i.get("counts"):
+        df, origin = table3_frame(read_json(i.counts)), i.counts
+    else:
+        df = table3_from_sets(dict(zip(job.params.sets, i.sets, strict=True)))
+        origin = "the released sets (" + ", ".join(i.sets) + "); no stage counts"
+    write_table3(df, o.csv, o.md, o.tex, origin)
+
+
+def report_table4(job: RuleJob) -> None:
+    """Table 4: MeSH domains of m23K and m1K per source."""
+    import polars as pl
+
+    from m1repro.report.tables import domain_counts_from_sets, table4_frame, write_table4
+
+    i, o = job.input, job.output
+    if i.get("domain_counts"):
+        counts, origin = pl.read_parquet(i.domain_counts), i.domain_counts
+    else:
+        counts = domain_counts_from_sets(i.m23k, i.m1k)
+        origin = f"the released sets ({i.m23k}, {i.m1k})"
+    write_table4(table4_frame(counts) if counts.height else counts.rename({"domain": "Domain"}), o.csv, o.md, o.tex,
+                 origin)
+
+
+def report_figure1(job: RuleJob) -> None:
+    """Figure 1: accuracy vs thinking budget per dataset for the figure models, with linear fits and 95% bands."""
+    from m1repro.report.figures import write_figure1
+
+    p, o = job.params, job.output
+    write_figure1(list(job.input.scores), list(p.models), list(p.datasets), list(p.budgets),
+                  {"png": o.png, "pdf": o.pdf, "points": o.points, "fits": o.fits}, dpi=p.dpi)
+
+
+def report_figure3(job: RuleJob) -> None:
+    """Figure 3: accuracy vs the number of "Wait" rounds (budget forcing) per dataset for the figure models."""
+    from m1repro.report.figures import write_figure3
+
+    p, o = job.params, job.output
+    write_figure3(list(job.input.scores), list(p.models), list(p.datasets), list(p.forcing_budgets), list(p.rounds),
+                  {"png": o.png, "pdf": o.pdf, "points": o.points}, dpi=p.dpi)
+
+
+def report_compare(job: RuleJob) -> None:
+    """Every cell of Tables 1-4 next to the paper's number, flagged beyond the tolerance; scorer and budget modes."""
+    from m1repro.report.compare import write_comparison
+
+    i, p, o = job.input, job.params, job.output
+    write_comparison(
+        i.paper, list(i.scores), list(p.table1_models), list(p.table2_models), p.tolerance, p.count_tolerance,
+        {"csv": o.csv, "md": o.md, "scorer_csv": o.scorer_csv, "budget_csv": o.budget_csv},
+        table3_csv=i.get("table3"), table4_csv=i.get("table4"),
+        exact_paths=list(i.get("exact", [])) or None, faithful_paths=list(i.get("faithful", [])),
+        budget_note=p.budget_note,
+    )
+
+
+def report_released(job: RuleJob) -> None:
+    """Released evaluation: Table 1 of the published checkpoints and baselines next to the paper, and its plan."""
+    from m1repro.report.compare import write_comparison
+    from m1repro.report.runtimes import plan_frame, write_csv
+    from m1repro.report.tables import write_table1
+
+    i, p, o = job.input, job.params, job.output
+    write_table1(list(i.scores), list(p.table1_models), o.table1_csv, o.table1_md, o.table1_tex)
+    write_comparison(i.paper, list(i.scores), list(p.table1_models), [], p.tolerance, 0.0,
+                     {"csv": o.csv, "md": o.md, "scorer_csv": o.scorer_csv, "budget_csv": o.budget_csv},
+                     budget_note="Not part of the released evaluation.")
+    write_csv(plan_frame(list(p.plan)), o.plan)
+
+
+def report_runtimes(job: RuleJob) -> None:
+    """Per-job runtimes of the prediction jobs (benchmark files) and the GPU-hour plan of the evaluation."""
+    from m1repro.report.runtimes import plan_frame, runtimes_frame, write_csv
+
+    write_csv(runtimes_frame(list(job.input.bench), dict(job.params.gpus)), job.output.runtimes)
+    write_csv(plan_frame(list(job.params.plan)), job.output.plan)
+
+
+def report_config(job: RuleJob) -> None:
+    """The validated configuration of this run (defaults filled in), for the HTML report."""
+    import yaml
+
+    from m1repro.io import write_text_atomic
+
+    write_text_atomic(job.output[0], yaml.safe_dump(dict(job.params.config), sort_keys=False, allow_unicode=True))
