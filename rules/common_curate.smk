@@ -41,6 +41,13 @@ def curate_collect_inputs(wildcards):
     return list(CURATE["fixtures"].values()) if CURATE["source"] == "fixture" else []
 
 
+def curate_benchmark_inputs(wildcards):
+    """The PubMedQA test half (from collect) and, for the fixture source, the benchmark fixture files."""
+    fixtures = CURATE.get("benchmark_fixtures") or {}
+    files = list(fixtures.values()) if CURATE["source"] == "fixture" else []
+    return {"pubmedqa_test": "results/curate/pubmedqa_test.parquet", "fixtures": files}
+
+
 def curate_difficulty_model_input(wildcards):
     """The model directory when it is built by this workflow (a tiny model); hub ids need nothing."""
     path = CURATE["difficulty"]["models"][wildcards.dmodel]["path"]

@@ -1,5 +1,6 @@
-# Data curation (reference §4): 196K pool -> dedup -> decontaminate -> difficulty -> R1 traces -> verify (m23K)
-# -> MeSH domains -> m1K and the ablation sets. Logic in m1repro/curate; schemas in m1repro/curate/schema.py.
+# Data curation: 196K pool -> dedup -> decontaminate (benchmarks) -> difficulty -> R1 traces -> verify (m23K)
+# -> MeSH domains -> m1K and the ablation sets. Logic in m1repro/curate; schemas in m1repro/curate/schema.py;
+# how each step follows the original: docs/fidelity.md (Curation).
 # Paid API responses are cached under cache/api/ (outside outputs) so a failed or killed job resumes for free.
 
 rule curate_collect:
@@ -8,6 +9,7 @@ rule curate_collect:
     output:
         pool="results/curate/pool.parquet",
         counts="results/curate/collect_counts.json",
+        pubmedqa_test="results/curate/pubmedqa_test.parquet",
     params:
         cfg={k: CURATE.get(k) for k in ("source", "fixtures", "seed", "on_invalid", "check_paper_counts")},
     log:
@@ -17,6 +19,22 @@ rule curate_collect:
         "../envs/data.yaml"
     script:
         "../scripts/curate_collect.py"
+
+
+rule curate_benchmarks:
+    input:
+        unpack(curate_benchmark_inputs),
+    output:
+        "results/curate/benchmarks.parquet",
+    params:
+        cfg={k: CURATE.get(k) for k in ("source", "benchmark_fixtures")},
+    log:
+        "logs/curate_benchmarks/benchmarks.log",
+    localrule: True
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/curate_benchmarks.py"
 
 
 rule curate_dedup:
@@ -42,6 +60,7 @@ rule curate_dedup:
 rule curate_decontaminate:
     input:
         pool="results/curate/dedup.parquet",
+        benchmarks="results/curate/benchmarks.parquet",
         eval=curate_eval_file(),
     output:
         pool="results/curate/decontaminated.parquet",
@@ -104,11 +123,18 @@ rule curate_difficulty:
 
 rule curate_random_draw:
     input:
-        "results/curate/decontaminated.parquet",
+        pool="results/curate/pool.parquet",
+        eval=curate_eval_file(),
     output:
         "results/curate/random_draws.parquet",
     params:
-        cfg={"seed": CURATE["seed"], "sizes": CURATE["sets"]},
+        cfg={
+            "seed": CURATE["seed"],
+            "sizes": CURATE["sets"],
+            "estimated_accuracy": CURATE["random_estimated_accuracy"],
+            "decontaminate": CURATE["decontaminate"],
+        },
+    threads: CURATE["decontaminate"]["workers"]
     log:
         "logs/curate_random_draw/random_draws.log",
     conda:
@@ -199,7 +225,7 @@ rule curate_sample:
         domain_counts="results/curate/domain_counts.parquet",
         counts="results/curate/counts.json",
     params:
-        cfg={"seed": CURATE["seed"], "sizes": CURATE["sets"]},
+        cfg={"seed": CURATE["seed"], "sizes": CURATE["sets"], "grader": CURATE["traces"]["grader"]},
         sets=CURATE_SETS,
     log:
         "logs/curate_sample/sample.log",
