@@ -40,9 +40,14 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("gpqa_diamond", "Idavidrein/gpqa", ("gpqa_diamond",), "train", "Question"),
     Benchmark("medmcqa_validation", "openlifescienceai/medmcqa", (None,), "validation", "question"),
     Benchmark("medqa_test", "GBaker/MedQA-USMLE-4-options", (None,), "test", "question"),
-    Benchmark("mmlu_medical", "cais/mmlu", ("clinical_knowledge", "college_biology", "college_medicine",
-                                            "medical_genetics", "professional_medicine"), "test", "question",
-              per_character=True),
+    Benchmark(
+        "mmlu_medical",
+        "cais/mmlu",
+        ("clinical_knowledge", "college_biology", "college_medicine", "medical_genetics", "professional_medicine"),
+        "test",
+        "question",
+        per_character=True,
+    ),
     Benchmark("mmlu_pro", "TIGER-Lab/MMLU-Pro", (None,), "test", "question"),
 )
 # the original's "mmqm/pubmedqa_custom_test" (column "prompt"), fourth in its list

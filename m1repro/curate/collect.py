@@ -166,7 +166,9 @@ MAPPERS: dict[str, Callable[[Mapping[str, Any]], Mapped]] = {
 }
 
 
-def split_halves(n: int, test_size: float = PUBMEDQA_TEST_SIZE, seed: int = PUBMEDQA_SPLIT_SEED) -> tuple[list[int], list[int]]:
+def split_halves(
+    n: int, test_size: float = PUBMEDQA_TEST_SIZE, seed: int = PUBMEDQA_SPLIT_SEED
+) -> tuple[list[int], list[int]]:
     """(train, test) indices exactly as ``datasets.Dataset.train_test_split(test_size, seed=seed)`` picks them: one
     ``default_rng(seed).permutation(n)``; its first ``ceil(test_size*n)`` entries are the test half, the rest the
     train half, each in permutation order."""
@@ -305,7 +307,9 @@ def collect(
     counts["per_source"] = {s: counts["per_source"][s] for s in SOURCES}
     counts["total"] = len(rows)
     if check_paper_counts:
-        diff = {s: (counts["per_source"][s], PAPER_COUNTS[s]) for s in SOURCES if counts["per_source"][s] != PAPER_COUNTS[s]}
+        diff = {
+            s: (counts["per_source"][s], PAPER_COUNTS[s]) for s in SOURCES if counts["per_source"][s] != PAPER_COUNTS[s]
+        }
         counts["paper_check"] = "match" if not diff else {"mismatch": diff}
         if diff:
             logger.warning("collect counts differ from the paper's Table 3: %s", diff)

@@ -65,8 +65,9 @@ def end_tokens(tokenizer: Any, model_path: str | None = None) -> list[str]:
     return list(dict.fromkeys(n for n in names if n))
 
 
-def run_engine(engine: Any, prompts: Sequence[str], max_tokens: int, batch_size: int = 64,
-               model_path: str | None = None) -> list[str]:
+def run_engine(
+    engine: Any, prompts: Sequence[str], max_tokens: int, batch_size: int = 64, model_path: str | None = None
+) -> list[str]:
     """Greedy completions of the chat-rendered prompts, in batches."""
     stops = end_tokens(engine.tokenizer, model_path)
     out: list[str] = []
@@ -83,7 +84,11 @@ def run_chat_api(client: Any, prompts: Sequence[str], params: Mapping[str, Any])
 
 
 def grade_outputs(
-    pool: pl.DataFrame, model: str, outputs: Sequence[str | None], mode: str = "faithful", extract: Extractor | None = None
+    pool: pl.DataFrame,
+    model: str,
+    outputs: Sequence[str | None],
+    mode: str = "faithful",
+    extract: Extractor | None = None,
 ) -> pl.DataFrame:
     """Add ``{model}_output`` and ``{model}_correct`` columns."""
     correct = [

@@ -265,10 +265,19 @@ def contamination_table(
     prompts = pool["prompt"].to_list()
     faithful = faithful_contamination(prompts, refs, cutoff, workers)
     t1 = time.perf_counter()
-    improved = improved_contamination(pool["question"].to_list(), pool["options"].to_list(), evals, cutoff, n, overlap, workers)
+    improved = improved_contamination(
+        pool["question"].to_list(), pool["options"].to_list(), evals, cutoff, n, overlap, workers
+    )
     t2 = time.perf_counter()
-    log_event(logger, "contamination scan", items=len(prompts), references=len(refs), eval_items=len(evals),
-              faithful_s=round(t1 - t0, 2), improved_s=round(t2 - t1, 2))
+    log_event(
+        logger,
+        "contamination scan",
+        items=len(prompts),
+        references=len(refs),
+        eval_items=len(evals),
+        faithful_s=round(t1 - t0, 2),
+        improved_s=round(t2 - t1, 2),
+    )
     ids, sources = pool["id"].to_list(), pool["source"].to_list()
     rows = []
     for i, (f, im) in enumerate(zip(faithful, improved, strict=True)):
@@ -288,8 +297,13 @@ def contamination_table(
                 "improved_by": im["by"] if im is not None else None,
                 "eval_source": e.source if e is not None else None,
                 "eval_index": e.index if e is not None else None,
-                "question_score": None if e is None else float(fuzz.ratio(
-                    improved_text(pool["question"][i], pool["options"][i]), improved_text(e.question, e.options))),
+                "question_score": None
+                if e is None
+                else float(
+                    fuzz.ratio(
+                        improved_text(pool["question"][i], pool["options"][i]), improved_text(e.question, e.options)
+                    )
+                ),
                 "ngram_overlap": im["ngram"] if im is not None else None,
                 "matched_text": (e.question if e is not None else ref.text)[:200],  # type: ignore[union-attr]
             }
@@ -298,9 +312,18 @@ def contamination_table(
 
 
 CONTAMINATION_SCHEMA = {
-    "id": pl.String, "source": pl.String, "faithful": pl.Boolean, "faithful_ref": pl.String,
-    "faithful_ref_index": pl.Int64, "faithful_score": pl.Float64, "improved": pl.Boolean, "improved_by": pl.String,
-    "eval_source": pl.String, "eval_index": pl.Int64, "question_score": pl.Float64, "ngram_overlap": pl.Float64,
+    "id": pl.String,
+    "source": pl.String,
+    "faithful": pl.Boolean,
+    "faithful_ref": pl.String,
+    "faithful_ref_index": pl.Int64,
+    "faithful_score": pl.Float64,
+    "improved": pl.Boolean,
+    "improved_by": pl.String,
+    "eval_source": pl.String,
+    "eval_index": pl.Int64,
+    "question_score": pl.Float64,
+    "ngram_overlap": pl.Float64,
     "matched_text": pl.String,
 }
 
@@ -332,17 +355,32 @@ def report_summary(table: pl.DataFrame, references: Sequence[str]) -> pl.DataFra
                 "missed_by_faithful": int((~t["faithful"]).sum()),
             }
         )
-    schema = {"reference": pl.String, **{k: pl.Int64 for k in ("faithful_removed", "faithful_only", "improved_matches",
-                                                                 "improved_by_fuzzy", "improved_by_ngram_only",
-                                                                 "missed_by_faithful")}}
+    schema = {
+        "reference": pl.String,
+        **{
+            k: pl.Int64
+            for k in (
+                "faithful_removed",
+                "faithful_only",
+                "improved_matches",
+                "improved_by_fuzzy",
+                "improved_by_ngram_only",
+                "missed_by_faithful",
+            )
+        },
+    }
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
 def report_markdown(summary: pl.DataFrame, table: pl.DataFrame, mode: str, title: str, examples: int = 5) -> str:
-    lines = [f"# {title}", "", f"Mode applied to the data: **{mode}**. Both modes are always computed for this report.",
-             "faithful: the original's fuzzy test of each prompt against the reference strings; improved: normalised "
-             "question-to-question and n-gram matches against the evaluation file (it also removes the faithful hits).",
-             ""]
+    lines = [
+        f"# {title}",
+        "",
+        f"Mode applied to the data: **{mode}**. Both modes are always computed for this report.",
+        "faithful: the original's fuzzy test of each prompt against the reference strings; improved: normalised "
+        "question-to-question and n-gram matches against the evaluation file (it also removes the faithful hits).",
+        "",
+    ]
     cols = summary.columns
     lines.append("| " + " | ".join(cols) + " |")
     lines.append("|" + "---|" * len(cols))
@@ -352,12 +390,18 @@ def report_markdown(summary: pl.DataFrame, table: pl.DataFrame, mode: str, title
     lines.append("| **total** | " + " | ".join(str(total[c]) for c in cols[1:]) + " |")
     missed = table.filter(pl.col("improved") & ~pl.col("faithful"))
     if missed.height:
-        lines += ["", f"## Items the faithful mode keeps although they copy an evaluation question ({missed.height})", "",
-                  "| id | training source | eval source | faithful score (prompt vs question) | question score | n-gram overlap |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## Items the faithful mode keeps although they copy an evaluation question ({missed.height})",
+            "",
+            "| id | training source | eval source | faithful score (prompt vs question) | question score | n-gram overlap |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in missed.head(examples).iter_rows(named=True):
             ng = "" if r["ngram_overlap"] is None else f"{r['ngram_overlap']:.2f}"
-            lines.append(f"| {r['id']} | {r['source']} | {r['eval_source']} | {r['faithful_score']:.1f} | {r['question_score']:.1f} | {ng} |")
+            lines.append(
+                f"| {r['id']} | {r['source']} | {r['eval_source']} | {r['faithful_score']:.1f} | {r['question_score']:.1f} | {ng} |"
+            )
         by_src = missed.group_by("source").len().sort("source")
         lines += ["", "Missed per training source: " + ", ".join(f"{s}: {c}" for s, c in by_src.iter_rows())]
     return "\n".join(lines) + "\n"

@@ -34,7 +34,9 @@ def _choose(rng: np.random.Generator, items: list[T]) -> T:
     return items[int(rng.choice(len(items)))]
 
 
-def diversity_sample(domains: Sequence[Hashable | None], sources: Sequence[Hashable], n: int, seed: int = 42) -> list[int]:
+def diversity_sample(
+    domains: Sequence[Hashable | None], sources: Sequence[Hashable], n: int, seed: int = 42
+) -> list[int]:
     """Row indices in pick order, by the notebook's loop; stops early when every bucket is empty."""
     tree: dict[Hashable, dict[Hashable, list[int]]] = {}
     for i, (d, s) in enumerate(zip(domains, sources, strict=True)):
