@@ -221,3 +221,18 @@ def test_removed_ids_improved_is_the_union():
     t = pl.DataFrame({"id": ["a", "b", "c"], "faithful": [True, False, False], "improved": [False, True, False]})
     assert fuzzy.removed_ids(t, "faithful").to_list() == ["a"]
     assert fuzzy.removed_ids(t, "improved").to_list() == ["a", "b"]
+
+
+def test_hub_loader_concatenates_subsets_in_order(monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    calls = []
+
+    def fake_load(hub_id, subset, split):
+        calls.append((hub_id, subset, split))
+        return datasets.Dataset.from_list([{"question": f"{subset}-{i}", "choices": ["a", "b"]} for i in range(2)])
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    texts = benchmarks.load_hf_texts(benchmarks.BY_NAME["mmlu_medical"])
+    subsets = benchmarks.BY_NAME["mmlu_medical"].subsets
+    assert calls == [("cais/mmlu", s, "test") for s in subsets]
+    assert texts == [f"{s}-{i}" for s in subsets for i in range(2)]
