@@ -149,7 +149,7 @@ def eval_predict(job: RuleJob) -> None:
     spec_job = dict(job.params.job)
     variants = [Variant.parse(v) for v in spec_job["variants"]]
     settings = EvalSettings(**spec_job["settings"])
-    items = read_items(job.input.items, spec_job["datasets"])
+    items = read_items(job.input.eval_items, spec_job["datasets"])
     engine_opts = {k: v for k, v in spec_job["engine"].items() if k != "backend"}
     if spec_job["engine"]["backend"] == "sglang":
         engine_opts.setdefault("log_path", job.log.server)

@@ -60,7 +60,7 @@ def prepare_items(
 
 def eval_prepare(job: RuleJob) -> None:
     """Rule eval_prepare."""
-    prepare_items(job.input[0], list(job.params.datasets), job.output.items, job.output.validation,
+    prepare_items(job.input[0], list(job.params.datasets), job.output.eval_items, job.output.validation,
                   job.params.on_invalid, job.params.max_items)
 
 

@@ -170,6 +170,6 @@ def score_model(
 
 def eval_score(job: RuleJob) -> None:
     """Rule eval_score."""
-    score_model(list(job.input.predictions), job.input.items, list(job.params.datasets), list(job.params.variants),
+    score_model(list(job.input.predictions), job.input.eval_items, list(job.params.datasets), list(job.params.variants),
                 job.wildcards.model, job.wildcards.budget_mode, job.params.scorer, job.output.scores,
                 job.output.scored)

@@ -17,7 +17,7 @@ BUDGET_MODES = sorted({m for name in MODELS for m in wf.budget_modes(config, nam
 PARTS = DATASETS + [wf.ALL_PARTS]
 TRAIN_RUNS = trainwf.runs(config)
 CURATE = config["curate"]
-CURATE_SETS = wf.SET_NAMES
+CURATE_SETS = list(wf.SET_NAMES)
 CURATE_DMODELS = list(CURATE["difficulty"]["models"])
 REPORT = config["report"]
 # The scoring code is an input of the scoring rule: a scorer fix reruns scoring and tables, never predictions.
@@ -86,12 +86,29 @@ CURATE_KEYS = _curate_api_keys()
 CURATE_KEYS_MISSING = [k for k in CURATE_KEYS if k not in os.environ]
 
 
+def warn_missing_api_keys():
+    """Before a run (not a dry run) whose jobs call a paid API: say which key variables are missing, all at once."""
+    api_rules = {"curate_traces", "curate_domains", "curate_difficulty_model"}
+    if CURATE_KEYS_MISSING and any(j.rule.name in api_rules for j in workflow.dag.needrun_jobs()):
+        logger.warning(
+            f"API key variables {', '.join(CURATE_KEYS_MISSING)} are not set: the curation API stages (R1 traces, "
+            "MeSH domains) will stop at their start. Set them, or use curate.sets_source: released (no API spend)."
+        )
+
+
 def get_curate_eval_file():
     return CURATE["eval_data"] or get_eval_file()
 
 
 def get_curate_collect_inputs(wildcards):
     return list(CURATE["fixtures"].values()) if CURATE["source"] == "fixture" else []
+
+
+def get_curate_benchmark_inputs(wildcards):
+    """The PubMedQA test half (from collect) and, for the fixture source, the benchmark fixture files."""
+    fixtures = CURATE.get("benchmark_fixtures") or {}
+    files = list(fixtures.values()) if CURATE["source"] == "fixture" else []
+    return {"pubmedqa_test": "results/curate/pubmedqa_test.parquet", "fixtures": files}
 
 
 def get_difficulty_model_input(wildcards):

@@ -1,22 +1,53 @@
-# Data curation (reference §4): 196K pool -> dedup -> decontaminate -> difficulty -> R1 traces -> verify (m23K)
-# -> MeSH domains -> m1K and the ablation sets. Logic in m1repro/curate; schemas in m1repro/curate/schema.py.
+# Data curation: 196K pool -> dedup -> decontaminate (benchmarks) -> difficulty -> R1 traces -> verify (m23K)
+# -> MeSH domains -> m1K and the ablation sets. Logic in m1repro/curate; schemas in m1repro/curate/schema.py;
+# how each step follows the original: docs/fidelity.md (Curation).
 # Paid API responses are cached under cache/api/ (outside outputs) so a failed or killed job resumes for free.
+
+# API keys are declared (and passed to cluster jobs) only when they are set: Snakemake checks declared envvars when
+# it parses the workflow, even for a dry run or an evaluation-only target. Without them planning still works, a
+# warning says so before a run whose jobs need them, and the API job stops at its start with an error naming the key.
+if CURATE_KEYS and not CURATE_KEYS_MISSING:
+
+    envvars:
+        *CURATE_KEYS,
+
+
+onstart:
+    warn_missing_api_keys()
+
 
 rule curate_collect:
     input:
-        curate_collect_inputs,
+        get_curate_collect_inputs,
     output:
         pool="results/curate/pool.parquet",
         counts="results/curate/collect_counts.json",
+        pubmedqa_test="results/curate/pubmedqa_test.parquet",
     params:
         cfg={k: CURATE.get(k) for k in ("source", "fixtures", "seed", "on_invalid", "check_paper_counts")},
     log:
-        "logs/curate_collect/pool.log",
+        "logs/curate_collect.log",
     localrule: True
     conda:
         "../envs/data.yaml"
     script:
         "../scripts/curate_collect.py"
+
+
+rule curate_benchmarks:
+    input:
+        unpack(get_curate_benchmark_inputs),
+    output:
+        "results/curate/benchmarks.parquet",
+    params:
+        cfg={k: CURATE.get(k) for k in ("source", "benchmark_fixtures")},
+    log:
+        "logs/curate_benchmarks.log",
+    localrule: True
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/curate_benchmarks.py"
 
 
 rule curate_dedup:
@@ -32,7 +63,7 @@ rule curate_dedup:
         runtime=240,
         mem_mb=16000,
     log:
-        "logs/curate_dedup/dedup.log",
+        "logs/curate_dedup.log",
     conda:
         "../envs/data.yaml"
     script:
@@ -42,7 +73,8 @@ rule curate_dedup:
 rule curate_decontaminate:
     input:
         pool="results/curate/dedup.parquet",
-        eval=curate_eval_file(),
+        benchmarks="results/curate/benchmarks.parquet",
+        eval=get_curate_eval_file(),
     output:
         pool="results/curate/decontaminated.parquet",
         csv="results/curate/contamination_report.csv",
@@ -54,7 +86,7 @@ rule curate_decontaminate:
         runtime=120,
         mem_mb=16000,
     log:
-        "logs/curate_decontaminate/decontaminate.log",
+        "logs/curate_decontaminate.log",
     conda:
         "../envs/data.yaml"
     script:
@@ -64,7 +96,7 @@ rule curate_decontaminate:
 rule curate_difficulty_model:
     input:
         pool="results/curate/decontaminated.parquet",
-        model=curate_difficulty_model_input,
+        model=get_difficulty_model_input,
     output:
         "results/curate/difficulty/{dmodel}.parquet",
     params:
@@ -72,14 +104,14 @@ rule curate_difficulty_model:
     wildcard_constraints:
         dmodel=name_regex(CURATE_DMODELS),
     resources:
-        gpu=curate_difficulty_gpus,
+        gpu=get_difficulty_gpus,
         tasks_per_gpu=0,
         runtime=720,
         mem_mb=64000,
     log:
         "logs/curate_difficulty_model/{dmodel}.log",
     benchmark:
-        "benchmarks/out/curate_difficulty_model/{dmodel}.tsv"
+        "logs/benchmarks/curate_difficulty_model/{dmodel}.tsv"
     conda:
         "../envs/inference.yaml"
     script:
@@ -95,7 +127,7 @@ rule curate_difficulty:
     params:
         models=CURATE_DMODELS,
     log:
-        "logs/curate_difficulty/hard.log",
+        "logs/curate_difficulty.log",
     conda:
         "../envs/data.yaml"
     script:
@@ -104,13 +136,20 @@ rule curate_difficulty:
 
 rule curate_random_draw:
     input:
-        "results/curate/decontaminated.parquet",
+        pool="results/curate/pool.parquet",
+        eval=get_curate_eval_file(),
     output:
         "results/curate/random_draws.parquet",
     params:
-        cfg={"seed": CURATE["seed"], "sizes": CURATE["sets"]},
+        cfg={
+            "seed": CURATE["seed"],
+            "sizes": CURATE["sets"],
+            "estimated_accuracy": CURATE["random_estimated_accuracy"],
+            "decontaminate": CURATE["decontaminate"],
+        },
+    threads: CURATE["decontaminate"]["workers"]
     log:
-        "logs/curate_random_draw/random_draws.log",
+        "logs/curate_random_draw.log",
     conda:
         "../envs/data.yaml"
     script:
@@ -121,7 +160,7 @@ rule curate_traces:
     input:
         hard="results/curate/hard.parquet",
         random="results/curate/random_draws.parquet",
-        replay=curate_replay("traces"),
+        replay=get_curate_replay("traces"),
     output:
         traces="results/curate/traces.parquet",
         stats="results/curate/traces_api.json",
@@ -131,7 +170,7 @@ rule curate_traces:
         runtime=1440,
         api_slots=1,
     log:
-        "logs/curate_traces/traces.log",
+        "logs/curate_traces.log",
     localrule: True
     conda:
         "../envs/data.yaml"
@@ -142,7 +181,7 @@ rule curate_traces:
 rule curate_verify:
     input:
         traces="results/curate/traces.parquet",
-        eval=curate_eval_file(),
+        eval=get_curate_eval_file(),
     output:
         m23k="results/curate/verified.parquet",
         csv="results/curate/contamination_report_m23k.csv",
@@ -151,7 +190,7 @@ rule curate_verify:
     params:
         cfg={"grader": CURATE["traces"]["grader"], "decontaminate": CURATE["decontaminate"]},
     log:
-        "logs/curate_verify/verify.log",
+        "logs/curate_verify.log",
     conda:
         "../envs/data.yaml"
     script:
@@ -162,7 +201,7 @@ rule curate_domains:
     input:
         m23k="results/curate/verified.parquet",
         qualifiers=CURATE["domains"]["qualifiers"],
-        replay=curate_replay("domains"),
+        replay=get_curate_replay("domains"),
     output:
         labelled="results/curate/domains.parquet",
         stats="results/curate/domains_api.json",
@@ -172,7 +211,7 @@ rule curate_domains:
         runtime=720,
         api_slots=1,
     log:
-        "logs/curate_domains/domains.log",
+        "logs/curate_domains.log",
     localrule: True
     conda:
         "../envs/data.yaml"
@@ -199,10 +238,10 @@ rule curate_sample:
         domain_counts="results/curate/domain_counts.parquet",
         counts="results/curate/counts.json",
     params:
-        cfg={"seed": CURATE["seed"], "sizes": CURATE["sets"]},
+        cfg={"seed": CURATE["seed"], "sizes": CURATE["sets"], "grader": CURATE["traces"]["grader"]},
         sets=CURATE_SETS,
     log:
-        "logs/curate_sample/sample.log",
+        "logs/curate_sample.log",
     conda:
         "../envs/data.yaml"
     script:
@@ -227,7 +266,7 @@ rule curate_released:
 
 rule curate_set:
     input:
-        curate_set_input,
+        get_curate_set_input,
     output:
         "results/curate/sets/{set}.parquet",
     wildcard_constraints:
@@ -237,5 +276,5 @@ rule curate_set:
     localrule: True
     conda:
         "../envs/data.yaml"
-    shell:
-        "cp {input} {output} 2> {log}"
+    script:
+        "../scripts/curate_set.py"

@@ -20,7 +20,7 @@ rule eval_prepare:
     input:
         get_eval_file(),
     output:
-        items=wf.ITEMS,
+        eval_items=wf.ITEMS,
         validation=wf.VALIDATION,
     params:
         datasets=DATASETS,
@@ -53,7 +53,7 @@ rule models_tiny:
 # variants are records of the one output file.
 rule eval_predict:
     input:
-        items=wf.ITEMS,
+        eval_items=wf.ITEMS,
         model=get_model_inputs,
     output:
         wf.PREDICTIONS,
@@ -82,7 +82,7 @@ rule eval_predict:
 rule eval_score:
     input:
         predictions=get_prediction_files,
-        items=wf.ITEMS,
+        eval_items=wf.ITEMS,
         code=SCORING_CODE,
     output:
         scores=wf.SCORES,

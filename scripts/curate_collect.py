@@ -1,8 +1,6 @@
-"""Rule curate_collect: the four training sources -> results/curate/pool.parquet."""
+"""Rule curate_collect: the four training sources -> results/curate/pool.parquet (and the PubMedQA test half)."""
 
-from m1repro.curate.stages import run_collect
-from m1repro.log import setup_logging
+from m1repro.curate.rules import curate_collect
+from m1repro.smk import run
 
-smk = snakemake  # type: ignore[name-defined]  # noqa: F821
-setup_logging(smk.log[0])
-run_collect(smk.params.cfg, smk.output.pool, smk.output.counts)
+run(snakemake, curate_collect)  # noqa: F821

@@ -1,8 +1,6 @@
 """Rule curate_dedup: fuzzy dedup of the pool (faithful or improved; both listed in dedup_removed)."""
 
-from m1repro.curate.stages import run_dedup
-from m1repro.log import setup_logging
+from m1repro.curate.rules import curate_dedup
+from m1repro.smk import run
 
-smk = snakemake  # type: ignore[name-defined]  # noqa: F821
-setup_logging(smk.log[0])
-run_dedup(dict(smk.params.cfg, workers=smk.threads), smk.input[0], smk.output.pool, smk.output.removed)
+run(snakemake, curate_dedup)  # noqa: F821

@@ -1,4 +1,4 @@
-"""Lenient grader, the diversity sampler, MeSH rubric and parsing."""
+"""The curation grader (the filtering notebooks), the m1K / hard-domain samplers, MeSH rubric and parsing."""
 
 from __future__ import annotations
 
@@ -9,71 +9,128 @@ import pytest
 from m1repro.curate import domains, grade, sample
 
 
-def boxed(text: str) -> str:  # a stand-in extractor for the grader's own rules (the real one: m1repro.scoring)
-    start = text.rfind("\\boxed{")
-    return text[start + 7 : text.index("}", start)] if start >= 0 else text
+# Cases read off the filtering notebooks' eval_sample / extract_answer (answer "Atrophy", letter "C").
+@pytest.mark.parametrize(
+    ("out", "ok"),
+    [
+        ("\\boxed{Atrophy}", True),
+        ("\\boxed{ ATROPHY }", True),  # text compared stripped and lower-cased
+        ("\\boxed{C}", True),
+        ("\\boxed{c}", True),  # the letter too is compared lower-cased
+        ("\\boxed{C. Atrophy}", True),
+        ("\\boxed{Cannot tell}", True),  # lenient: only the first character is compared with the letter
+        ("\\boxed{ C}", False),  # ...taken before the strip: " " is not "c"
+        ("\\boxed{B}", False),
+        ("\\boxed{B} then \\boxed{C}", True),  # the last box counts
+        ("\\boxed{x = C}", True),  # what follows the last "=" is kept
+        ("\\boxed{\\text{C}}", True),  # second pass strips a \text{...} wrapper
+        ("\\fbox{C}", False),  # \fbox is found but its wrapper is never removed: "\" is not "c"
+        ("\\boxed {C}", False),  # "\boxed {" is not "\boxed{": the wrapper stays
+        ("\\boxed{}", False),  # empty extraction: the index error counts as wrong
+        ("C is my answer", True),  # no box: the whole text is the extraction
+        ("My answer: \\boxed{C", False),  # braces never close: the whole text, first character "M"
+        (None, False),  # no response
+    ],
+)
+def test_faithful_grader_follows_the_notebook(out, ok):
+    assert grade.is_correct(out, "Atrophy", "C") is ok
 
 
-@pytest.mark.parametrize(("out", "mode", "ok"), [
-    ("\\boxed{Atrophy}", "faithful", True),
-    ("\\boxed{ atrophy }", "faithful", True),
-    ("\\boxed{C}", "faithful", True),
-    ("\\boxed{C. Atrophy}", "faithful", True),
-    ("\\boxed{Cannot tell}", "faithful", True),   # the lenient quirk: first character is the letter
-    ("\\boxed{Cannot tell}", "improved", False),
-    ("\\boxed{c}", "faithful", False),           # faithful compares the letter case-sensitively
-    ("\\boxed{c}", "improved", True),
-    ("\\boxed{B}", "faithful", False),
-    (None, "faithful", False),
-])
-def test_lenient_grader(out, mode, ok):
-    assert grade.is_correct(out, "Atrophy", "C", mode, extract=boxed) is ok
+@pytest.mark.parametrize(
+    ("out", "extracted"),
+    [
+        ("so \\boxed{\\frac{1}{2}} done", "\\frac{1}{2}"),
+        ("\\boxed{a=b= 7}", "7"),
+        ("\\fbox{A}", "\\fbox{A}"),
+        ("\\boxed{\\text{ yes }}", " yes "),
+        ("plain", "plain"),
+    ],
+)
+def test_notebook_extraction(out, extracted):
+    assert grade.extract_answer(out) == extracted
 
 
-def test_grader_with_the_evaluation_extractor():
-    pytest.importorskip("m1repro.scoring")
-    assert grade.is_correct("so \\boxed{C}", "Atrophy", "C")
-    assert not grade.is_correct("so \\boxed{D}", "Atrophy", "C")
+@pytest.mark.parametrize(
+    ("out", "ok"),
+    [
+        ("\\boxed{Cannot tell}", False),
+        ("\\boxed{c}", True),
+        ("\\boxed{C. Atrophy}", True),
+        ("\\boxed{atrophy}", True),
+    ],
+)
+def test_improved_grader(out, ok):
+    assert grade.is_correct(out, "Atrophy", "C", "improved") is ok
 
 
-def _reference_sampler(df: pl.DataFrame, n: int, seed: int) -> list[int]:
-    """The reference algorithm written out plainly, for comparison with the package's implementation."""
-    rng = np.random.default_rng(seed)
+def _notebook_sampler(domains: list, sources: list, n: int, seed: int) -> list[int]:
+    """select_hard_sample_by_domain_source.ipynb as read: dicts filled in table order, rng.choice on the key lists
+    and on the bucket's sample dicts, list.remove of the chosen sample."""
     buckets: dict = {}
-    for i, (d, s) in enumerate(zip(df["domain"], df["source"], strict=True)):
-        buckets.setdefault(d, {}).setdefault(s, []).append(i)
+    for i, (d, s) in enumerate(zip(domains, sources, strict=True)):
+        buckets.setdefault(d, {}).setdefault(s, []).append({"row": i, "domain_code": d, "source": s})
+    rng = np.random.default_rng(seed)
     out = []
     while len(out) < n and buckets:
-        d = sorted(buckets)[rng.integers(len(buckets))]
-        s = sorted(buckets[d])[rng.integers(len(buckets[d]))]
-        out.append(buckets[d][s].pop(rng.integers(len(buckets[d][s]))))
-        if not buckets[d][s]:
-            del buckets[d][s]
-        if not buckets[d]:
-            del buckets[d]
+        d = rng.choice(list(buckets.keys()))
+        chosen = buckets[d]
+        s = rng.choice(list(chosen.keys()))
+        sample_ = rng.choice(chosen[s])
+        chosen[s].remove(sample_)
+        if not chosen[s]:
+            chosen.pop(s)
+        if not chosen:
+            buckets.pop(d)
+        out.append(sample_["row"])
     return out
 
 
 def _table(n: int = 300) -> pl.DataFrame:
     rng = np.random.default_rng(1)
-    return pl.DataFrame({"domain": [f"D{int(x)}" for x in rng.integers(0, 12, n)],
-                         "source": [["MedMCQA", "MedQA", "HeadQA", "PubMedQA"][int(x)] for x in rng.choice(4, n, p=[0.85, 0.1, 0.04, 0.01])]})
+    return pl.DataFrame(
+        {
+            "domain_code": [f"{int(x):02d}" for x in rng.integers(0, 40, n)],
+            "source": [
+                ["MedMCQA", "MedQA", "HeadQA", "PubMedQA"][int(x)] for x in rng.choice(4, n, p=[0.85, 0.1, 0.04, 0.01])
+            ],
+        }
+    )
 
 
-def test_stratified_sampler_follows_the_reference_algorithm():
+def test_m1k_sampler_follows_the_notebook():
     df = _table()
-    got = sample.stratified_sample(df, 100, 42)
-    assert got == _reference_sampler(df, 100, 42)
+    got = sample.m1k_sample(df, 100, 42)
+    assert got == _notebook_sampler(df["domain_code"].to_list(), df["source"].to_list(), 100, 42)
     assert len(set(got)) == 100
-    # balancing lifts the rare sources far above their share of the table
-    picked = df[got]
+    picked = df[got]  # balancing lifts the rare sources far above their share of the table
     assert (picked["source"] == "PubMedQA").sum() > (df["source"] == "PubMedQA").mean() * 100
+
+
+def test_sampler_takes_domains_in_first_occurrence_order():
+    df = _table()
+    codes = df["domain_code"].to_list()
+    assert list(dict.fromkeys(codes)) != sorted(set(codes))  # first occurrence is not sorted order here
+    by_first = sample.m1k_sample(df, 100, 42)
+    order = df.with_row_index("i").sort("domain_code", "i")  # rows keep their order within a domain
+    by_sorted = [order["i"][j] for j in sample.m1k_sample(order.drop("i"), 100, 42)]
+    assert by_first != by_sorted  # sorting the keys first would pick other rows
+
+
+def test_hard_domain_sampler_has_one_source_per_domain():
+    df = _table()
+    got = sample.hard_domain_sample(df, 100, 42)
+    assert got == _notebook_sampler(df["domain_code"].to_list(), ["merge_source"] * df.height, 100, 42)
 
 
 def test_sampler_exhausts_without_repeats():
     df = _table(50)
-    assert sorted(sample.stratified_sample(df, 80, 0)) == list(range(50))
-    assert sorted(sample.stratified_sample(df, 80, 0, ("domain",))) == list(range(50))
+    assert sorted(sample.m1k_sample(df, 80, 0)) == list(range(50))
+    assert sorted(sample.hard_domain_sample(df, 80, 0)) == list(range(50))
+
+
+def test_unlabelled_rows_form_their_own_domain():
+    got = sample.diversity_sample([None, "01", None], ["MedQA", "MedQA", "MedQA"], 3)
+    assert sorted(got) == [0, 1, 2]
 
 
 def test_rubric_and_prompt_follow_the_reference():
@@ -85,9 +142,18 @@ def test_rubric_and_prompt_follow_the_reference():
     assert domains.user_prompt("Q?", rub).startswith("## Question\nQ?\n\n## Classification rubrics\n### Abnormalities")
 
 
-@pytest.mark.parametrize(("reply", "code"), [
-    ("The question is about drug therapy.\n\n**24**", "24"), ("`07`.", "07"), ("05", "05"),
-    ("Code: 3", None), ("I cannot classify this.", None), ("99", None), (None, None), ("75", "75"),
-])
+@pytest.mark.parametrize(
+    ("reply", "code"),
+    [
+        ("The question is about drug therapy.\n\n**24**", "24"),
+        ("`07`.", "07"),
+        ("05", "05"),
+        ("Code: 3", None),
+        ("I cannot classify this.", None),
+        ("99", None),
+        (None, None),
+        ("75", "75"),
+    ],
+)
 def test_parse_code(reply, code):
     assert domains.parse_code(reply, 76) == code

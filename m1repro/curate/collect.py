@@ -1,12 +1,24 @@
-"""Stage ``collect``: the four training sources mapped to one pool schema (reference §4).
+"""Stage ``collect``: the four training sources mapped to one pool schema, as the original's source scripts do.
 
 Each ``map_*`` function takes one row shaped exactly like the Hugging Face dataset's row and returns the
-source-specific part (question, options in the file's order, correct letter, metadata). :func:`collect` shuffles the
-options with ``np.random.default_rng(seed)`` (one generator per source, rows in file order: the original's seed,
-the per-source generator is our reading of it), builds the prompt and assigns ids.
+source-specific part (question, options in the row's order, the answer text, metadata). :func:`map_source` then
+replays the original's generator use exactly (see docs/fidelity.md, Curation):
 
-Malformed rows raise :class:`m1repro.io.InputError` naming the source file, the row and the field, or with
-``on_invalid="exclude"`` are dropped and counted.
+* one ``np.random.default_rng(seed)`` per source; the original first maps row 0 once for a printed sample, which
+  shuffles a copy of its options, and only then maps every row in order, each with ``rng.shuffle(options)``;
+* the answer letter is the position of the *first* option equal to the answer text after the shuffle
+  (``options.index``), so a row with two identical option texts can move its letter;
+* option values are rendered with ``f"{letter}. {text}"``: a null option (a struct field absent from that row)
+  shows as ``None``, as in the original.
+
+PubMedQA maps all ``pqa_labeled`` rows first and splits afterwards, like
+``train_test_split(test_size=0.5, seed=0)``: the train half (in the split's order) joins the pool, the test half is
+the original's ``pubmedqa_custom_test`` (a decontamination reference). The pool concatenates the sources in the
+original's merge order :data:`POOL_ORDER`, which decides which copy dedup keeps.
+
+Malformed rows (those the original fails on, or whose fields have the wrong type) raise
+:class:`m1repro.io.InputError` naming the source file, the row and the field, or with ``on_invalid="exclude"`` are
+dropped and counted before any shuffle.
 """
 
 from __future__ import annotations
@@ -31,6 +43,9 @@ logger = logging.getLogger(__name__)
 # The paper's Table 3, "Initial collection".
 PAPER_COUNTS: dict[str, int] = {"MedMCQA": 182_822, "MedQA": 10_178, "HeadQA": 2_657, "PubMedQA": 500}
 
+# merge_data.py loads and concatenates the sources in this order.
+POOL_ORDER: tuple[str, ...] = ("MedQA", "PubMedQA", "HeadQA", "MedMCQA")
+
 HF_IDS: dict[str, tuple[str, str | None]] = {
     "MedMCQA": ("openlifescienceai/medmcqa", None),
     "MedQA": ("GBaker/MedQA-USMLE-4-options", None),
@@ -38,14 +53,18 @@ HF_IDS: dict[str, tuple[str, str | None]] = {
     "PubMedQA": ("qiaojin/PubMedQA", "pqa_labeled"),
 }
 
+# pubmedqa.py: train_test_split(test_size=0.5, seed=0) after the map.
+PUBMEDQA_TEST_SIZE = 0.5
+PUBMEDQA_SPLIT_SEED = 0
+
 
 @dataclass(frozen=True)
 class Mapped:
     """A source row reduced to what the pool needs, before the option shuffle."""
 
     question: str
-    options: list[str]
-    answer_index: int
+    options: list[str | None]
+    answer_string: str
     metadata: dict[str, Any]
 
 
@@ -59,61 +78,65 @@ class RowError(Exception):
 
 def _text(row: Mapping[str, Any], key: str) -> str:
     value = row.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise RowError(key, f"expected a non-empty string, got {value!r:.80}")
+    if not isinstance(value, str):
+        raise RowError(key, f"expected a string, got {value!r:.80}")
     return value
 
 
-def _letter_options(row: Mapping[str, Any], key: str) -> dict[str, str]:
+def _option(value: Any, field: str) -> str | None:
+    """An option text as the hub gives it: a string (possibly empty: the original accepts it) or null."""
+    if value is not None and not isinstance(value, str):
+        raise RowError(field, f"expected an option text or null, got {value!r:.80}")
+    return value
+
+
+def _letter_options(row: Mapping[str, Any], key: str) -> dict[str, str | None]:
+    """A ``{letter: text}`` struct in the row's own key order (the original takes ``.values()`` as they come)."""
     opts = row.get(key)
     if not isinstance(opts, Mapping) or not opts:
         raise RowError(key, f"expected a mapping of letters to option texts, got {type(opts).__name__}")
-    out: dict[str, str] = {}
-    for letter in sorted(opts):
-        text = opts[letter]
-        if text is None:  # datasets fills absent keys of a struct column with None (4- vs 5-option rows)
-            continue
-        if not isinstance(text, str) or not text.strip():
-            raise RowError(f"{key}.{letter}", f"expected a non-empty option text, got {text!r:.80}")
-        out[letter] = text
-    return out
+    return {str(letter): _option(text, f"{key}.{letter}") for letter, text in opts.items()}
 
 
 def map_medmcqa(row: Mapping[str, Any]) -> Mapped:
     """``openlifescienceai/medmcqa``: ``opa..opd`` and ``cop`` (0-based index of the correct option)."""
-    options = [_text(row, k) for k in ("opa", "opb", "opc", "opd")]
+    options = [_option(row.get(k), k) for k in ("opa", "opb", "opc", "opd")]
     cop = row.get("cop")
     if not isinstance(cop, int) or isinstance(cop, bool) or not 0 <= cop < 4:
         raise RowError("cop", f"expected an integer 0..3, got {cop!r}")
+    answer = options[cop]
+    if answer is None:
+        raise RowError(("opa", "opb", "opc", "opd")[cop], "the correct option is null")
     meta = {k: row.get(k) for k in ("id", "subject_name", "topic_name", "choice_type") if row.get(k) is not None}
-    return Mapped(_text(row, "question"), options, cop, meta)
+    return Mapped(_text(row, "question"), options, answer, meta)
 
 
 def map_medqa(row: Mapping[str, Any]) -> Mapped:
-    """``GBaker/MedQA-USMLE-4-options``: ``options`` {A..D}, ``answer_idx`` letter, ``answer`` text."""
+    """``GBaker/MedQA-USMLE-4-options``: ``options`` {A..D} and ``answer_idx`` (a letter); the answer text is
+    ``options[answer_idx]`` (the row's ``answer`` field is not read, as in the original)."""
     opts = _letter_options(row, "options")
     letter = row.get("answer_idx")
-    if letter not in opts:
+    if letter not in opts or opts[letter] is None:
         raise RowError("answer_idx", f"{letter!r} is not one of the options {list(opts)}")
-    answer = row.get("answer")
-    if isinstance(answer, str) and answer.strip() != opts[letter].strip():
-        raise RowError("answer", f"{answer!r:.60} differs from option {letter} {opts[letter]!r:.60}")
     meta = {k: row.get(k) for k in ("meta_info",) if row.get(k) is not None}
-    return Mapped(_text(row, "question"), list(opts.values()), list(opts).index(letter), meta)
+    return Mapped(_text(row, "question"), list(opts.values()), str(opts[letter]), meta)
 
 
 def map_headqa(row: Mapping[str, Any]) -> Mapped:
-    """``openlifescienceai/headqa``: ``Question``, ``Options`` {A..}, ``Correct Option`` (under ``data`` as in the
-    openlifescienceai files, or at the top level)."""
-    data = row.get("data", row)
+    """``openlifescienceai/headqa``: ``data`` {Question, Options {A..}, Correct Option, Correct Answer}; the original
+    stops when ``Correct Answer`` differs from ``Options[Correct Option]``."""
+    data = row.get("data")
     if not isinstance(data, Mapping):
         raise RowError("data", f"expected an object, got {type(data).__name__}")
     opts = _letter_options(data, "Options")
     letter = data.get("Correct Option")
     if letter not in opts:
         raise RowError("Correct Option", f"{letter!r} is not one of the options {list(opts)}")
+    answer = _text(data, "Correct Answer")
+    if answer != opts[letter]:
+        raise RowError("Correct Answer", f"{answer!r:.60} differs from option {letter} {opts[letter]!r:.60}")
     meta = {k: row.get(k) for k in ("id", "subject_name") if row.get(k) is not None}
-    return Mapped(_text(data, "Question"), list(opts.values()), list(opts).index(letter), meta)
+    return Mapped(_text(data, "Question"), list(opts.values()), answer, meta)
 
 
 PUBMEDQA_OPTIONS = ("yes", "no", "maybe")
@@ -132,7 +155,7 @@ def map_pubmedqa(row: Mapping[str, Any]) -> Mapped:
     bare = _text(row, "question")
     question = "\n".join(contexts) + "\n" + bare
     meta = {"pubid": row.get("pubid"), "bare_question": bare}
-    return Mapped(question, list(PUBMEDQA_OPTIONS), PUBMEDQA_OPTIONS.index(decision), meta)
+    return Mapped(question, list(PUBMEDQA_OPTIONS), str(decision), meta)
 
 
 MAPPERS: dict[str, Callable[[Mapping[str, Any]], Mapped]] = {
@@ -143,17 +166,59 @@ MAPPERS: dict[str, Callable[[Mapping[str, Any]], Mapped]] = {
 }
 
 
-def split_train_indices(n: int, test_size: float = 0.5, seed: int = 0) -> list[int]:
-    """Indices of the train half exactly as ``datasets.Dataset.train_test_split(test_size, seed=seed)`` picks them
-    (one ``default_rng(seed).permutation``; the first ``ceil(test_size*n)`` are the test half)."""
+def split_halves(
+    n: int, test_size: float = PUBMEDQA_TEST_SIZE, seed: int = PUBMEDQA_SPLIT_SEED
+) -> tuple[list[int], list[int]]:
+    """(train, test) indices exactly as ``datasets.Dataset.train_test_split(test_size, seed=seed)`` picks them: one
+    ``default_rng(seed).permutation(n)``; its first ``ceil(test_size*n)`` entries are the test half, the rest the
+    train half, each in permutation order."""
     n_test = math.ceil(test_size * n)
     perm = np.random.default_rng(seed).permutation(n)
-    return [int(i) for i in perm[n_test:]]
+    return [int(i) for i in perm[n_test:]], [int(i) for i in perm[:n_test]]
+
+
+def option_line(letter: str, text: str | None) -> str:
+    """One option line; a null option renders as ``None`` (the original's f-string)."""
+    return f"{letter}. {text}"
 
 
 def build_prompt(question: str, options: list[str]) -> str:
     """``"{question}\\n{A. ...}\\n{B. ...}"``: the training prompt of the original (no instruction)."""
-    return question + "\n" + "\n".join(f"{LETTERS[i]}. {t}" for i, t in enumerate(options))
+    return question + "\n" + "\n".join(option_line(LETTERS[i], t) for i, t in enumerate(options))
+
+
+def _validate(
+    source: str, rows: Iterable[Mapping[str, Any]], origin: str, on_invalid: str
+) -> tuple[list[tuple[int, Mapped]], list[dict[str, Any]]]:
+    mapper = MAPPERS[source]
+    valid: list[tuple[int, Mapped]] = []
+    excluded: list[dict[str, Any]] = []
+    for index, row in enumerate(rows):
+        try:
+            if not isinstance(row, Mapping):
+                raise RowError("<row>", f"expected an object, got {type(row).__name__}")
+            valid.append((index, mapper(row)))
+        except RowError as exc:
+            if on_invalid == "error":
+                raise InputError(origin, str(exc), record=index, field=exc.field) from None
+            excluded.append({"source": source, "record": index, "field": exc.field, "reason": str(exc)})
+    return valid, excluded
+
+
+def shuffled_options(mapped: list[Mapped], seed: int, sample_row: bool) -> list[tuple[list[str | None], int]]:
+    """Each row's options after the original's shuffles and the answer's position (first equal text).
+
+    ``sample_row``: row 0 was mapped once before the loop (the original's printed sample), which consumes one
+    shuffle of its options' length."""
+    rng = np.random.default_rng(seed)
+    if sample_row and mapped:
+        rng.shuffle(list(mapped[0].options))
+    out = []
+    for m in mapped:
+        options = list(m.options)
+        rng.shuffle(options)
+        out.append((options, options.index(m.answer_string)))
+    return out
 
 
 def map_source(
@@ -164,59 +229,54 @@ def map_source(
     on_invalid: str = "error",
     split: str = "train",
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Map one source's rows to pool rows; returns (rows, exclusions). Options are shuffled with a generator
-    seeded ``seed`` that advances once per valid row."""
-    mapper = MAPPERS[source]
-    rng = np.random.default_rng(seed)
+    """Map one source's rows to pool rows (file order); returns (rows, exclusions)."""
+    valid, excluded = _validate(source, rows, origin, on_invalid)
+    # an excluded row 0 is never mapped, so it draws no sample shuffle (the original stops on it instead)
+    shuffled = shuffled_options([m for _, m in valid], seed, sample_row=bool(valid) and valid[0][0] == 0)
     out: list[dict[str, Any]] = []
-    excluded: list[dict[str, Any]] = []
-    for index, row in enumerate(rows):
-        try:
-            if not isinstance(row, Mapping):
-                raise RowError("<row>", f"expected an object, got {type(row).__name__}")
-            m = mapper(row)
-        except RowError as exc:
-            if on_invalid == "error":
-                raise InputError(origin, str(exc), record=index, field=exc.field) from None
-            excluded.append({"source": source, "record": index, "field": exc.field, "reason": str(exc)})
-            continue
-        perm = rng.permutation(len(m.options))
-        options = [m.options[int(j)] for j in perm]
-        answer_pos = int(np.flatnonzero(perm == m.answer_index)[0])
-        meta = dict(m.metadata, original_answer_index=m.answer_index)
+    for (index, m), (options, pos) in zip(valid, shuffled, strict=True):
+        texts = [str(o) for o in options]  # what the prompt shows
+        meta = dict(m.metadata, row=index)
         out.append(
             {
                 "id": f"{source}-{split}-{index}",
                 "source": source,
                 "question": m.question,
-                "options": options,
-                "answer_letter": LETTERS[answer_pos],
-                "answer_string": options[answer_pos],
-                "prompt": build_prompt(m.question, options),
+                "options": texts,
+                "answer_letter": LETTERS[pos],
+                "answer_string": m.answer_string,
+                "prompt": build_prompt(m.question, texts),
                 "metadata": json.dumps(meta, ensure_ascii=False, default=str),
             }
         )
     return out, excluded
 
 
+def pubmedqa_halves(
+    rows: Iterable[Mapping[str, Any]], origin: str, seed: int = 42, on_invalid: str = "error"
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """PubMedQA as the original: map every ``pqa_labeled`` row, then split; returns (train, test, exclusions) with
+    ids ``PubMedQA-{train|test}-{position in the half}``."""
+    mapped, excluded = map_source("PubMedQA", rows, origin, seed, on_invalid, split="pqa_labeled")
+    train_idx, test_idx = split_halves(len(mapped))
+    halves = []
+    for name, idx in (("train", train_idx), ("test", test_idx)):
+        halves.append([dict(mapped[i], id=f"PubMedQA-{name}-{k}") for k, i in enumerate(idx)])
+    return halves[0], halves[1], excluded
+
+
 def load_hf_rows(source: str) -> list[dict[str, Any]]:
-    """The source's train rows from the Hugging Face hub (run on a node with internet; a local rule).
-    PubMedQA is the train half of ``pqa_labeled`` split as the original (test_size=0.5, seed=0)."""
+    """The source's ``train`` rows from the Hugging Face hub (run on a node with internet; a local rule). PubMedQA
+    returns all ``pqa_labeled`` rows: :func:`collect` splits them after the map, as the original."""
     from datasets import load_dataset  # heavy import, only where it is used
 
     hf_id, name = HF_IDS[source]
-    ds = load_dataset(hf_id, name, split="train")
-    if source == "PubMedQA":
-        ds = ds.train_test_split(test_size=0.5, seed=0)["train"]
-    return [dict(r) for r in ds]
+    return [dict(r) for r in load_dataset(hf_id, name, split="train")]
 
 
 def load_fixture_rows(source: str, path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL file shaped like the hub dataset's rows; PubMedQA is split like :func:`load_hf_rows`."""
-    rows = read_jsonl(path)
-    if source == "PubMedQA":
-        rows = [rows[i] for i in split_train_indices(len(rows))]
-    return rows
+    """Rows of a JSONL file shaped like the hub dataset's rows (PubMedQA: all ``pqa_labeled`` rows)."""
+    return read_jsonl(path)
 
 
 def collect(
@@ -225,23 +285,32 @@ def collect(
     seed: int = 42,
     on_invalid: str = "error",
     check_paper_counts: bool = False,
-) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Load and map every source; returns the pool table and counts (per source, exclusions, paper check)."""
+) -> tuple[pl.DataFrame, dict[str, Any], pl.DataFrame]:
+    """Load and map every source in :data:`POOL_ORDER`; returns the pool, counts (per source, exclusions, paper
+    check) and the PubMedQA test half (the original's ``pubmedqa_custom_test``)."""
     rows: list[dict[str, Any]] = []
-    counts: dict[str, Any] = {"per_source": {}, "excluded": {}, "exclusions": []}
-    for source in SOURCES:
+    pubmedqa_test: list[dict[str, Any]] = []
+    counts: dict[str, Any] = {"order": list(POOL_ORDER), "per_source": {}, "excluded": {}, "exclusions": []}
+    for source in POOL_ORDER:
         if source not in origins:
             raise ValueError(f"no origin configured for source {source!r}")
-        mapped, excluded = map_source(source, loader(source, origins[source]), origins[source], seed, on_invalid)
+        raw = loader(source, origins[source])
+        if source == "PubMedQA":
+            mapped, pubmedqa_test, excluded = pubmedqa_halves(raw, origins[source], seed, on_invalid)
+        else:
+            mapped, excluded = map_source(source, raw, origins[source], seed, on_invalid)
         rows.extend(mapped)
         counts["per_source"][source] = len(mapped)
         counts["excluded"][source] = len(excluded)
         counts["exclusions"].extend(excluded)
         log_event(logger, "collected source", source=source, rows=len(mapped), excluded=len(excluded))
+    counts["per_source"] = {s: counts["per_source"][s] for s in SOURCES}
     counts["total"] = len(rows)
     if check_paper_counts:
-        diff = {s: (counts["per_source"][s], PAPER_COUNTS[s]) for s in SOURCES if counts["per_source"][s] != PAPER_COUNTS[s]}
+        diff = {
+            s: (counts["per_source"][s], PAPER_COUNTS[s]) for s in SOURCES if counts["per_source"][s] != PAPER_COUNTS[s]
+        }
         counts["paper_check"] = "match" if not diff else {"mismatch": diff}
         if diff:
             logger.warning("collect counts differ from the paper's Table 3: %s", diff)
-    return pool_frame(rows), counts
+    return pool_frame(rows), counts, pool_frame(pubmedqa_test)

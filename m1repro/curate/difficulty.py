@@ -1,15 +1,21 @@
-"""Stage ``difficulty``: the Qwen2.5 difficulty filter (reference §4).
+"""Stage ``difficulty``: the Qwen2.5 difficulty filter (docs/fidelity.md, Curation).
 
-Each question goes to each model as ``"Return your final response within \\boxed{}. " + prompt`` with no chat
-template and no system prompt (the original's plain prefix), greedy, ``max_tokens`` 4000. Rows that every model got
-wrong (lenient grader) are kept. Backend: an :class:`m1repro.engines.base.Engine` (transformers or SGLang) or an
-OpenAI-compatible chat API (:mod:`m1repro.api.chat`).
+The original (``distill_data.py``, models ``qwen-7b`` / ``qwen-32b``) sends each question as a chat request whose
+only message is the user turn ``"Return your final response within \\boxed{}. " + prompt``; the server renders it
+with the model's chat template (Qwen2.5's default system prompt included) and stops at the model's end-of-turn
+tokens. Its ``generation_params`` are ``{"temp": 0.0, "max_tokens": 4000}``: ``temp`` is not an OpenAI parameter,
+so no temperature reached the model and the provider's default sampling applied.
+
+Backends: an :class:`m1repro.engines.base.Engine` (transformers or SGLang), given the same chat prompt through the
+tokenizer's template with the generation prompt, greedy, stopping at the generation config's end tokens; or an
+OpenAI-compatible chat API (:mod:`m1repro.api.chat`) sent the original's message and params. Rows that every
+model got wrong (the curation grader, :mod:`.grade`) are kept.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
@@ -22,31 +28,67 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "Return your final response within \\boxed{}. "
 
+# distill_data.py's generation_params for the Qwen models, sent as they are (the API backend's default)
+ORIGINAL_API_PARAMS: dict[str, Any] = {"temp": 0.0, "max_tokens": 4000}
+
 
 def difficulty_prompt(prompt: str) -> str:
     return PREFIX + prompt
 
 
-def run_engine(engine: Any, prompts: Sequence[str], max_tokens: int, batch_size: int = 64) -> list[str]:
-    """Greedy completions of the prefixed prompts, in batches."""
+def chat_messages(prompt: str) -> list[dict[str, str]]:
+    """The original's request: one user turn, no system message."""
+    return [{"role": "user", "content": difficulty_prompt(prompt)}]
+
+
+def render_chat(tokenizer: Any, prompt: str) -> str:
+    """What a chat server feeds the model for :func:`chat_messages`: the tokenizer's chat template with the
+    generation prompt."""
+    return tokenizer.apply_chat_template(chat_messages(prompt), tokenize=False, add_generation_prompt=True)
+
+
+def end_tokens(tokenizer: Any, model_path: str | None = None) -> list[str]:
+    """The tokens a chat server stops at: the generation config's ``eos_token_id`` (Qwen2.5: ``<|im_end|>``,
+    ``<|endoftext|>``) and the tokenizer's eos token."""
+    ids: list[int] = []
+    if model_path is not None:
+        from transformers import GenerationConfig
+
+        try:
+            eos = GenerationConfig.from_pretrained(model_path).eos_token_id
+        except OSError:  # no generation_config.json: the tokenizer's eos alone
+            eos = None
+        ids = [eos] if isinstance(eos, int) else list(eos or [])
+    names = [tokenizer.convert_ids_to_tokens(int(i)) for i in ids]
+    if tokenizer.eos_token:
+        names.append(tokenizer.eos_token)
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def run_engine(
+    engine: Any, prompts: Sequence[str], max_tokens: int, batch_size: int = 64, model_path: str | None = None
+) -> list[str]:
+    """Greedy completions of the chat-rendered prompts, in batches."""
+    stops = end_tokens(engine.tokenizer, model_path)
     out: list[str] = []
     for start in tqdm(range(0, len(prompts), batch_size), desc="difficulty", mininterval=5):
-        batch = [difficulty_prompt(p) for p in prompts[start : start + batch_size]]
-        out.extend(c.text for c in engine.generate(batch, max_tokens, []))
+        batch = [render_chat(engine.tokenizer, p) for p in prompts[start : start + batch_size]]
+        out.extend(c.text for c in engine.generate(batch, max_tokens, stops))
     return out
 
 
-def run_chat_api(client: Any, prompts: Sequence[str], max_tokens: int) -> list[str | None]:
-    """The same through a chat API (one user message); a failed item has no output and counts as wrong."""
-    results = client.complete_many(
-        [[{"role": "user", "content": difficulty_prompt(p)}] for p in prompts],
-        {"temperature": 0.0, "max_tokens": max_tokens},
-    )
+def run_chat_api(client: Any, prompts: Sequence[str], params: Mapping[str, Any]) -> list[str | None]:
+    """The same through a chat API (the original's path); a failed item has no output and counts as wrong."""
+    results = client.complete_many([chat_messages(p) for p in prompts], dict(params))
     return [r.content if r.ok else None for r in results]
 
 
 def grade_outputs(
-    pool: pl.DataFrame, model: str, outputs: Sequence[str | None], mode: str = "faithful", extract: Extractor | None = None
+    pool: pl.DataFrame,
+    model: str,
+    outputs: Sequence[str | None],
+    mode: str = "faithful",
+    extract: Extractor | None = None,
 ) -> pl.DataFrame:
     """Add ``{model}_output`` and ``{model}_correct`` columns."""
     correct = [

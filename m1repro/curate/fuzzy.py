@@ -1,15 +1,18 @@
-"""Stages ``dedup`` and ``decontaminate`` (reference §4; the original follows OpenThoughts' code).
+"""Stages ``dedup`` and ``decontaminate`` (the original follows OpenThoughts' code; docs/fidelity.md, Curation).
 
 faithful
     ``rapidfuzz.process.extract(s, choices, scorer=fuzz.ratio, score_cutoff=95)`` with its default ``limit=5`` and
     no preprocessing. Dedup compares training prompts with each other (unique strings; for each match the lowest row
-    index of the pair is kept). Decontamination compares each training *prompt* (question + options) with each bare
-    evaluation *question*, so real copies score far below 95 and survive (quirk, kept).
+    index of the pair is kept). Decontamination compares each training *prompt* (question + options) with reference
+    strings (:class:`Reference`): the benchmark columns of the original's ``decontaminate.py`` for the first pass
+    (:mod:`m1repro.curate.benchmarks`), the evaluation file's bare questions at ``verify`` (``decontaminate_eval.py``).
+    A copy whose options add more than ~5% to its length scores below 95 and survives (quirk, kept).
 improved
-    Question (plus its options, sorted) to question after normalisation (lower case, punctuation dropped, the
-    PubMedQA instruction of the evaluation file removed, whitespace collapsed), fuzzy ratio >= threshold, OR word n-gram overlap: the share of
-    the shorter text's n-grams found in the other >= ``ngram_overlap`` (questions shorter than n words count as one
-    n-gram, so only an exact normalised match hits).
+    Question (plus its options, sorted) to the evaluation file's questions after normalisation (lower case,
+    punctuation dropped, the PubMedQA instruction of the evaluation file removed, whitespace collapsed), fuzzy ratio
+    >= threshold, OR word n-gram overlap: the share of the shorter text's n-grams found in the other >=
+    ``ngram_overlap`` (questions shorter than n words count as one n-gram, so only an exact normalised match hits).
+    The improved decontamination removes what the faithful test removes plus these matches.
 
 Speed: ``fuzz.ratio >= c`` implies ``|len(a)-len(b)| <= (1-c/100)(len(a)+len(b))``, so choices are sorted by length
 and each block of queries is scored (``process.cdist``, ``workers`` threads outside the GIL) only against the length
@@ -150,6 +153,16 @@ def dedup_improved(
 
 
 @dataclass(frozen=True)
+class Reference:
+    """One string the faithful test compares prompts with: ``source`` names its set (a benchmark or an evaluation
+    file source), ``index`` its item there."""
+
+    source: str
+    index: int
+    text: str
+
+
+@dataclass(frozen=True)
 class EvalQuestion:
     source: str
     index: int
@@ -177,11 +190,17 @@ def eval_questions(eval_data: Mapping[str, list[Mapping[str, Any]]], path: str =
     return out
 
 
+def eval_references(evals: Sequence[EvalQuestion]) -> list[Reference]:
+    """The evaluation file's bare questions as references (``decontaminate_eval.py``)."""
+    return [Reference(e.source, e.index, e.question) for e in evals]
+
+
 def faithful_contamination(
-    prompts: Sequence[str], evals: Sequence[EvalQuestion], cutoff: float = 95.0, workers: int = 1
+    prompts: Sequence[str], refs: Sequence[Reference], cutoff: float = 95.0, workers: int = 1
 ) -> list[tuple[int, float] | None]:
-    """Per training prompt: the best evaluation match with ratio >= cutoff (prompt vs bare question), or None."""
-    matches = fuzzy_matches(prompts, [e.question for e in evals], cutoff, workers, desc="decontaminate faithful")
+    """Per training prompt: the best reference with ratio >= cutoff (the original removes a prompt with any match),
+    as ``(reference index, score)``, or None."""
+    matches = fuzzy_matches(prompts, [r.text for r in refs], cutoff, workers, desc="decontaminate faithful")
     return [top_matches(m, 1)[0] if m else None for m in matches]
 
 
@@ -236,84 +255,153 @@ def contamination_table(
     n: int = 8,
     overlap: float = 0.5,
     workers: int = 1,
+    refs: Sequence[Reference] | None = None,
 ) -> pl.DataFrame:
-    """One row per training item flagged by either mode: which eval item, and each mode's evidence. The faithful
-    score of the pair the improved mode found is computed too, to show why the original missed it."""
+    """One row per training item flagged by either mode. ``refs``: the faithful test's strings (default: the
+    evaluation questions, as at ``verify``). For an item only the improved mode flags, the faithful score of that
+    pair is computed too, to show why the original missed it."""
+    refs = eval_references(evals) if refs is None else refs
     t0 = time.perf_counter()
     prompts = pool["prompt"].to_list()
-    faithful = faithful_contamination(prompts, evals, cutoff, workers)
+    faithful = faithful_contamination(prompts, refs, cutoff, workers)
     t1 = time.perf_counter()
-    improved = improved_contamination(pool["question"].to_list(), pool["options"].to_list(), evals, cutoff, n, overlap, workers)
+    improved = improved_contamination(
+        pool["question"].to_list(), pool["options"].to_list(), evals, cutoff, n, overlap, workers
+    )
     t2 = time.perf_counter()
-    log_event(logger, "contamination scan", items=len(prompts), eval_items=len(evals),
-              faithful_s=round(t1 - t0, 2), improved_s=round(t2 - t1, 2))
+    log_event(
+        logger,
+        "contamination scan",
+        items=len(prompts),
+        references=len(refs),
+        eval_items=len(evals),
+        faithful_s=round(t1 - t0, 2),
+        improved_s=round(t2 - t1, 2),
+    )
     ids, sources = pool["id"].to_list(), pool["source"].to_list()
     rows = []
     for i, (f, im) in enumerate(zip(faithful, improved, strict=True)):
         if f is None and im is None:
             continue
-        j = im["eval"] if im is not None else f[0]  # type: ignore[index]
-        e = evals[j]
+        ref = refs[f[0]] if f is not None else None
+        e = evals[im["eval"]] if im is not None else None
         rows.append(
             {
                 "id": ids[i],
                 "source": sources[i],
-                "eval_source": e.source,
-                "eval_index": e.index,
                 "faithful": f is not None,
+                "faithful_ref": ref.source if ref is not None else None,
+                "faithful_ref_index": ref.index if ref is not None else None,
+                "faithful_score": f[1] if f is not None else float(fuzz.ratio(prompts[i], e.question)),  # type: ignore[union-attr]
                 "improved": im is not None,
                 "improved_by": im["by"] if im is not None else None,
-                "faithful_score": f[1] if f is not None else float(fuzz.ratio(prompts[i], e.question)),
-                "question_score": float(fuzz.ratio(improved_text(pool["question"][i], pool["options"][i]),
-                                                   improved_text(e.question, e.options))),
+                "eval_source": e.source if e is not None else None,
+                "eval_index": e.index if e is not None else None,
+                "question_score": None
+                if e is None
+                else float(
+                    fuzz.ratio(
+                        improved_text(pool["question"][i], pool["options"][i]), improved_text(e.question, e.options)
+                    )
+                ),
                 "ngram_overlap": im["ngram"] if im is not None else None,
-                "eval_question": e.question[:200],
+                "matched_text": (e.question if e is not None else ref.text)[:200],  # type: ignore[union-attr]
+            }
+        )
+    return pl.DataFrame(rows, schema=CONTAMINATION_SCHEMA, orient="row")
+
+
+CONTAMINATION_SCHEMA = {
+    "id": pl.String,
+    "source": pl.String,
+    "faithful": pl.Boolean,
+    "faithful_ref": pl.String,
+    "faithful_ref_index": pl.Int64,
+    "faithful_score": pl.Float64,
+    "improved": pl.Boolean,
+    "improved_by": pl.String,
+    "eval_source": pl.String,
+    "eval_index": pl.Int64,
+    "question_score": pl.Float64,
+    "ngram_overlap": pl.Float64,
+    "matched_text": pl.String,
+}
+
+
+def removed_ids(table: pl.DataFrame, mode: str) -> pl.Series:
+    """Ids the mode removes: faithful its own flags; improved the faithful flags plus its own."""
+    if mode == "faithful":
+        return table.filter(pl.col("faithful"))["id"]
+    if mode == "improved":
+        return table.filter(pl.col("faithful") | pl.col("improved"))["id"]
+    raise ValueError(f"unknown decontamination mode {mode!r} (expected 'faithful' or 'improved')")
+
+
+def report_summary(table: pl.DataFrame, references: Sequence[str]) -> pl.DataFrame:
+    """Per reference set (a benchmark or an evaluation source): training items each mode removes because of it,
+    and what the faithful mode misses (improved matches it does not remove)."""
+    rows = []
+    for ref in references:
+        f = table.filter(pl.col("faithful_ref") == ref)
+        t = table.filter(pl.col("eval_source") == ref)
+        rows.append(
+            {
+                "reference": ref,
+                "faithful_removed": f.height,
+                "faithful_only": int((~f["improved"]).sum()),
+                "improved_matches": t.height,
+                "improved_by_fuzzy": int(t["improved_by"].is_in(["fuzzy", "fuzzy+ngram"]).sum()),
+                "improved_by_ngram_only": int((t["improved_by"] == "ngram").sum()),
+                "missed_by_faithful": int((~t["faithful"]).sum()),
             }
         )
     schema = {
-        "id": pl.String, "source": pl.String, "eval_source": pl.String, "eval_index": pl.Int64, "faithful": pl.Boolean,
-        "improved": pl.Boolean, "improved_by": pl.String, "faithful_score": pl.Float64, "question_score": pl.Float64,
-        "ngram_overlap": pl.Float64, "eval_question": pl.String,
+        "reference": pl.String,
+        **{
+            k: pl.Int64
+            for k in (
+                "faithful_removed",
+                "faithful_only",
+                "improved_matches",
+                "improved_by_fuzzy",
+                "improved_by_ngram_only",
+                "missed_by_faithful",
+            )
+        },
     }
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
-def report_summary(table: pl.DataFrame, eval_sources: Sequence[str]) -> pl.DataFrame:
-    """Per evaluation source: training items each mode removes, and what the faithful mode misses."""
-    rows = []
-    for src in eval_sources:
-        t = table.filter(pl.col("eval_source") == src)
-        rows.append(
-            {
-                "eval_source": src,
-                "faithful_removed": int(t["faithful"].sum()),
-                "improved_removed": int(t["improved"].sum()),
-                "improved_by_fuzzy": int(t["improved_by"].is_in(["fuzzy", "fuzzy+ngram"]).sum()),
-                "improved_by_ngram_only": int((t["improved_by"] == "ngram").sum()),
-                "missed_by_faithful": int((t["improved"] & ~t["faithful"]).sum()),
-                "faithful_only": int((t["faithful"] & ~t["improved"]).sum()),
-            }
-        )
-    return pl.DataFrame(rows)
-
-
 def report_markdown(summary: pl.DataFrame, table: pl.DataFrame, mode: str, title: str, examples: int = 5) -> str:
-    lines = [f"# {title}", "", f"Mode applied to the data: **{mode}**. Both modes are always computed for this report.", ""]
+    lines = [
+        f"# {title}",
+        "",
+        f"Mode applied to the data: **{mode}**. Both modes are always computed for this report.",
+        "faithful: the original's fuzzy test of each prompt against the reference strings; improved: normalised "
+        "question-to-question and n-gram matches against the evaluation file (it also removes the faithful hits).",
+        "",
+    ]
     cols = summary.columns
     lines.append("| " + " | ".join(cols) + " |")
     lines.append("|" + "---|" * len(cols))
     for r in summary.iter_rows():
         lines.append("| " + " | ".join(str(v) for v in r) + " |")
-    total = summary.select(pl.exclude("eval_source").sum()).row(0, named=True)
+    total = summary.select(pl.exclude("reference").sum()).row(0, named=True)
     lines.append("| **total** | " + " | ".join(str(total[c]) for c in cols[1:]) + " |")
     missed = table.filter(pl.col("improved") & ~pl.col("faithful"))
     if missed.height:
-        lines += ["", f"## Items the faithful mode keeps although they copy an evaluation question ({missed.height})", "",
-                  "| id | training source | eval source | faithful score (prompt vs question) | question score | n-gram overlap |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## Items the faithful mode keeps although they copy an evaluation question ({missed.height})",
+            "",
+            "| id | training source | eval source | faithful score (prompt vs question) | question score | n-gram overlap |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in missed.head(examples).iter_rows(named=True):
             ng = "" if r["ngram_overlap"] is None else f"{r['ngram_overlap']:.2f}"
-            lines.append(f"| {r['id']} | {r['source']} | {r['eval_source']} | {r['faithful_score']:.1f} | {r['question_score']:.1f} | {ng} |")
+            lines.append(
+                f"| {r['id']} | {r['source']} | {r['eval_source']} | {r['faithful_score']:.1f} | {r['question_score']:.1f} | {ng} |"
+            )
         by_src = missed.group_by("source").len().sort("source")
         lines += ["", "Missed per training source: " + ", ".join(f"{s}: {c}" for s, c in by_src.iter_rows())]
     return "\n".join(lines) + "\n"

@@ -1,7 +1,21 @@
-"""The curation grader of the original (difficulty filter and trace verification, reference §4).
+"""The curation grader: the ``eval_sample`` of the original's filtering notebooks (``filtering_qwen_correct.ipynb``
+for the difficulty filter, ``filtering_r1_wrong.ipynb`` for the R1 traces), written out here on its own; the
+evaluation scorer (:mod:`m1repro.scoring`) is a different function and is not used.
 
-faithful (lenient, quirk): correct if the boxed-extracted string equals the answer text (stripped, lower-cased), OR
-its first character equals the answer letter, so "A bit of both" counts for option A.
+Extraction (:func:`extract_answer`), two passes of the same pair of helpers:
+
+1. :func:`last_boxed_only_string`: from the last ``\\boxed`` (or, when there is none, the last ``\\fbox``) to the
+   brace that closes the first ``{`` after it; the whole text when there is neither or the braces never close;
+2. :func:`remove_boxed`: strip ``\\boxed{`` ... ``}`` only when the string starts with exactly ``\\boxed{`` and ends
+   with ``}`` (so an ``\\fbox{..}`` or ``\\boxed {..}`` keeps its wrapper), and keep what follows the last ``=``
+   (left-stripped of spaces);
+3. the second pass calls the finder with ``"\\text"``, which it ignores (it looks for ``\\boxed``/``\\fbox`` again),
+   then strips a ``\\text{`` ... ``}`` wrapper the same way.
+
+faithful (the notebook): correct if the extracted string, stripped and lower-cased, equals the answer text stripped
+and lower-cased, OR its first character (taken before any strip, then stripped and lower-cased) equals the lower-cased
+answer letter; any exception (an empty extraction) counts as wrong. So "\\boxed{c}" and "\\boxed{Cannot tell}" both
+count for option C, and "\\boxed{ C}" does not.
 improved: the extracted string equals the answer text, the letter, or ``"{letter}. {text}"`` (case-insensitive).
 """
 
@@ -12,10 +26,37 @@ from collections.abc import Callable
 Extractor = Callable[[str], str]
 
 
-def _default_extractor() -> Extractor:
-    from m1repro.scoring import extract_answer  # the evaluation's boxed extraction (reference §3)
+def remove_boxed(s: str, left: str = "\\boxed") -> str:
+    left = left + "{"
+    if s[: len(left)] != left or not s or s[-1] != "}":
+        return s
+    answer = s[len(left) : -1]
+    if "=" in answer:
+        answer = answer.split("=")[-1].lstrip(" ")
+    return answer
 
-    return extract_answer
+
+def last_boxed_only_string(string: str, left: str = "\\boxed") -> str:
+    """``left`` is accepted and ignored, as in the original (every call looks for ``\\boxed``, then ``\\fbox``)."""
+    idx = string.rfind("\\boxed")
+    if idx < 0:
+        idx = string.rfind("\\fbox")
+        if idx < 0:
+            return string
+    depth = 0
+    for i in range(idx, len(string)):
+        if string[i] == "{":
+            depth += 1
+        elif string[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return string[idx : i + 1]
+    return string
+
+
+def extract_answer(text: str) -> str:
+    answer = remove_boxed(last_boxed_only_string(text))
+    return remove_boxed(last_boxed_only_string(answer, "\\text"), "\\text")
 
 
 def is_correct(
@@ -25,14 +66,15 @@ def is_correct(
     mode: str = "faithful",
     extract: Extractor | None = None,
 ) -> bool:
+    """``output`` None (no response) is wrong; ``extract`` replaces :func:`extract_answer` (tests only)."""
+    if mode not in ("faithful", "improved"):
+        raise ValueError(f"unknown grader mode {mode!r} (expected 'faithful' or 'improved')")
     if output is None:
         return False
-    extracted = (extract or _default_extractor())(output)
+    extracted = (extract or extract_answer)(output)
     text = extracted.strip().lower()
     if text == answer_string.strip().lower():
         return True
     if mode == "faithful":
-        return bool(extracted) and extracted[0] == answer_letter
-    if mode == "improved":
-        return text in {answer_letter.lower(), f"{answer_letter}. {answer_string}".strip().lower()}
-    raise ValueError(f"unknown grader mode {mode!r} (expected 'faithful' or 'improved')")
+        return bool(extracted) and extracted[0].strip().lower() == answer_letter.strip().lower()
+    return text in {answer_letter.strip().lower(), f"{answer_letter}. {answer_string}".strip().lower()}

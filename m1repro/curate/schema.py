@@ -5,14 +5,16 @@ Pool rows (``collect`` output and every later stage, which only adds columns):
 =================  =========  ==============================================================================
 column             type       meaning
 =================  =========  ==============================================================================
-id                 str        ``{source}-{split}-{index in the source split}``; stable across reruns
+id                 str        ``{source}-{split}-{index in the source split}`` (PubMedQA: position in its train
+                              half); stable across reruns
 source             str        MedMCQA | MedQA | HeadQA | PubMedQA (the names of Table 3)
 question           str        the question text; PubMedQA: the contexts joined by ``\\n``, then the question
-options            list[str]  option texts in letter order (A, B, ...), after the seeded shuffle
+options            list[str]  option texts in letter order (A, B, ...), after the original's shuffle, as shown
 answer_letter      str        letter of the correct option after the shuffle
 answer_string      str        text of the correct option
 prompt             str        ``"{question}\\n{A. ...}\\n{B. ...}"`` as the original builds it
-metadata           str        JSON object of source-specific fields (subject, original id, bare PubMedQA question)
+metadata           str        JSON object of source-specific fields (row in the source file, subject, original id,
+                              bare PubMedQA question)
 =================  =========  ==============================================================================
 
 Later stages add: ``difficulty``: ``{model}_output``, ``{model}_correct`` per difficulty model;

@@ -28,8 +28,9 @@ def _counts(df: pl.DataFrame) -> dict[str, int]:
     return sample.source_counts(df, SOURCES)
 
 
-def run_collect(cfg: Mapping[str, Any], out: str, counts_out: str) -> dict[str, Any]:
-    """cfg: source (hf|fixture), fixtures {source: path}, seed, on_invalid, check_paper_counts."""
+def run_collect(cfg: Mapping[str, Any], out: str, counts_out: str, pubmedqa_test_out: str) -> dict[str, Any]:
+    """cfg: source (hf|fixture), fixtures {source: path}, seed, on_invalid, check_paper_counts. Also writes the
+    PubMedQA test half (a reference of the first decontamination)."""
     if cfg["source"] == "hf":
         origins = {s: col.HF_IDS[s][0] for s in SOURCES}
         loader = lambda s, _o: col.load_hf_rows(s)  # noqa: E731
@@ -38,10 +39,43 @@ def run_collect(cfg: Mapping[str, Any], out: str, counts_out: str) -> dict[str, 
         loader = col.load_fixture_rows
     else:
         raise ValueError(f"curate.source must be 'hf' or 'fixture', got {cfg['source']!r}")
-    pool, counts = col.collect(origins, loader, cfg.get("seed", 42), cfg.get("on_invalid", "error"),
-                               bool(cfg.get("check_paper_counts", False)) and cfg["source"] == "hf")
+    pool, counts, pubmedqa_test = col.collect(
+        origins,
+        loader,
+        cfg.get("seed", 42),
+        cfg.get("on_invalid", "error"),
+        bool(cfg.get("check_paper_counts", False)) and cfg["source"] == "hf",
+    )
     write_table(pool, out)
+    write_table(pubmedqa_test, pubmedqa_test_out)
+    counts["pubmedqa_test"] = pubmedqa_test.height
     write_json_atomic(counts_out, counts)
+    return counts
+
+
+def run_benchmarks(cfg: Mapping[str, Any], pubmedqa_test_path: str, out: str) -> dict[str, int]:
+    """The reference strings of the first decontamination -> ``benchmark, index, text``; cfg: source (hf|fixture),
+    benchmark_fixtures {name: path}."""
+    from m1repro.curate import benchmarks as bm
+
+    texts: dict[str, list[str | None]] = {}
+    for bench in bm.BENCHMARKS:
+        if cfg["source"] == "hf":
+            texts[bench.name] = bm.load_hf_texts(bench)
+        elif cfg["source"] == "fixture":
+            path = (cfg.get("benchmark_fixtures") or {}).get(bench.name)
+            if not path:
+                raise ValueError(
+                    f"curate.benchmark_fixtures.{bench.name} is not set (needed with curate.source: fixture)"
+                )
+            texts[bench.name] = bm.load_fixture_texts(bench, path)
+        else:
+            raise ValueError(f"curate.source must be 'hf' or 'fixture', got {cfg['source']!r}")
+    texts[bm.PUBMEDQA_TEST] = read_table(pubmedqa_test_path, required=("prompt",))["prompt"].to_list()
+    table = bm.benchmark_table(texts)
+    write_table(table, out)
+    counts = dict(table.group_by("benchmark", maintain_order=True).len().iter_rows())
+    log_event(logger, "benchmarks loaded", **counts)
     return counts
 
 
@@ -51,62 +85,108 @@ def run_dedup(cfg: Mapping[str, Any], pool_path: str, out: str, removed_out: str
     t0 = time.perf_counter()
     texts = pool["prompt"].to_list()
     faithful = fuzzy.dedup_faithful(texts, cfg["threshold"], cfg.get("limit", 5), cfg.get("workers", 1))
-    improved = fuzzy.dedup_improved(pool["question"].to_list(), pool["options"].to_list(), cfg["threshold"],
-                                    cfg.get("workers", 1))
+    improved = fuzzy.dedup_improved(
+        pool["question"].to_list(), pool["options"].to_list(), cfg["threshold"], cfg.get("workers", 1)
+    )
     elapsed = time.perf_counter() - t0
     chosen = faithful if cfg["mode"] == "faithful" else improved
     ids = pool["id"].to_list()
     removed = pl.DataFrame(
-        [{"id": ids[r["index"]], "kept_id": ids[r["kept_index"]], "score": r["score"], "mode": m}
-         for m, res in (("faithful", faithful), ("improved", improved)) for r in res.removed],
-        schema={"id": pl.String, "kept_id": pl.String, "score": pl.Float64, "mode": pl.String}, orient="row",
+        [
+            {"id": ids[r["index"]], "kept_id": ids[r["kept_index"]], "score": r["score"], "mode": m}
+            for m, res in (("faithful", faithful), ("improved", improved))
+            for r in res.removed
+        ],
+        schema={"id": pl.String, "kept_id": pl.String, "score": pl.Float64, "mode": pl.String},
+        orient="row",
     )
     write_table(pool[chosen.keep], out)
     write_table(removed, removed_out)
-    stats = {"mode": cfg["mode"], "in": pool.height, "out": len(chosen.keep),
-             "removed_faithful": len(faithful.removed), "removed_improved": len(improved.removed),
-             "seconds": round(elapsed, 2)}
+    stats = {
+        "mode": cfg["mode"],
+        "in": pool.height,
+        "out": len(chosen.keep),
+        "removed_faithful": len(faithful.removed),
+        "removed_improved": len(improved.removed),
+        "seconds": round(elapsed, 2),
+    }
     log_event(logger, "dedup done", **stats)
     return stats
 
 
-def run_decontaminate(
-    cfg: Mapping[str, Any], pool_path: str, eval_path: str, out: str, report_csv: str, report_md: str,
-    title: str = "Contamination report: training pool vs evaluation questions",
-) -> dict[str, Any]:
-    """cfg: mode, threshold, ngram_n, ngram_overlap, workers. Both modes are computed for the report."""
-    pool = read_table(pool_path, required=("id", "source", "question", "options", "prompt"))
+def _contamination(
+    cfg: Mapping[str, Any], pool: pl.DataFrame, eval_path: str, benchmarks_path: str | None
+) -> tuple[pl.DataFrame, list[str], dict[str, Any]]:
+    """The contamination table of ``pool`` (both modes), the reference names for the summary, and scan stats.
+    Faithful references: the benchmark table when given (first pass), else the evaluation file's questions."""
     data = read_json(eval_path)
     if not isinstance(data, dict):
         raise InputError(eval_path, "expected an object {source: [items]}")
     evals = fuzzy.eval_questions(data, eval_path)
+    if benchmarks_path is not None:
+        from m1repro.curate.benchmarks import faithful_references
+
+        bench = read_table(benchmarks_path, required=("benchmark", "index", "text"))
+        refs = faithful_references(bench)
+        names = list(dict.fromkeys(bench["benchmark"].to_list()))
+    else:
+        refs = fuzzy.eval_references(evals)
+        names = []
+    names += [s for s in data if not s.startswith("_") and s not in names]
     t0 = time.perf_counter()
-    table = fuzzy.contamination_table(pool, evals, cfg["threshold"], cfg["ngram_n"], cfg["ngram_overlap"],
-                                      cfg.get("workers", 1))
-    elapsed = time.perf_counter() - t0
-    flag = "faithful" if cfg["mode"] == "faithful" else "improved"
-    drop = table.filter(pl.col(flag))["id"]
+    table = fuzzy.contamination_table(
+        pool, evals, cfg["threshold"], cfg["ngram_n"], cfg["ngram_overlap"], cfg.get("workers", 1), refs=refs
+    )
+    stats = {"references": len(refs), "eval_items": len(evals), "seconds": round(time.perf_counter() - t0, 2)}
+    return table, names, stats
+
+
+def run_decontaminate(
+    cfg: Mapping[str, Any],
+    pool_path: str,
+    eval_path: str,
+    out: str,
+    report_csv: str,
+    report_md: str,
+    benchmarks_path: str | None = None,
+    title: str = "Contamination report: training pool vs benchmarks",
+) -> dict[str, Any]:
+    """cfg: mode, threshold, ngram_n, ngram_overlap, workers. Both modes are computed for the report; the mode
+    removes its items (improved: the faithful ones too)."""
+    pool = read_table(pool_path, required=("id", "source", "question", "options", "prompt"))
+    table, names, scan = _contamination(cfg, pool, eval_path, benchmarks_path)
+    drop = fuzzy.removed_ids(table, cfg["mode"])
     kept = pool.filter(~pl.col("id").is_in(drop.implode()))
-    eval_sources = [s for s in data if not s.startswith("_")]
-    summary = fuzzy.report_summary(table, eval_sources)
-    with_summary = table.with_columns(pl.lit(cfg["mode"]).alias("mode_applied"))
+    summary = fuzzy.report_summary(table, names)
     from m1repro.io import atomic_open
 
     with atomic_open(report_csv) as fh:
-        with_summary.write_csv(fh)
+        table.with_columns(pl.lit(cfg["mode"]).alias("mode_applied")).write_csv(fh)
     write_text_atomic(report_md, fuzzy.report_markdown(summary, table, cfg["mode"], title))
     write_table(kept, out)
-    stats = {"mode": cfg["mode"], "in": pool.height, "out": kept.height, "eval_items": len(evals),
-             "removed_faithful": int(table["faithful"].sum()), "removed_improved": int(table["improved"].sum()),
-             "seconds": round(elapsed, 2), "per_eval_source": summary.to_dicts()}
-    log_event(logger, "decontamination done", **{k: v for k, v in stats.items() if k != "per_eval_source"})
+    stats = {
+        "mode": cfg["mode"],
+        "in": pool.height,
+        "out": kept.height,
+        **scan,
+        "removed_faithful": int(table["faithful"].sum()),
+        "removed_improved": int(table["improved"].sum()),
+        "per_reference": summary.to_dicts(),
+    }
+    log_event(logger, "decontamination done", **{k: v for k, v in stats.items() if k != "per_reference"})
     return stats
 
 
-def run_difficulty_model(cfg: Mapping[str, Any], model_name: str, pool_path: str, model_dir: str | None,
-                         out: str, cache_dir: str = "cache/api") -> dict[str, Any]:
-    """Answer every pool question with one difficulty model; cfg: backend (engine|api), max_tokens, batch_size,
-    grader, models.{name}.{path, engine{...}, api_model}, api{...}."""
+def run_difficulty_model(
+    cfg: Mapping[str, Any],
+    model_name: str,
+    pool_path: str,
+    model_dir: str | None,
+    out: str,
+    cache_dir: str = "cache/api",
+) -> dict[str, Any]:
+    """Answer every pool question with one difficulty model; cfg: backend (engine|api), max_tokens and batch_size
+    (engine), api_params (api), grader, models.{name}.{path, engine{...}, api_model}, api{...}."""
     from m1repro.curate import difficulty
 
     pool = read_table(pool_path)
@@ -120,7 +200,11 @@ def run_difficulty_model(cfg: Mapping[str, Any], model_name: str, pool_path: str
         spec = EngineSpec(backend=backend, model_path=model_dir or mcfg["path"], options=eng_cfg)
         engine = load_engine(spec)
         try:
-            outputs: list[str | None] = list(difficulty.run_engine(engine, prompts, cfg["max_tokens"], cfg.get("batch_size", 64)))
+            outputs: list[str | None] = list(
+                difficulty.run_engine(
+                    engine, prompts, cfg["max_tokens"], cfg.get("batch_size", 64), model_path=spec.model_path
+                )
+            )
         finally:
             engine.close()
     elif cfg["backend"] == "api":
@@ -128,11 +212,13 @@ def run_difficulty_model(cfg: Mapping[str, Any], model_name: str, pool_path: str
 
         api = dict(cfg["api"], model=mcfg.get("api_model", mcfg["path"]))
         cache = api.get("cache") or f"{cache_dir}/difficulty_{model_name}.jsonl"
-        outputs = difficulty.run_chat_api(client_from_config(api, cache), prompts, cfg["max_tokens"])
+        params = cfg.get("api_params") or difficulty.ORIGINAL_API_PARAMS
+        outputs = difficulty.run_chat_api(client_from_config(api, cache), prompts, params)
     else:
         raise ValueError(f"curate.difficulty.backend must be 'engine' or 'api', got {cfg['backend']!r}")
-    graded = difficulty.grade_outputs(pool.select("id", "answer_string", "answer_letter"), model_name, outputs,
-                                      cfg.get("grader", "faithful"))
+    graded = difficulty.grade_outputs(
+        pool.select("id", "answer_string", "answer_letter"), model_name, outputs, cfg.get("grader", "faithful")
+    )
     graded = graded.select("id", f"{model_name}_output", f"{model_name}_correct")
     write_table(graded, out)
     acc = float(graded[f"{model_name}_correct"].mean() or 0.0)
@@ -151,23 +237,46 @@ def run_difficulty_filter(pool_path: str, model_outputs: Mapping[str, str], out:
         pool = pool.join(part, on="id", how="left", maintain_order="left")
     hard = hard_rows(pool, list(model_outputs))
     write_table(hard, out)
-    stats = {"in": pool.height, "out": hard.height,
-             "accuracy": {m: round(float(pool[f"{m}_correct"].mean() or 0.0), 4) for m in model_outputs}}
+    stats = {
+        "in": pool.height,
+        "out": hard.height,
+        "accuracy": {m: round(float(pool[f"{m}_correct"].mean() or 0.0), 4) for m in model_outputs},
+    }
     log_event(logger, "difficulty filter", **stats)
     return stats
 
 
-def run_random_draw(cfg: Mapping[str, Any], pool_path: str, out: str) -> dict[str, Any]:
-    """Draw the random ablation sets from the decontaminated pool; cfg: seed, sizes{random_1k, random_23k}."""
+RANDOM_SETS = ("random_1k", "random_23k")
+
+
+def run_random_draw(cfg: Mapping[str, Any], pool_path: str, eval_path: str, out: str) -> dict[str, Any]:
+    """The rows R1 answers for the random sets (``random_select.ipynb``): the raw pool in ``shuffle(seed)`` order,
+    the first ``int(size / estimated_accuracy)`` per set, decontaminated against the evaluation file
+    (``decontaminate_eval.py``). Columns: the pool's, ``draw_rank`` and ``in_{set}``. cfg: seed, sizes,
+    estimated_accuracy, decontaminate{...}."""
     pool = read_table(pool_path)
-    flags = {}
-    for name in ("random_1k", "random_23k"):
-        idx = set(sample.random_sample(pool, int(cfg["sizes"][name]), cfg.get("seed", 42)))
-        flags[name] = [i in idx for i in range(pool.height)]
-    drawn = pool.with_columns(*[pl.Series(f"in_{k}", v) for k, v in flags.items()])
-    drawn = drawn.filter(pl.col("in_random_1k") | pl.col("in_random_23k"))
-    write_table(drawn, out)
-    return {k: sum(v) for k, v in flags.items()}
+    order = sample.shuffled_order(pool.height, cfg.get("seed", 42))
+    n_draw = {
+        s: min(pool.height, sample.random_draw_size(int(cfg["sizes"][s]), float(cfg["estimated_accuracy"])))
+        for s in RANDOM_SETS
+    }
+    top = max(n_draw.values())
+    drawn = pool[order[:top]].with_columns(pl.int_range(top, dtype=pl.Int64).alias("draw_rank"))
+    drawn = drawn.with_columns(*[(pl.col("draw_rank") < n_draw[s]).alias(f"in_{s}") for s in RANDOM_SETS])
+    dec = dict(cfg["decontaminate"])
+    table, _, _ = _contamination(dec, drawn, eval_path, None)
+    drop = fuzzy.removed_ids(table, dec["mode"])
+    kept = drawn.filter(~pl.col("id").is_in(drop.implode()))
+    write_table(kept, out)
+    stats = {
+        "drawn": n_draw,
+        "removed_by_decontamination": {
+            s: int(drawn.filter(pl.col(f"in_{s}") & pl.col("id").is_in(drop.implode())).height) for s in RANDOM_SETS
+        },
+        "kept": {s: int(kept[f"in_{s}"].sum()) for s in RANDOM_SETS},
+    }
+    log_event(logger, "random draws", **stats)
+    return stats
 
 
 def _api_cache(api: Mapping[str, Any], replay_cache: str | None, stage: str) -> str:
@@ -196,8 +305,9 @@ def run_traces(cfg: Mapping[str, Any], hard_path: str, random_path: str, out: st
     return stats
 
 
-def run_verify(cfg: Mapping[str, Any], traces_path: str, eval_path: str, out: str, report_csv: str,
-               report_md: str, counts_out: str) -> dict[str, Any]:
+def run_verify(
+    cfg: Mapping[str, Any], traces_path: str, eval_path: str, out: str, report_csv: str, report_md: str, counts_out: str
+) -> dict[str, Any]:
     """Correct hard traces, decontaminated against the evaluation file -> m23K; cfg: grader, decontaminate{...}."""
     from m1repro.curate.traces import verify
 
@@ -207,14 +317,24 @@ def run_verify(cfg: Mapping[str, Any], traces_path: str, eval_path: str, out: st
     tmp = Path(out).with_name(".verify_correct.parquet")
     write_table(correct, tmp)
     try:
-        dec = run_decontaminate(cfg["decontaminate"], str(tmp), eval_path, out, report_csv, report_md,
-                                title="Contamination report: verified traces (m23K) vs evaluation questions")
+        dec = run_decontaminate(
+            cfg["decontaminate"],
+            str(tmp),
+            eval_path,
+            out,
+            report_csv,
+            report_md,
+            title="Contamination report: verified traces (m23K) vs the evaluation file",
+        )
     finally:
         tmp.unlink(missing_ok=True)
-    counts = {"traced_hard": int(checked["hard"].sum()),
-              "answered_hard": int((checked["hard"] & (checked["trace_status"] == "ok")).sum()),
-              "correct": _counts(correct), "m23k": _counts(read_table(out))}
-    counts["decontamination"] = {k: v for k, v in dec.items() if k != "per_eval_source"}
+    counts = {
+        "traced_hard": int(checked["hard"].sum()),
+        "answered_hard": int((checked["hard"] & (checked["trace_status"] == "ok")).sum()),
+        "correct": _counts(correct),
+        "m23k": _counts(read_table(out)),
+    }
+    counts["decontamination"] = {k: v for k, v in dec.items() if k != "per_reference"}
     write_json_atomic(counts_out, counts)
     return counts
 
@@ -243,34 +363,57 @@ def _as_set(df: pl.DataFrame) -> pl.DataFrame:
     return df.select(list(SET_SCHEMA))
 
 
-def run_sample(cfg: Mapping[str, Any], domains_path: str, traces_path: str, random_path: str,
-               sets_out: Mapping[str, str], m23k_out: str, domain_counts_out: str,
-               counts_out: str, stage_counts: Mapping[str, str]) -> dict[str, Any]:
-    """cfg: seed, sizes{m1k, hard_random_1k, hard_domain_1k}. Writes the five sets, Table 4 and counts.json."""
+def random_sets(
+    traces: pl.DataFrame, drawn: pl.DataFrame, sizes: Mapping[str, int], grader: str
+) -> dict[str, pl.DataFrame]:
+    """``filtering_r1_wrong.ipynb`` (ablation): the drawn rows with an R1 answer, in draw order, graded; the first
+    ``size`` correct ones per set."""
+    from m1repro.curate.traces import verify
+
+    answered = verify(traces.filter(pl.col("trace_status") == "ok"), grader)
+    extra = [c for c in SET_SCHEMA if c in answered.columns and c not in drawn.columns] + ["trace_correct"]
+    rows = drawn.sort("draw_rank").join(answered.select("id", *extra), on="id", how="inner", maintain_order="left")
+    correct = rows.filter(pl.col("trace_correct"))
+    return {s: correct.filter(pl.col(f"in_{s}")).head(int(sizes[s])) for s in RANDOM_SETS}
+
+
+def run_sample(
+    cfg: Mapping[str, Any],
+    domains_path: str,
+    traces_path: str,
+    random_path: str,
+    sets_out: Mapping[str, str],
+    m23k_out: str,
+    domain_counts_out: str,
+    counts_out: str,
+    stage_counts: Mapping[str, str],
+) -> dict[str, Any]:
+    """cfg: seed, sizes{...}, grader. Writes the five sets, m23K, Table 4 and counts.json."""
     from m1repro.curate.domains import domain_counts
 
     m23k = read_table(domains_path)
     seed = cfg.get("seed", 42)
     sizes = cfg["sizes"]
     picks = {
-        "m1k": sample.stratified_sample(m23k, int(sizes["m1k"]), seed, ("domain", "source")),
-        "hard_domain_1k": sample.stratified_sample(m23k, int(sizes["hard_domain_1k"]), seed, ("domain",)),
-        "hard_random_1k": sample.random_sample(m23k, int(sizes["hard_random_1k"]), seed),
+        "m1k": sample.m1k_sample(m23k, int(sizes["m1k"]), seed),
+        "hard_domain_1k": sample.hard_domain_sample(m23k, int(sizes["hard_domain_1k"]), seed),
+        "hard_random_1k": sample.shuffled_order(m23k.height, seed)[: int(sizes["hard_random_1k"])],
     }
     sets = {k: _as_set(m23k[v]) for k, v in picks.items()}
-    traces = read_table(traces_path).filter(pl.col("trace_status") == "ok")
-    drawn = read_table(random_path)
-    for name in ("random_1k", "random_23k"):
-        ids = drawn.filter(pl.col(f"in_{name}"))["id"]
-        sets[name] = _as_set(traces.filter(pl.col("id").is_in(ids.implode())))
+    drawn = read_table(random_path, required=("id", "draw_rank", *(f"in_{s}" for s in RANDOM_SETS)))
+    for name, df in random_sets(read_table(traces_path), drawn, sizes, cfg.get("grader", "faithful")).items():
+        sets[name] = _as_set(df)
     for name, path in sets_out.items():
         write_table(sets[name], path)
     write_table(_as_set(m23k), m23k_out)
     write_table(domain_counts(m23k, sets["m1k"], SOURCES), domain_counts_out)
     counts: dict[str, Any] = {"stages": {}, "sets": {k: _counts(v) for k, v in sets.items()}}
     for stage, path in stage_counts.items():
-        counts["stages"][stage] = json.loads(Path(path).read_text()) if path.endswith(".json") else _counts(read_table(path))
+        counts["stages"][stage] = (
+            json.loads(Path(path).read_text()) if path.endswith(".json") else _counts(read_table(path))
+        )
     counts["stages"]["m23k"] = _counts(m23k)
+    counts["random_draws"] = {s: _counts(drawn.filter(pl.col(f"in_{s}"))) for s in RANDOM_SETS}
     write_json_atomic(counts_out, counts)
     log_event(logger, "sets written", **{k: v["total"] for k, v in counts["sets"].items()})
     return counts
@@ -291,8 +434,12 @@ def released_to_set(rows: list[dict[str, Any]], origin: str) -> pl.DataFrame:
             if not isinstance(r.get(f), str):
                 raise InputError(origin, "missing or not a string", record=i, field=f)
         row = {c: r.get(c) for c in SET_SCHEMA if c not in ("options",)}
-        row.update(id=str(r.get("id", f"released-{i}")), prompt=prompt, question=r.get("question") or prompt,
-                   options=r.get("options") if isinstance(r.get("options"), list) else None)
+        row.update(
+            id=str(r.get("id", f"released-{i}")),
+            prompt=prompt,
+            question=r.get("question") or prompt,
+            options=r.get("options") if isinstance(r.get("options"), list) else None,
+        )
         row["metadata"] = json.dumps({"origin": origin}, ensure_ascii=False)
         out.append(row)
     return pl.DataFrame(out, schema=SET_SCHEMA, orient="row")
