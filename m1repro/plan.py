@@ -44,36 +44,72 @@ from m1repro.site import REPO, Site
 NOMINAL_PROMPT_TOKENS = 150
 
 SCHEMA: dict[str, Any] = {
-    "stage": pl.String, "job": pl.String, "item": pl.String, "dataset": pl.String, "gpu_type": pl.String,
-    "nodes": pl.Int64, "gpus": pl.Int64, "tokens_in": pl.Int64, "tokens_out": pl.Int64, "est_hours": pl.Float64,
-    "time_limit_min": pl.Int64, "gpu_hours_estimated": pl.Float64, "gpu_hours_reserved": pl.Float64,
-    "usd": pl.Float64, "basis": pl.String,
+    "stage": pl.String,
+    "job": pl.String,
+    "item": pl.String,
+    "dataset": pl.String,
+    "gpu_type": pl.String,
+    "nodes": pl.Int64,
+    "gpus": pl.Int64,
+    "tokens_in": pl.Int64,
+    "tokens_out": pl.Int64,
+    "est_hours": pl.Float64,
+    "time_limit_min": pl.Int64,
+    "gpu_hours_estimated": pl.Float64,
+    "gpu_hours_reserved": pl.Float64,
+    "usd": pl.Float64,
+    "basis": pl.String,
 }
 STAGES = ["difficulty", "traces_api", "domains_api", "training", "prediction"]
 
 
 def _row(**kw: Any) -> dict[str, Any]:
     base = {k: None for k in SCHEMA}
-    base.update({"nodes": 0, "gpus": 0, "tokens_in": 0, "tokens_out": 0, "est_hours": 0.0, "time_limit_min": 0,
-                 "gpu_hours_estimated": 0.0, "gpu_hours_reserved": 0.0, "usd": 0.0, "dataset": ""})
+    base.update(
+        {
+            "nodes": 0,
+            "gpus": 0,
+            "tokens_in": 0,
+            "tokens_out": 0,
+            "est_hours": 0.0,
+            "time_limit_min": 0,
+            "gpu_hours_estimated": 0.0,
+            "gpu_hours_reserved": 0.0,
+            "usd": 0.0,
+            "dataset": "",
+        }
+    )
     base.update(kw)
     return base
 
 
 def _gpu_row(stage: str, job: rsc.GpuJob, item: str, dataset: str, site: Site, basis: str) -> dict[str, Any]:
     gpus = job.gpus
-    return _row(stage=stage, job=job.name, item=item, dataset=dataset, gpu_type=site.gpu_type if gpus else "",
-                nodes=1, gpus=gpus, tokens_out=job.tokens, est_hours=job.est_min / 60,
-                time_limit_min=job.limit_min, gpu_hours_estimated=gpus * job.est_min / 60,
-                gpu_hours_reserved=gpus * job.limit_min / 60, basis=basis)
+    return _row(
+        stage=stage,
+        job=job.name,
+        item=item,
+        dataset=dataset,
+        gpu_type=site.gpu_type if gpus else "",
+        nodes=1,
+        gpus=gpus,
+        tokens_out=job.tokens,
+        est_hours=job.est_min / 60,
+        time_limit_min=job.limit_min,
+        gpu_hours_estimated=gpus * job.est_min / 60,
+        gpu_hours_reserved=gpus * job.limit_min / 60,
+        basis=basis,
+    )
 
 
 def prediction_rows(cfg: Mapping[str, Any], site: Site) -> list[dict[str, Any]]:
     datasets = list(cfg["eval"]["datasets"])
     groups = [datasets] if cfg["eval"].get("group_datasets") else [[d] for d in datasets]
-    basis = ("upper bound: every item x every variant at its full budget + answer_max_tokens "
-             "(baseline_max_tokens for baselines); decode rate of the site's GPU scaled by model size; "
-             "one server start per job")
+    basis = (
+        "upper bound: every item x every variant at its full budget + answer_max_tokens "
+        "(baseline_max_tokens for baselines); decode rate of the site's GPU scaled by model size; "
+        "one server start per job"
+    )
     exact = bool((cfg.get("report") or {}).get("compare_budget_modes"))
     rows = []
     for name in cfg["models"]:
@@ -96,16 +132,27 @@ def training_rows(cfg: Mapping[str, Any], site: Site) -> list[dict[str, Any]]:
         job = rsc.train_job(cfg, site, run)
         if job.device != "cuda":
             continue
-        rows.append(_row(
-            stage="training", job=job.name, item=run, gpu_type=site.gpu_type, nodes=job.nodes, gpus=job.gpus,
-            tokens_out=0, est_hours=job.est_min / 60, time_limit_min=job.limit_min,
-            gpu_hours_estimated=job.gpus * job.est_min / 60,
-            gpu_hours_reserved=job.gpus * job.limit_min * job.attempts / 60,
-            basis=(f"{job.tokens:,} tokens over all epochs ({est.NOMINAL_TOKENS_PER_EXAMPLE} per example of the "
-                   f"paper's set size), ZeRO-3 at the site's peak x MFU; {job.nodes} x {job.gpus_per_node} GPUs, "
-                   f"gradient accumulation {job.gradient_accumulation_steps}"
-                   + (f"; resumes over {job.attempts} attempts" if job.attempts > 1 else "")),
-        ))
+        rows.append(
+            _row(
+                stage="training",
+                job=job.name,
+                item=run,
+                gpu_type=site.gpu_type,
+                nodes=job.nodes,
+                gpus=job.gpus,
+                tokens_out=0,
+                est_hours=job.est_min / 60,
+                time_limit_min=job.limit_min,
+                gpu_hours_estimated=job.gpus * job.est_min / 60,
+                gpu_hours_reserved=job.gpus * job.limit_min * job.attempts / 60,
+                basis=(
+                    f"{job.tokens:,} tokens over all epochs ({est.NOMINAL_TOKENS_PER_EXAMPLE} per example of the "
+                    f"paper's set size), ZeRO-3 at the site's peak x MFU; {job.nodes} x {job.gpus_per_node} GPUs, "
+                    f"gradient accumulation {job.gradient_accumulation_steps}"
+                    + (f"; resumes over {job.attempts} attempts" if job.attempts > 1 else "")
+                ),
+            )
+        )
     return rows
 
 
@@ -114,15 +161,22 @@ def _usd(api: Mapping[str, Any], tokens_in: int, tokens_out: int) -> float:
     return (tokens_in * float(price.get("input", 0)) + tokens_out * float(price.get("output", 0))) / 1e6
 
 
-def _api_row(stage: str, job: str, api: Mapping[str, Any], requests: int, prompt_tokens: int, max_tokens: int,
-             basis: str) -> dict[str, Any]:
+def _api_row(
+    stage: str, job: str, api: Mapping[str, Any], requests: int, prompt_tokens: int, max_tokens: int, basis: str
+) -> dict[str, Any]:
     if api.get("mode", "live") == "replay":
         return _row(stage=stage, job=job, item=str(api.get("model", "")), basis="replay: answered from the cache")
     tin, tout = requests * prompt_tokens, requests * max_tokens
-    return _row(stage=stage, job=job, item=str(api.get("model", "")), tokens_in=tin, tokens_out=tout,
-                usd=_usd(api, tin, tout),
-                basis=f"{requests:,} requests x ~{prompt_tokens:,} prompt tokens, output at max_tokens {max_tokens:,}; "
-                      + basis)
+    return _row(
+        stage=stage,
+        job=job,
+        item=str(api.get("model", "")),
+        tokens_in=tin,
+        tokens_out=tout,
+        usd=_usd(api, tin, tout),
+        basis=f"{requests:,} requests x ~{prompt_tokens:,} prompt tokens, output at max_tokens {max_tokens:,}; "
+        + basis,
+    )
 
 
 def domains_prompt_tokens(cfg: Mapping[str, Any]) -> int:
@@ -132,8 +186,9 @@ def domains_prompt_tokens(cfg: Mapping[str, Any]) -> int:
     from m1repro.train.estimate import CHARS_PER_TOKEN
 
     path = Path(cfg["curate"]["domains"].get("qualifiers", "resources/mesh/qualifier_scope_note.tsv"))
-    chars = len(domains.SYSTEM_PROMPT) + len(domains.user_prompt("", domains.rubric(
-        domains.load_qualifiers(path if path.is_absolute() else REPO / path))))
+    chars = len(domains.SYSTEM_PROMPT) + len(
+        domains.user_prompt("", domains.rubric(domains.load_qualifiers(path if path.is_absolute() else REPO / path)))
+    )
     return int(chars / CHARS_PER_TOKEN) + NOMINAL_PROMPT_TOKENS
 
 
@@ -146,39 +201,72 @@ def curation_rows(cfg: Mapping[str, Any], site: Site) -> list[dict[str, Any]]:
     diff = cur["difficulty"]
     for dmodel in diff.get("models") or {}:
         if diff.get("backend", "engine") == "api":
-            rows.append(_api_row("difficulty", f"curate_difficulty_model {dmodel}", diff["api"], counts["pool"],
-                                 NOMINAL_PROMPT_TOKENS, int(diff["max_tokens"]),
-                                 "every question of the paper's initial collection (Table 3)"))
+            rows.append(
+                _api_row(
+                    "difficulty",
+                    f"curate_difficulty_model {dmodel}",
+                    diff["api"],
+                    counts["pool"],
+                    NOMINAL_PROMPT_TOKENS,
+                    int(diff["max_tokens"]),
+                    "every question of the paper's initial collection (Table 3)",
+                )
+            )
             continue
         job = rsc.difficulty_job(cfg, site, dmodel)
-        rows.append(_gpu_row("difficulty", job, dmodel, "", site,
-                             f"upper bound: {counts['pool']:,} questions (Table 3, initial collection) x max_tokens "
-                             f"{diff['max_tokens']:,}; decode rate of the site's GPU scaled by model size"))
+        rows.append(
+            _gpu_row(
+                "difficulty",
+                job,
+                dmodel,
+                "",
+                site,
+                f"upper bound: {counts['pool']:,} questions (Table 3, initial collection) x max_tokens "
+                f"{diff['max_tokens']:,}; decode rate of the site's GPU scaled by model size",
+            )
+        )
     sets = cur.get("sets") or {}
     requests = counts["hard"] + int(sets.get("random_1k", 0)) + int(sets.get("random_23k", 0))
-    rows.append(_api_row("traces_api", "curate_traces", cur["traces"]["api"], requests, NOMINAL_PROMPT_TOKENS,
-                         int(cur["traces"]["params"]["max_tokens"]),
-                         "hard questions (Table 3) + the random_1k and random_23k draws, overlap not removed"))
-    rows.append(_api_row("domains_api", "curate_domains", cur["domains"]["api"], counts["m23k"],
-                         domains_prompt_tokens(cfg), int(cur["domains"]["params"]["max_tokens"]),
-                         "m23K questions (Table 3) with the rubric; unparseable replies asked once more (not counted)"))
+    rows.append(
+        _api_row(
+            "traces_api",
+            "curate_traces",
+            cur["traces"]["api"],
+            requests,
+            NOMINAL_PROMPT_TOKENS,
+            int(cur["traces"]["params"]["max_tokens"]),
+            "hard questions (Table 3) + the random_1k and random_23k draws, overlap not removed",
+        )
+    )
+    rows.append(
+        _api_row(
+            "domains_api",
+            "curate_domains",
+            cur["domains"]["api"],
+            counts["m23k"],
+            domains_prompt_tokens(cfg),
+            int(cur["domains"]["params"]["max_tokens"]),
+            "m23K questions (Table 3) with the rubric; unparseable replies asked once more (not counted)",
+        )
+    )
     return rows
 
 
 def plan_frame(cfg: Mapping[str, Any], site: Site) -> pl.DataFrame:
     """One row per job, then a total per stage and a grand total."""
-    jobs = pl.DataFrame(curation_rows(cfg, site) + training_rows(cfg, site) + prediction_rows(cfg, site),
-                        schema=SCHEMA)
+    jobs = pl.DataFrame(curation_rows(cfg, site) + training_rows(cfg, site) + prediction_rows(cfg, site), schema=SCHEMA)
     sums = ["tokens_in", "tokens_out", "gpu_hours_estimated", "gpu_hours_reserved", "usd"]
     blank = {k: None for k in ("nodes", "gpus", "est_hours", "time_limit_min")}
     totals = []
     for stage in STAGES:
         part = jobs.filter(pl.col("stage") == stage)
         if part.height:
-            totals.append(_row(stage=stage, job="total", basis=f"{part.height} jobs", **blank,
-                               **{k: part[k].sum() for k in sums}))
-    totals.append(_row(stage="all", job="total", basis=f"{jobs.height} jobs", **blank,
-                       **{k: jobs[k].sum() for k in sums}))
+            totals.append(
+                _row(stage=stage, job="total", basis=f"{part.height} jobs", **blank, **{k: part[k].sum() for k in sums})
+            )
+    totals.append(
+        _row(stage="all", job="total", basis=f"{jobs.height} jobs", **blank, **{k: jobs[k].sum() for k in sums})
+    )
     return pl.concat([jobs, pl.DataFrame(totals, schema=SCHEMA)])
 
 
@@ -199,8 +287,10 @@ def plan_markdown(df: pl.DataFrame, site: Site) -> str:
     ]
     for r in df.filter(pl.col("job") == "total").iter_rows(named=True):
         n = jobs.height if r["stage"] == "all" else jobs.filter(pl.col("stage") == r["stage"]).height
-        lines.append(f"| {r['stage']} | {n} | {r['gpu_hours_estimated']:,.0f} | {r['gpu_hours_reserved']:,.0f} | "
-                     f"{r['tokens_in']:,} | {r['tokens_out']:,} | {r['usd']:,.0f} |")
+        lines.append(
+            f"| {r['stage']} | {n} | {r['gpu_hours_estimated']:,.0f} | {r['gpu_hours_reserved']:,.0f} | "
+            f"{r['tokens_in']:,} | {r['tokens_out']:,} | {r['usd']:,.0f} |"
+        )
     lines += [
         "",
         "- Reserved = GPUs x time limit (what fair-share and quotas count); estimated = what the jobs should use.",
@@ -211,8 +301,9 @@ def plan_markdown(df: pl.DataFrame, site: Site) -> str:
     return "\n".join(lines)
 
 
-def write_plan(cfg: Mapping[str, Any], site: Site, csv_out: str | Path, md_out: str | Path | None = None
-               ) -> pl.DataFrame:
+def write_plan(
+    cfg: Mapping[str, Any], site: Site, csv_out: str | Path, md_out: str | Path | None = None
+) -> pl.DataFrame:
     from m1repro.io import atomic_open
 
     df = plan_frame(cfg, site)

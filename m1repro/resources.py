@@ -31,9 +31,17 @@ from m1repro.site import REPO, Site
 
 # Items per evaluation source in m1_eval_data.json (the first five are the HuatuoGPT-o1 file's sizes).
 DATASET_SIZES = {
-    "MedMCQA_validation": 4183, "MedQA_USLME_test": 1273, "PubMedQA_test": 1000, "MMLU-Pro_Medical_test": 1535,
-    "GPQA_Medical_test": 390, "Lancet": 412, "HumanityLastExam": 102, "MedBullets_op4": 308, "MedBullets_op5": 308,
-    "MedXpertQA": 2450, "NEJM": 603,
+    "MedMCQA_validation": 4183,
+    "MedQA_USLME_test": 1273,
+    "PubMedQA_test": 1000,
+    "MMLU-Pro_Medical_test": 1535,
+    "GPQA_Medical_test": 390,
+    "Lancet": 412,
+    "HumanityLastExam": 102,
+    "MedBullets_op4": 308,
+    "MedBullets_op5": 308,
+    "MedXpertQA": 2450,
+    "NEJM": 603,
 }
 BF16_BYTES = 2
 # Of SGLang's static pool (mem_fraction_static x GPU memory) at least this share stays for the KV cache: the original
@@ -87,10 +95,15 @@ def throughput(cfg: Mapping[str, Any], site: Site) -> Throughput:
         )
     row = gpus[site.gpu_type]
     return Throughput(
-        gpu_type=site.gpu_type, decode_tokens_per_s=float(row["decode_tokens_per_s"]),
-        peak_tflops=float(row["peak_tflops"]), mfu=float(row["mfu"]), intra_node_gb_s=float(row["intra_node_gb_s"]),
-        reference_params_b=float(table["reference_params_b"]), server_start_s=float(table["server_start_s"]),
-        startup_min=float(table["startup_min"]), safety=float(table["safety"]),
+        gpu_type=site.gpu_type,
+        decode_tokens_per_s=float(row["decode_tokens_per_s"]),
+        peak_tflops=float(row["peak_tflops"]),
+        mfu=float(row["mfu"]),
+        intra_node_gb_s=float(row["intra_node_gb_s"]),
+        reference_params_b=float(table["reference_params_b"]),
+        server_start_s=float(table["server_start_s"]),
+        startup_min=float(table["startup_min"]),
+        safety=float(table["safety"]),
     )
 
 
@@ -135,8 +148,9 @@ def difficulty_params_b(cfg: Mapping[str, Any], dmodel: str) -> float:
     entry = cfg["curate"]["difficulty"]["models"][dmodel]
     got = entry.get("params_b") or params_b_from_name(entry["path"])
     if not got:
-        raise PlanError(f"curate.difficulty.models.{dmodel}: cannot tell its size from {entry['path']!r}; "
-                        "add params_b: <billions>")
+        raise PlanError(
+            f"curate.difficulty.models.{dmodel}: cannot tell its size from {entry['path']!r}; add params_b: <billions>"
+        )
     return float(got)
 
 
@@ -177,8 +191,10 @@ def engine_layout(site: Site, params_b: float, engine: Mapping[str, Any], job: s
         )
     dp = int(engine.get("dp") or site.gpus_per_node // tp)
     if tp * dp > site.gpus_per_node:
-        raise PlanError(f"{job}: engine tp {tp} x dp {dp} = {tp * dp} GPUs but a node of the site has "
-                        f"{site.gpus_per_node}: remove engine.tp/dp to derive them, or lower dp")
+        raise PlanError(
+            f"{job}: engine tp {tp} x dp {dp} = {tp * dp} GPUs but a node of the site has "
+            f"{site.gpus_per_node}: remove engine.tp/dp to derive them, or lower dp"
+        )
     return Layout(tp, dp)
 
 
@@ -217,8 +233,9 @@ def decode_gpu_seconds(tokens: int, params_b: float, tp: Throughput) -> float:
     return tokens * params_b / (tp.decode_tokens_per_s * tp.reference_params_b)
 
 
-def _sglang_job(cfg: Mapping[str, Any], site: Site, name: str, params_b: float, engine: Mapping[str, Any],
-                tokens: int, what: str) -> GpuJob:
+def _sglang_job(
+    cfg: Mapping[str, Any], site: Site, name: str, params_b: float, engine: Mapping[str, Any], tokens: int, what: str
+) -> GpuJob:
     tput = throughput(cfg, site)
     layout = engine_layout(site, params_b, engine, name)
     work = decode_gpu_seconds(tokens, params_b, tput)
@@ -250,8 +267,10 @@ def predict_job(cfg: Mapping[str, Any], site: Site, model: str, datasets: list[s
     name = f"eval_predict {model}/{datasets[0] if len(datasets) == 1 else 'all'}"
     if not uses_sglang(view.engine):
         return GpuJob(name, Layout(0, 0), tokens, 0.0, 0.0, FIXED_RUNTIME_MIN, FIXED_RUNTIME_MIN)
-    what = ("fewer budgets or forcing rounds (eval.budgets, eval.forcing), eval.max_items_per_dataset, "
-            "eval.group_datasets: false, or a partition with a longer limit")
+    what = (
+        "fewer budgets or forcing rounds (eval.budgets, eval.forcing), eval.max_items_per_dataset, "
+        "eval.group_datasets: false, or a partition with a longer limit"
+    )
     return _sglang_job(cfg, site, name, model_params_b(cfg, model), view.engine, tokens, what)
 
 
@@ -270,8 +289,11 @@ def curation_counts(cfg: Mapping[str, Any]) -> dict[str, int]:
     path = path if path.is_absolute() else REPO / path
     with open(path, encoding="utf-8") as fh:
         rows = {r["row"]: r["values"][-1] for r in yaml.safe_load(fh)["table3"]["rows"]}
-    return {"pool": int(rows["Initial collection"]), "hard": int(rows["+After difficulty filtering"]),
-            "m23k": int(rows["+Decontamination & deduplication (m23K)"])}
+    return {
+        "pool": int(rows["Initial collection"]),
+        "hard": int(rows["+After difficulty filtering"]),
+        "m23k": int(rows["+Decontamination & deduplication (m23K)"]),
+    }
 
 
 def difficulty_job(cfg: Mapping[str, Any], site: Site, dmodel: str, items: int | None = None) -> GpuJob:
@@ -406,23 +428,35 @@ def train_job(cfg: Mapping[str, Any], site: Site, run: str, counts: tuple[int, i
     if fixed:
         limit = int(fixed)
         if limit > site.max_runtime_min:
-            raise PlanError(f"{name}: train.runs.{run}.runtime_min {limit} exceeds the site's max_runtime_min "
-                            f"{site.max_runtime_min} ({site.source})")
+            raise PlanError(
+                f"{name}: train.runs.{run}.runtime_min {limit} exceeds the site's max_runtime_min "
+                f"{site.max_runtime_min} ({site.source})"
+            )
         return TrainJob(name, nodes, gpn, accum, e.wall_s / 60, limit, 1, spec.device, int(tokens * spec.epochs))
     need = est.runtime_minutes(e, floor_min=site.min_runtime_min)
     attempts = math.ceil(need / site.max_runtime_min)
     epoch_min = need / max(1.0, float(spec.epochs))
     resumes = spec.save_strategy in ("epoch", "steps")
-    if attempts > 1 and (not resumes or attempts > MAX_ATTEMPTS or
-                         (spec.save_strategy == "epoch" and epoch_min > site.max_runtime_min)):
+    if attempts > 1 and (
+        not resumes or attempts > MAX_ATTEMPTS or (spec.save_strategy == "epoch" and epoch_min > site.max_runtime_min)
+    ):
         raise PlanError(
             f"{name}: needs ~{need} min (estimate {e.wall_s / 60:.0f} min x safety on {nodes} x {gpn} "
             f"{tput.gpu_type}) but the site allows {site.max_runtime_min} min per attempt and a run resumes only "
             f"from its checkpoints over at most {MAX_ATTEMPTS} attempts: use a partition with a longer limit, "
             f"more GPUs (train.runs.{run}.nodes), or save_strategy: steps"
         )
-    return TrainJob(name, nodes, gpn, accum, e.wall_s / 60, min(need, site.max_runtime_min), attempts, spec.device,
-                    int(tokens * spec.epochs))
+    return TrainJob(
+        name,
+        nodes,
+        gpn,
+        accum,
+        e.wall_s / 60,
+        min(need, site.max_runtime_min),
+        attempts,
+        spec.device,
+        int(tokens * spec.epochs),
+    )
 
 
 def train_resources(site: Site, job: TrainJob, attempt: int = 1) -> dict[str, Any]:
@@ -433,6 +467,12 @@ def train_resources(site: Site, job: TrainJob, attempt: int = 1) -> dict[str, An
         return _placement(site, {"nodes": 1, "runtime": job.limit_min * attempt})
     cpus, mem = node_share(site, job.gpus_per_node)
     gres = f"gpu:{site.gpu_model}:{job.gpus_per_node}" if site.gpu_model else f"gpu:{job.gpus_per_node}"
-    res: dict[str, Any] = {"nodes": job.nodes, "gres": gres, "cpus_per_task": cpus, "mem_mb": mem,
-                           "tasks_per_gpu": 0, "runtime": min(site.max_runtime_min, job.limit_min * attempt)}
+    res: dict[str, Any] = {
+        "nodes": job.nodes,
+        "gres": gres,
+        "cpus_per_task": cpus,
+        "mem_mb": mem,
+        "tasks_per_gpu": 0,
+        "runtime": min(site.max_runtime_min, job.limit_min * attempt),
+    }
     return _placement(site, res)

@@ -73,18 +73,26 @@ def _impossible(s: Site) -> list[str]:
     """Numbers that pass the schema but describe no real GPU node."""
     out = []
     if s.mem_mb_per_node < 1024 * s.gpus_per_node:
-        out.append(f"mem_mb_per_node is {s.mem_mb_per_node} MB for {s.gpus_per_node} GPUs: the value is in MB "
-                   f"(512 GB is 512000)")
+        out.append(
+            f"mem_mb_per_node is {s.mem_mb_per_node} MB for {s.gpus_per_node} GPUs: the value is in MB "
+            f"(512 GB is 512000)"
+        )
     elif s.mem_mb_per_gpu < MIN_MEM_MB_PER_GPU:
-        out.append(f"mem_mb_per_node {s.mem_mb_per_node} gives {s.mem_mb_per_gpu} MB per GPU; a GPU job needs at "
-                   f"least {MIN_MEM_MB_PER_GPU} MB of host memory per GPU")
+        out.append(
+            f"mem_mb_per_node {s.mem_mb_per_node} gives {s.mem_mb_per_gpu} MB per GPU; a GPU job needs at "
+            f"least {MIN_MEM_MB_PER_GPU} MB of host memory per GPU"
+        )
     if s.cpus_per_node < s.gpus_per_node:
-        out.append(f"cpus_per_node ({s.cpus_per_node}) is less than gpus_per_node ({s.gpus_per_node}): every GPU "
-                   "process needs a CPU")
+        out.append(
+            f"cpus_per_node ({s.cpus_per_node}) is less than gpus_per_node ({s.gpus_per_node}): every GPU "
+            "process needs a CPU"
+        )
     if s.gpu_mem_gb < MIN_GPU_MEM_GB:
         out.append(f"gpu_mem_gb is {s.gpu_mem_gb}: GPU memory is in GB (an H100 has 80); at least {MIN_GPU_MEM_GB}")
     elif s.gpu_mem_gb > 1024:
-        out.append(f"gpu_mem_gb is {s.gpu_mem_gb}: GPU memory is in GB per GPU (an H100 has 80), not MB or a node total")
+        out.append(
+            f"gpu_mem_gb is {s.gpu_mem_gb}: GPU memory is in GB per GPU (an H100 has 80), not MB or a node total"
+        )
     if s.min_runtime_min > s.max_runtime_min:
         out.append(f"min_runtime_min ({s.min_runtime_min}) exceeds max_runtime_min ({s.max_runtime_min})")
     return out
