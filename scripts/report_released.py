@@ -2,7 +2,7 @@
 
 from m1repro.log import setup_logging
 from m1repro.report.compare import write_comparison
-from m1repro.report.runtimes import plan_frame, write_csv
+from m1repro.report.runtimes import plan_per_model, write_csv
 from m1repro.report.tables import write_table1
 
 smk = snakemake  # type: ignore[name-defined]  # noqa: F821
@@ -12,4 +12,4 @@ write_table1(list(i.scores), list(p.table1_models), o.table1_csv, o.table1_md, o
 write_comparison(i.paper, list(i.scores), list(p.table1_models), [], p.tolerance, 0.0,
                  {"csv": o.csv, "md": o.md, "scorer_csv": o.scorer_csv, "budget_csv": o.budget_csv},
                  budget_note="Not part of the released evaluation.")
-write_csv(plan_frame(list(p.plan)), o.plan)
+write_csv(plan_per_model(i.plan, [m["name"] for m in p.table1_models]), o.plan)
