@@ -313,3 +313,22 @@ def write_plan(
         with atomic_open(md_out) as fh:
             fh.write(plan_markdown(df, site))
     return df
+
+
+# --- Transitional: what rules/common.smk and rules/common_report.smk call today. They move to m1repro.resources
+# (predict_job / gpu_job_resources) and to the planner's CSV when the rules are rewired; then these go.
+predict_tokens = rsc.predict_tokens
+
+
+def predict_gpu_hours(cfg: Mapping[str, Any], model: str, datasets: list[str]) -> float:
+    from m1repro.site import load_site
+
+    job = rsc.predict_job(cfg, load_site(), model, datasets)
+    return job.gpus * job.est_min / 60
+
+
+def predict_runtime_minutes(cfg: Mapping[str, Any], model: str, datasets: list[str], attempt: int = 1) -> int:
+    from m1repro.site import load_site
+
+    site = load_site()
+    return int(rsc.gpu_job_resources(site, rsc.predict_job(cfg, site, model, datasets), attempt)["runtime"])
