@@ -107,9 +107,10 @@ def throughput(cfg: Mapping[str, Any], site: Site) -> Throughput:
     )
 
 
-def time_limit(est_min: float, site: Site, tp: Throughput, job: str, attempt: int = 1, what: str = "") -> int:
-    """SLURM minutes for a job estimated at ``est_min``: ``safety x est + startup``, at least ``min_runtime_min``,
-    times the attempt, capped at ``max_runtime_min``. A first attempt that cannot fit is a :class:`PlanError`."""
+def time_limit(est_min: float, site: Site, tp: Throughput, job: str, what: str = "") -> int:
+    """SLURM minutes of a job's first attempt, estimated at ``est_min``: ``safety x est + startup``, at least
+    ``min_runtime_min``; more than ``max_runtime_min`` is a :class:`PlanError` naming the job and ``what`` to change.
+    (Retries ask attempt x this, capped: :func:`gpu_job_resources`.)"""
     need = max(float(site.min_runtime_min), tp.safety * est_min + tp.startup_min)
     if need > site.max_runtime_min:
         raise PlanError(
@@ -117,7 +118,7 @@ def time_limit(est_min: float, site: Site, tp: Throughput, job: str, attempt: in
             f"{tp.startup_min:.0f} min on {tp.gpu_type}) but the site allows {site.max_runtime_min} min "
             f"(max_runtime_min in {site.source}); {what or 'use a partition with a longer limit'}"
         )
-    return int(min(site.max_runtime_min, int(need) * attempt))
+    return int(need)
 
 
 # --------------------------------------------------------------------------------------------- model sizes
@@ -242,7 +243,7 @@ def _sglang_job(
     if site.shrink_small_jobs:
         layout = shrink_dp(layout, work, explicit_dp=bool(engine.get("dp")))
     est = work / layout.gpus / 60 + tput.server_start_s / 60
-    return GpuJob(name, layout, tokens, params_b, work, est, time_limit(est, site, tput, name, 1, what))
+    return GpuJob(name, layout, tokens, params_b, work, est, time_limit(est, site, tput, name, what))
 
 
 def predict_tokens(cfg: Mapping[str, Any], model: str, dataset: str) -> int:

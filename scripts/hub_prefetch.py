@@ -12,6 +12,6 @@ note = require_access(refs)  # every gated, missing or unknown-revision repo at 
 if note:
     log_event(log, "access not checked", note=note)
 hub = cfg.get("hub") or {}
-manifest = prefetch(refs, cache_dir=hub.get("cache_dir"), ignore_patterns=hub.get("ignore_patterns", ["original/*"]))
+manifest = prefetch(refs, ignore_patterns=hub.get("ignore_patterns", ["original/*"]))  # into HF_HOME's cache
 write_manifest(manifest, smk.output[0])
 log_event(log, "prefetched", repos=len(manifest))
