@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -477,3 +477,35 @@ def train_resources(site: Site, job: TrainJob, attempt: int = 1) -> dict[str, An
         "runtime": min(site.max_runtime_min, job.limit_min * attempt),
     }
     return _placement(site, res)
+
+
+def gpu_rule_resources(site: Site, job_of: Callable[[Any], GpuJob]) -> dict[str, Any]:
+    """A GPU rule's ``resources:`` as Snakemake wants them, one callable per key, for the job ``job_of(wildcards)``
+    gives (e.g. ``lambda w: predict_job(config, site, w.model, datasets)``). The keys are fixed when the rules are
+    parsed, so a job without GPUs (the transformers backend on a CPU) gets ``gpu`` 0 and an empty ``gpu_model``,
+    which the SLURM plugin leaves out, and the CPU partition."""
+
+    def pick(key: str, default: Any) -> Callable[..., Any]:
+        def get(wildcards: Any, attempt: int = 1) -> Any:
+            return gpu_job_resources(site, job_of(wildcards), attempt).get(key, default)
+
+        return get
+
+    def runtime(wildcards: Any, attempt: int) -> int:
+        return int(gpu_job_resources(site, job_of(wildcards), attempt)["runtime"])
+
+    out: dict[str, Any] = {
+        "gpu": pick("gpu", 0),
+        "cpus_per_task": pick("cpus_per_task", 1),
+        "mem_mb": pick("mem_mb", 8_000),
+        "runtime": runtime,
+        "slurm_partition": pick("slurm_partition", site.cpu_partition),
+        "tasks_per_gpu": 0,
+    }
+    if site.gpu_model:
+        out["gpu_model"] = pick("gpu_model", "")
+    if site.account:
+        out["slurm_account"] = site.account
+    if site.gpu_constraint:
+        out["constraint"] = site.gpu_constraint  # every job of a GPU rule: keys cannot vary per job
+    return out

@@ -327,3 +327,20 @@ def test_a_job_without_gpus_goes_to_the_cpu_partition(h100, a100):
 
 def test_site_file_is_what_load_site_reads_by_default():
     assert SITE_FILE == REPO / "profiles" / "slurm" / "site.yaml" and SITE_FILE.exists()
+
+
+def test_gpu_rule_resources_are_the_jobs_requests_per_key(cfg, a100):
+    """What a rule's ``resources:`` gets (one callable per key) renders to the same sbatch line."""
+
+    class W:
+        model, dataset = "Med42-70B", "NEJM"
+
+    fns = rsc.gpu_rule_resources(a100, lambda w: rsc.predict_job(cfg, a100, w.model, [w.dataset]))
+    got = {k: (f(W, 2) if k == "runtime" else f(W) if callable(f) else f) for k, f in fns.items()}
+    job = rsc.predict_job(cfg, a100, "Med42-70B", ["NEJM"])
+    assert got == rsc.gpu_job_resources(a100, job, attempt=2)
+    tiny = load_config(REPO / "config" / "tiny.yaml")
+    cpu = rsc.gpu_rule_resources(a100, lambda w: rsc.predict_job(tiny, a100, "tiny-base", ["NEJM"]))
+    res = {k: (f(W, 1) if k == "runtime" else f(W) if callable(f) else f) for k, f in cpu.items()}
+    line = sbatch(res)
+    assert (res["gpu"], res["gpu_model"]) == (0, "") and "--gpus" not in line and f"-p {a100.cpu_partition}" in line
