@@ -48,13 +48,6 @@ class ModelView:
     engine: dict[str, Any]
     tokenizer: str | None
 
-    @property
-    def gpus(self) -> int:
-        """GPUs one prediction job of this model takes: tp x dp for SGLang, none for the transformers backend."""
-        if self.engine.get("backend") != "sglang":
-            return 0
-        return int(self.engine.get("tp", 1)) * int(self.engine.get("dp", 1))
-
 
 def model(cfg: Mapping[str, Any], name: str) -> ModelView:
     try:

@@ -11,6 +11,7 @@ from typing import Any
 from m1repro import config as cfgview
 from m1repro.curate import schema as curate_schema
 from m1repro.records import EVAL_SOURCES
+from m1repro.site import Site
 
 Config = Mapping[str, Any]
 
@@ -100,15 +101,18 @@ def variant_names(cfg: Config, name: str) -> list[str]:
     return [v.name for v in cfgview.model_variants(cfg, name)]
 
 
-def predict_job(cfg: Config, name: str, budget_mode: str, part: str) -> dict[str, Any]:
-    """What one prediction job needs (its ``params``: a change reruns exactly the jobs it touches)."""
+def predict_job(cfg: Config, site: Site, name: str, budget_mode: str, part: str) -> dict[str, Any]:
+    """What one prediction job needs (its ``params``: a change reruns exactly the jobs it touches); the engine's
+    tp/dp are derived from the site (:mod:`m1repro.resources`)."""
+    from m1repro.resources import engine_options
+
     view = cfg_model(cfg, name)
     return {
         "model": view.name,
         "mode": view.mode,
         "weights": model_weights(cfg, name),
         "tokenizer": view.tokenizer,
-        "engine": view.engine,
+        "engine": engine_options(cfg, site, name, part_datasets(cfg, part)),
         "variants": variant_names(cfg, name),
         "settings": {**cfgview.eval_settings(cfg), "budget_mode": budget_mode},
         "datasets": part_datasets(cfg, part),

@@ -3,14 +3,17 @@
 import os
 import re
 
-from m1repro import plan as m1plan
+from m1repro import resources as rsc
 from m1repro import workflow as wf
+from m1repro.site import load_site
 from m1repro.train import workflow as trainwf
 
 # Jobs (local, or re-executed on a SLURM node) and the processes they launch (torchrun, the SGLang server) import
 # the package from this checkout, in whichever conda env the rule uses; a PYTHONPATH of the user's is kept after it.
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p)
 
+# The cluster, described once (docs/site.md): every job's partition, GPUs, CPUs, memory and time limit follow from it.
+SITE = load_site(config["site"])
 MODELS = wf.models(config)
 DATASETS = wf.datasets(config)
 BUDGET_MODES = sorted({m for name in MODELS for m in wf.budget_modes(config, name)})
@@ -39,21 +42,17 @@ def get_model_inputs(wildcards):
 
 
 def get_predict_job(wildcards):
-    return wf.predict_job(config, wildcards.model, wildcards.budget_mode, wildcards.part)
+    return wf.predict_job(config, SITE, wildcards.model, wildcards.budget_mode, wildcards.part)
 
 
-def get_predict_gpus(wildcards):
-    return wf.cfg_model(config, wildcards.model).gpus
+def get_predict_gpu_job(wildcards):
+    """The prediction job's size on the site (GPUs, layout, time limit), from its token upper bound."""
+    return rsc.predict_job(config, SITE, wildcards.model, wf.part_datasets(config, wildcards.part))
 
 
-def get_predict_runtime(wildcards, attempt):
-    """Minutes for a prediction job, from its token count and the throughput assumption in m1repro.plan."""
-    return m1plan.predict_runtime_minutes(config, wildcards.model, wf.part_datasets(config, wildcards.part), attempt)
-
-
-def get_predict_mem_mb(wildcards, attempt):
-    """Host memory: a base for the job plus 8 GB per GPU (one SGLang scheduler process per GPU), by attempt."""
-    return (16000 + 8000 * get_predict_gpus(wildcards)) * attempt
+def get_cpu_resources(**extra):
+    """A CPU job's partition and account from the site, plus the rule's own runtime and memory."""
+    return {**extra, **rsc.cpu_job_resources(SITE, extra.get("runtime"))}
 
 
 def get_prediction_files(wildcards):
@@ -117,11 +116,16 @@ def get_difficulty_model_input(wildcards):
     return [path] if path.startswith(f"{wf.TINY_MODEL_DIR}/") else []
 
 
-def get_difficulty_gpus(wildcards):
-    engine = CURATE["difficulty"]["models"][wildcards.dmodel].get("engine", {})
-    if CURATE["difficulty"]["backend"] != "engine" or engine.get("backend", "sglang") != "sglang":
-        return 0
-    return int(engine.get("tp", 1)) * int(engine.get("dp", 1))
+def get_difficulty_gpu_job(wildcards):
+    return rsc.difficulty_job(config, SITE, wildcards.dmodel)
+
+
+def get_difficulty_cfg(wildcards):
+    """The difficulty settings of one model, its engine's tp/dp derived from the site."""
+    cfg = dict(CURATE["difficulty"])
+    model = dict(cfg["models"][wildcards.dmodel])
+    model["engine"] = rsc.difficulty_engine_options(config, SITE, wildcards.dmodel)
+    return {**cfg, "models": {wildcards.dmodel: model}}
 
 
 def get_curate_replay(stage):
@@ -142,20 +146,26 @@ def get_train_inputs(wildcards):
 
 
 def get_train_spec(wildcards):
-    return trainwf.spec_json(config, wildcards.run)
+    return trainwf.spec_json(config, wildcards.run, SITE)
 
 
 def get_train_checkpoints(wildcards):
-    return trainwf.checkpoint_dir(config, wildcards.run)
+    return trainwf.checkpoint_dir(config, wildcards.run, SITE)
 
 
-def get_train_resource(name):
-    """One SLURM resource of a training job (nodes, gres, mpi, tasks, runtime, cpus_per_task, mem_mb)."""
+def get_train_resources():
+    """The SLURM resources of a training job on the site, one function per key (nodes, gres, mpi, tasks, runtime,
+    cpus_per_task, mem_mb, slurm_partition, and the site's account and GPU constraint when it has them)."""
+    keys = ["nodes", "gres", "mpi", "tasks", "runtime", "cpus_per_task", "mem_mb", "slurm_partition"]
+    keys += ["slurm_account"] * bool(SITE.account) + ["constraint"] * bool(SITE.gpu_constraint)
 
-    def resource(wildcards, input, attempt):
-        return trainwf.resources(config, wildcards.run, input.data, attempt)[name]
+    def resource(name):
+        def get(wildcards, input, attempt):
+            return trainwf.resources(config, SITE, wildcards.run, input.data, attempt).get(name, "")
 
-    return resource
+        return get
+
+    return {k: resource(k) for k in keys}
 
 
 # ---- report --------------------------------------------------------------------------------------------------------
@@ -175,22 +185,6 @@ REPORTED_MODELS = list(dict.fromkeys(TABLE1_MODELS + [m["name"] for m in ABLATIO
 
 def report_score_files(names, budget_mode=None):
     return wf.score_files(config, names, budget_mode)
-
-
-def report_plan(names):
-    """Per model: token upper bound over the configured datasets, GPUs and GPU-hours (m1repro.plan's estimate)."""
-    out = []
-    for name in names:
-        view = wf.cfg_model(config, name)
-        out.append({"name": name, "mode": view.mode, "variants": len(wf.variant_names(config, name)),
-                    "tokens": sum(m1plan.predict_tokens(config, name, d) for d in DATASETS),
-                    "gpus": view.gpus,
-                    "gpu_hours": m1plan.predict_gpu_hours(config, name, DATASETS) if view.gpus else 0.0})
-    return out
-
-
-def report_gpus():
-    return {p["name"]: p["gpus"] for p in report_plan(REPORTED_MODELS)}
 
 
 def report_bench_files():

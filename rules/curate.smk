@@ -60,8 +60,7 @@ rule curate_dedup:
         cfg=CURATE["dedup"],
     threads: CURATE["dedup"]["workers"]
     resources:
-        runtime=240,
-        mem_mb=16000,
+        **get_cpu_resources(runtime=240, mem_mb=16000),
     log:
         "logs/curate_dedup.log",
     conda:
@@ -83,8 +82,7 @@ rule curate_decontaminate:
         cfg=CURATE["decontaminate"],
     threads: CURATE["decontaminate"]["workers"]
     resources:
-        runtime=120,
-        mem_mb=16000,
+        **get_cpu_resources(runtime=120, mem_mb=16000),
     log:
         "logs/curate_decontaminate.log",
     conda:
@@ -100,14 +98,11 @@ rule curate_difficulty_model:
     output:
         "results/curate/difficulty/{dmodel}.parquet",
     params:
-        cfg={k: v for k, v in CURATE["difficulty"].items()},
+        cfg=get_difficulty_cfg,
     wildcard_constraints:
         dmodel=name_regex(CURATE_DMODELS),
     resources:
-        gpu=get_difficulty_gpus,
-        tasks_per_gpu=0,
-        runtime=720,
-        mem_mb=64000,
+        **rsc.gpu_rule_resources(SITE, get_difficulty_gpu_job),
     log:
         "logs/curate_difficulty_model/{dmodel}.log",
     benchmark:
@@ -126,6 +121,8 @@ rule curate_difficulty:
         "results/curate/hard.parquet",
     params:
         models=CURATE_DMODELS,
+    resources:
+        **get_cpu_resources(),
     log:
         "logs/curate_difficulty.log",
     conda:
@@ -148,6 +145,8 @@ rule curate_random_draw:
             "decontaminate": CURATE["decontaminate"],
         },
     threads: CURATE["decontaminate"]["workers"]
+    resources:
+        **get_cpu_resources(),
     log:
         "logs/curate_random_draw.log",
     conda:
@@ -189,6 +188,8 @@ rule curate_verify:
         counts="results/curate/verify_counts.json",
     params:
         cfg={"grader": CURATE["traces"]["grader"], "decontaminate": CURATE["decontaminate"]},
+    resources:
+        **get_cpu_resources(),
     log:
         "logs/curate_verify.log",
     conda:
@@ -240,6 +241,8 @@ rule curate_sample:
     params:
         cfg={"seed": CURATE["seed"], "sizes": CURATE["sets"], "grader": CURATE["traces"]["grader"]},
         sets=CURATE_SETS,
+    resources:
+        **get_cpu_resources(),
     log:
         "logs/curate_sample.log",
     conda:

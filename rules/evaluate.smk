@@ -40,6 +40,8 @@ rule models_tiny:
         directory(f"{wf.TINY_MODEL_DIR}/{{name}}"),
     params:
         spec=get_tiny_model_spec,
+    resources:
+        **get_cpu_resources(),
     log:
         "logs/models_tiny/{name}.log",
     conda:
@@ -69,10 +71,7 @@ rule eval_predict:
     benchmark:
         "logs/benchmarks/eval_predict/{budget_mode}/{model}/{part}.tsv"
     resources:
-        gpu=get_predict_gpus,
-        tasks_per_gpu=0,
-        runtime=get_predict_runtime,
-        mem_mb=get_predict_mem_mb,
+        **rsc.gpu_rule_resources(SITE, get_predict_gpu_job),
     conda:
         "../envs/inference.yaml"
     script:

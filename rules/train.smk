@@ -18,13 +18,7 @@ rule train_sft:
     # when another job shares the cores. On SLURM the CPUs come from the cpus_per_task resource.
     threads: 2
     resources:
-        nodes=get_train_resource("nodes"),
-        gres=get_train_resource("gres"),
-        mpi=get_train_resource("mpi"),
-        tasks=get_train_resource("tasks"),
-        runtime=get_train_resource("runtime"),
-        cpus_per_task=get_train_resource("cpus_per_task"),
-        mem_mb=get_train_resource("mem_mb"),
+        **get_train_resources(),
         tasks_per_gpu=0,
     log:
         launcher="logs/train_sft/{run}.launcher.log",  # the job script's JSON lines + all processes' output

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import polars as pl
 import pytest
 
-from m1repro.report.runtimes import plan_frame, runtimes_frame
+from m1repro.report.runtimes import job_gpus, plan_per_model, runtimes_frame
 
+REPO = Path(__file__).resolve().parent.parent
 BENCH = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 
 
@@ -15,32 +19,51 @@ def test_runtimes_per_dataset_and_grouped(tmp_path):
     per.write_text(BENCH + "1800.0\t0:30:00\t2048.5\t0\t0\t0\t0\t0\t0\t10\n")
     grouped = tmp_path / "eval_predict" / "tiny.tsv"
     grouped.write_text(BENCH + "36.0\t0:00:36\t900\t0\t0\t0\t0\t0\t0\t10\n")
-    df = runtimes_frame([str(per), str(grouped)], {"m1-7B": 8})
+    df = runtimes_frame([str(per), str(grouped)], {"m1-7B/NEJM": 8})
     assert df.rows() == [("m1-7B", "NEJM", 1800.0, 2048.5, 8, 4.0), ("tiny", "all", 36.0, 900.0, 0, 0.0)]
 
 
-def test_plan_frame_totals():
-    plan = [{"name": "a", "mode": "baseline", "variants": 1, "tokens": 100, "gpus": 8, "gpu_hours": 4.0},
-            {"name": "b", "mode": "thinking", "variants": 12, "tokens": 300, "gpus": 0, "gpu_hours": 0.0}]
-    df = plan_frame(plan)
-    assert df["model"].to_list() == ["a", "b", "total"]
-    assert df["wall_hours"].to_list() == [0.5, None, None]
-    assert df.row(2, named=True)["gpu_hours"] == 4.0 and df.row(2, named=True)["tokens_upper_bound"] == 400
-
-
-def test_released_estimate_in_docs_matches_the_plan():
-    """docs/released.md quotes the released evaluation's GPU-hours of the paper config; recompute them."""
-    import re
-    from pathlib import Path
-
-    from m1repro import config as cfgview
-    from m1repro import plan as m1plan
+def planned(tmp_path, **eval_overrides):
+    """The planner's CSV of the paper config on the shipped (8 x H100) site."""
     from m1repro.config import load_config
+    from m1repro.plan import write_plan
+    from m1repro.site import load_site
 
-    repo = Path(__file__).resolve().parent.parent
-    cfg = load_config(repo / "config" / "config.yaml")
-    released = [n for n in cfg["models"] if cfgview.model(cfg, n).table1 and cfgview.model(cfg, n).train is None]
-    total = sum(m1plan.predict_gpu_hours(cfg, n, list(cfg["eval"]["datasets"])) for n in released)
-    doc = (repo / "docs" / "released.md").read_text()
+    cfg = load_config(REPO / "config" / "config.yaml")
+    cfg["eval"].update(eval_overrides)
+    out = tmp_path / "plan.csv"
+    write_plan(cfg, load_site(), out)
+    return cfg, out
+
+
+def released_models(cfg):
+    from m1repro import config as cfgview
+
+    return [n for n in cfg["models"] if cfgview.model(cfg, n).table1 and cfgview.model(cfg, n).train is None]
+
+
+def test_plan_per_model_reads_the_planners_csv(tmp_path):
+    cfg, csv = planned(tmp_path)
+    models = released_models(cfg)
+    df = plan_per_model(csv, models)
+    assert df["model"].to_list() == [*models, "total"]
+    jobs = pl.read_csv(csv).filter((pl.col("stage") == "prediction") & pl.col("item").is_in(models))
+    total = df.row(-1, named=True)
+    assert total["jobs"] == jobs.height == 11 * len(models)  # one job per model x dataset
+    assert total["gpu_hours_reserved"] == pytest.approx(jobs["gpu_hours_reserved"].sum())
+    assert total["gpu_hours_reserved"] > total["gpu_hours_estimated"]
+    gpus = job_gpus(csv)
+    assert gpus["Med42-70B/NEJM"] == 8 and len(gpus) == pl.read_csv(csv).filter(
+        (pl.col("stage") == "prediction") & (pl.col("job") != "total")).height
+
+
+def test_released_estimate_in_docs_matches_the_plan(tmp_path):
+    """docs/released.md quotes the released evaluation's GPU-hours of the paper config with one server start per
+    model (grouped datasets); recompute them with the planner."""
+    import re
+
+    cfg, csv = planned(tmp_path, group_datasets=True)
+    total = plan_per_model(csv, released_models(cfg)).row(-1, named=True)["gpu_hours_estimated"]
+    doc = (REPO / "docs" / "released.md").read_text()
     quoted = float(re.search(r"\*\*~?([\d,.]+) GPU-hours\*\*", doc).group(1).replace(",", ""))
     assert quoted == pytest.approx(total, rel=0.02)

@@ -11,6 +11,8 @@ import yaml
 from workflow_helpers import REPO, copy_checkout, dry_run, local_rules
 
 from m1repro import config as cfgview
+from m1repro import resources as rsc
+from m1repro.site import load_site
 
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 
@@ -35,9 +37,10 @@ def test_prediction_jobs_ask_for_tp_x_dp_gpus(paper):
     cfg, jobs = paper
     predict = [j for j in jobs if j.rule.startswith("eval_predict_")]
     assert predict
+    site = load_site()
     for j in predict:
-        engine = cfgview.model(cfg, j.wildcards["model"]).engine
-        assert j.res_int("gpu") == engine["tp"] * engine["dp"], (j.rule, j.wildcards)
+        want = rsc.predict_job(cfg, site, j.wildcards["model"], [j.wildcards["dataset"]]).gpus  # tp x dp on the site
+        assert j.res_int("gpu") == want, (j.rule, j.wildcards)
         assert j.resources["tasks_per_gpu"] == "0"  # one task for the whole job, not one per GPU
 
 

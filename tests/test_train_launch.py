@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from m1repro.config import load_config
+from m1repro.resources import throughput
+from m1repro.site import load_site
 from m1repro.train import workflow as trainwf
-from m1repro.train.estimate import estimate, params_of, runtime_minutes
+from m1repro.train.estimate import Hardware, estimate, params_of, runtime_minutes
 from m1repro.train.launch import (
     check_port_free,
-    expand_nodelist,
     job_command,
     launch_command,
     plain_process_env,
@@ -31,11 +32,6 @@ class W:
 @pytest.fixture(scope="module")
 def cfg():
     return load_config(REPO / "config/config.yaml")
-
-
-def test_expand_nodelist():
-    assert expand_nodelist("gpu[07-09,12],login1") == ["gpu07", "gpu08", "gpu09", "gpu12", "login1"]
-    assert expand_nodelist("node3") == ["node3"]
 
 
 def test_two_node_run_is_srun_then_torchrun_per_node_with_c10d_rendezvous(cfg):
@@ -78,9 +74,10 @@ def test_slurm_resources_per_run(cfg, tmp_path):
     assert not ckpt.startswith("results/")
 
 
-def test_estimate_model():
-    e7 = estimate(1000, 1_200_000, params_of("Qwen/Qwen2.5-7B-Instruct"), 1, 8, 5)
-    e32 = estimate(1000, 1_200_000, params_of("Qwen/Qwen2.5-32B-Instruct"), 2, 8, 5)
+def test_estimate_model(cfg):
+    hw = Hardware.of(throughput(cfg, load_site()), load_site())  # the shipped site: 8 x H100
+    e7 = estimate(1000, 1_200_000, params_of("Qwen/Qwen2.5-7B-Instruct"), 1, 8, 5, hw)
+    e32 = estimate(1000, 1_200_000, params_of("Qwen/Qwen2.5-32B-Instruct"), 2, 8, 5, hw)
     assert e7.gpu_hours < e32.gpu_hours and e7.wall_s < 3600  # "minutes" for 7B-1K (paper, Appendix)
     assert runtime_minutes(e7) >= 30
     with pytest.raises(ValueError, match="parameter count"):

@@ -84,9 +84,10 @@ def report_compare(job: RuleJob) -> None:
 
 
 def report_released(job: RuleJob) -> None:
-    """Released evaluation: Table 1 of the published checkpoints and baselines next to the paper, and its plan."""
+    """Released evaluation: Table 1 of the published checkpoints and baselines next to the paper, and their part of
+    the plan."""
     from m1repro.report.compare import write_comparison
-    from m1repro.report.runtimes import plan_frame, write_csv
+    from m1repro.report.runtimes import plan_per_model, write_csv
     from m1repro.report.tables import write_table1
 
     i, p, o = job.input, job.params, job.output
@@ -94,15 +95,30 @@ def report_released(job: RuleJob) -> None:
     write_comparison(i.paper, list(i.scores), list(p.table1_models), [], p.tolerance, 0.0,
                      {"csv": o.csv, "md": o.md, "scorer_csv": o.scorer_csv, "budget_csv": o.budget_csv},
                      budget_note="Not part of the released evaluation.")
-    write_csv(plan_frame(list(p.plan)), o.plan)
+    write_csv(plan_per_model(i.plan, [m["name"] for m in p.table1_models]), o.plan)
 
 
 def report_runtimes(job: RuleJob) -> None:
-    """Per-job runtimes of the prediction jobs (benchmark files) and the GPU-hour plan of the evaluation."""
-    from m1repro.report.runtimes import plan_frame, runtimes_frame, write_csv
+    """Per-job runtimes of the prediction jobs (benchmark files) and the prediction part of the plan."""
+    from m1repro.report.runtimes import job_gpus, plan_per_model, runtimes_frame, write_csv
 
-    write_csv(runtimes_frame(list(job.input.bench), dict(job.params.gpus)), job.output.runtimes)
-    write_csv(plan_frame(list(job.params.plan)), job.output.plan)
+    write_csv(runtimes_frame(list(job.input.bench), job_gpus(job.input.plan)), job.output.runtimes)
+    write_csv(plan_per_model(job.input.plan, list(job.params.models)), job.output.plan)
+
+
+def report_plan(job: RuleJob) -> None:
+    """The bill before submitting: every GPU job and paid API stage of this configuration on the site."""
+    import logging
+
+    from m1repro.log import log_event
+    from m1repro.plan import write_plan
+    from m1repro.site import load_site
+
+    df = write_plan(dict(job.params.config), load_site(job.input.site), job.output.csv, job.output.md)
+    total = df.row(df.height - 1, named=True)
+    log_event(logging.getLogger(__name__), "plan written", jobs=df.height,
+              gpu_hours_estimated=round(total["gpu_hours_estimated"], 1),
+              gpu_hours_reserved=round(total["gpu_hours_reserved"], 1), usd=round(total["usd"], 2))
 
 
 def report_config(job: RuleJob) -> None:

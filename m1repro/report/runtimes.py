@@ -1,10 +1,9 @@
-"""Per-job runtimes from Snakemake benchmark files, and the GPU-hour plan of an evaluation."""
+"""Per-job runtimes from Snakemake benchmark files, and the prediction part of the planner's bill."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
@@ -16,14 +15,15 @@ log = logging.getLogger(__name__)
 
 def runtimes_frame(bench_paths: list[str], gpus: dict[str, int]) -> pl.DataFrame:
     """One row per prediction job (``logs/benchmarks/eval_predict/{budget_mode}/{model}/{part}.tsv``; part is a
-    dataset or ``all``): wall seconds, peak RSS, GPUs of the job and GPU-hours (wall x GPUs)."""
+    dataset or ``all``): wall seconds, peak RSS, GPUs of the job (``gpus`` keyed ``{budget_mode}/{model}/{part}``,
+    as :func:`job_gpus` gives) and GPU-hours (wall x GPUs)."""
     rows = []
     for p in bench_paths:
         path = Path(p)
-        model, dataset = path.parent.name, path.stem
+        mode, model, dataset = path.parent.parent.name, path.parent.name, path.stem
         b = pl.read_csv(p, separator="\t")
         s = float(b["s"].mean()) if b.height else float("nan")
-        g = int(gpus.get(model, 0))
+        g = int(gpus.get(f"{mode}/{model}/{dataset}", 0))
         rows.append({"model": model, "dataset": dataset, "wall_s": s,
                      "max_rss_mb": float(b["max_rss"].max()) if "max_rss" in b.columns and b.height else None,
                      "gpus": g, "gpu_hours": s * g / 3600})
@@ -32,18 +32,41 @@ def runtimes_frame(bench_paths: list[str], gpus: dict[str, int]) -> pl.DataFrame
     return pl.DataFrame(rows, schema=schema)
 
 
-def plan_frame(plan: list[dict[str, Any]]) -> pl.DataFrame:
-    """The GPU-hour plan of the reported models (rows from m1repro.plan: tokens upper bound, GPUs, GPU-hours), with
-    the wall hours on the model's GPUs and a total row."""
-    schema = {"model": pl.String, "mode": pl.String, "variants": pl.Int64, "tokens_upper_bound": pl.Int64,
-              "gpus": pl.Int64, "gpu_hours": pl.Float64, "wall_hours": pl.Float64}
-    rows = [{"model": m["name"], "mode": m["mode"], "variants": m["variants"], "tokens_upper_bound": m["tokens"],
-             "gpus": m["gpus"], "gpu_hours": m["gpu_hours"],
-             "wall_hours": m["gpu_hours"] / m["gpus"] if m["gpus"] else None} for m in plan]
-    if rows:
-        rows.append({"model": "total", "mode": "", "variants": None, "tokens_upper_bound": sum(r["tokens_upper_bound"]
-                     for r in rows), "gpus": None, "gpu_hours": sum(r["gpu_hours"] for r in rows), "wall_hours": None})
-    return pl.DataFrame(rows, schema=schema)
+def plan_per_model(plan_csv: str | Path, models: list[str]) -> pl.DataFrame:
+    """The prediction part of the planner's ``results/plan.csv`` (m1repro.plan) for ``models``: per model its jobs,
+    GPUs per job, generated-token upper bound, GPU-hours estimated and reserved, and a total row."""
+    jobs = pl.read_csv(plan_csv).filter(
+        (pl.col("stage") == "prediction") & (pl.col("job") != "total") & pl.col("item").is_in(models)
+    )
+    per = (
+        jobs.group_by("item", maintain_order=True)
+        .agg(
+            pl.len().alias("jobs"),
+            pl.col("gpus").max().alias("gpus"),
+            pl.col("tokens_out").sum().alias("tokens_upper_bound"),
+            pl.col("gpu_hours_estimated").sum(),
+            pl.col("gpu_hours_reserved").sum(),
+        )
+        .rename({"item": "model"})
+        .with_columns(pl.col("jobs").cast(pl.Int64))
+    )
+    order = {m: i for i, m in enumerate(models)}
+    per = per.sort(pl.col("model").replace_strict(order, default=len(order)))
+    total = per.select(
+        pl.lit("total").alias("model"),
+        pl.col("jobs").sum(),
+        pl.lit(None, dtype=pl.Int64).alias("gpus"),
+        pl.col("tokens_upper_bound").sum(),
+        pl.col("gpu_hours_estimated").sum(),
+        pl.col("gpu_hours_reserved").sum(),
+    )
+    return pl.concat([per, total.cast(per.schema)]) if per.height else per
+
+
+def job_gpus(plan_csv: str | Path) -> dict[str, int]:
+    """GPUs of each prediction job as ``{budget_mode}/{model}/{part}`` (the job's wildcards in the plan)."""
+    jobs = pl.read_csv(plan_csv).filter((pl.col("stage") == "prediction") & (pl.col("job") != "total"))
+    return {j.split(" ", 1)[1]: int(g) for j, g in jobs.select("job", "gpus").iter_rows()}
 
 
 def write_csv(df: pl.DataFrame, path: str, precision: int = 2) -> None:

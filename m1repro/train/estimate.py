@@ -1,11 +1,11 @@
 """How long a training run takes: token counts of its set -> GPU-hours (cost plan) and SLURM runtime (minutes).
 
-A model of the time of one optimizer step under DeepSpeed ZeRO-3, each assumption a named constant:
-compute = 6 x parameters x tokens / (GPUs x peak x MFU); communication per micro-step = 3 passes (parameter
-all-gather in forward and backward, gradient reduce-scatter) of the bf16 weights over the slowest link per GPU
-(NVLink inside a node, the network across nodes); step time = max(compute, communication), then an overhead factor
-for loading, checkpointing and the final save. Everything forward/backward runs over every token (prompt included),
-although only the assistant tokens carry a loss.
+A model of the time of one optimizer step under DeepSpeed ZeRO-3, each assumption a named constant or a row of the
+config's ``throughput.gpus`` table (:class:`Hardware`): compute = 6 x parameters x tokens / (GPUs x peak x MFU);
+communication per micro-step = 3 passes (parameter all-gather in forward and backward, gradient reduce-scatter) of
+the bf16 weights over the slowest link per GPU (NVLink/PCIe inside a node, the network across nodes); step time =
+max(compute, communication), then an overhead factor for loading, checkpointing and the final save. Everything
+forward/backward runs over every token (prompt included), although only the assistant tokens carry a loss.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-# Assumptions (H100 SXM, bf16).
-H100_PEAK_FLOPS = 989e12  # dense bf16
-MFU = 0.35  # model FLOPs utilisation reached by ZeRO-3 SFT on ~1K-token sequences
-NVLINK_BYTES_PER_S = 200e9  # effective all-gather/reduce-scatter bandwidth per GPU inside a node
-NETWORK_BYTES_PER_S = 50e9  # per GPU across nodes (8 x 400 Gb/s InfiniBand per node)
+if TYPE_CHECKING:
+    from m1repro.resources import Throughput
+    from m1repro.site import Site
+
 OVERHEAD = 1.5  # model load, dataset preparation, per-epoch checkpoints, final save
 CHARS_PER_TOKEN = 4.0  # Qwen2.5 tokenizer on English medical QA text (measured on MedQA/MedBullets items: 4.01)
 TEMPLATE_TOKENS = 40  # system prompt, turn headers and think/answer markers of the training text
@@ -37,6 +37,20 @@ def params_of(base: str) -> float:
         if tag.lower() in base.lower():
             return n
     raise ValueError(f"cannot tell the parameter count of base model {base!r} (known: {sorted(PARAMS)})")
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """What the estimate needs of the GPUs and the network (bf16, per GPU)."""
+
+    peak_flops: float  # dense bf16 FLOP/s
+    mfu: float  # model FLOPs utilisation reached by ZeRO-3 SFT on ~1K-token sequences
+    intra_node_bytes_s: float  # effective all-gather/reduce-scatter bandwidth inside a node
+    inter_node_bytes_s: float  # across nodes
+
+    @classmethod
+    def of(cls, tput: Throughput, site: Site) -> Hardware:
+        return cls(tput.peak_tflops * 1e12, tput.mfu, tput.intra_node_gb_s * 1e9, site.network_gb_s_per_gpu * 1e9)
 
 
 @dataclass(frozen=True)
@@ -74,12 +88,12 @@ def set_token_count(path: str | Path) -> tuple[int, int]:
 
 
 def estimate(examples: int, tokens: int, params: float, nodes: int, gpus_per_node: int, epochs: float,
-             global_batch: int = 16) -> Estimate:
+             hw: Hardware) -> Estimate:
     gpus = nodes * gpus_per_node
     total_tokens = tokens * epochs
-    compute_s = 6 * params * total_tokens / (gpus * H100_PEAK_FLOPS * MFU)
+    compute_s = 6 * params * total_tokens / (gpus * hw.peak_flops * hw.mfu)
     micro_steps_per_gpu = math.ceil(examples * epochs / gpus)  # per-device batch 1
-    link = NVLINK_BYTES_PER_S if nodes == 1 else NETWORK_BYTES_PER_S
+    link = hw.intra_node_bytes_s if nodes == 1 else min(hw.intra_node_bytes_s, hw.inter_node_bytes_s)
     comm_s = micro_steps_per_gpu * 3 * 2 * params / link
     wall_s = OVERHEAD * max(compute_s, comm_s)
     return Estimate(examples, tokens, params, gpus, nodes, epochs, compute_s, comm_s, wall_s)

@@ -93,8 +93,10 @@ def gradient_accumulation(global_batch: int, per_device: int, world_size: int) -
     return global_batch // denom
 
 
-def resolve_run(train_cfg: Mapping[str, Any], run: str) -> RunSpec:
-    """The run's spec: ``train.defaults`` overridden by ``train.runs.<run>.hparams``, with derived values."""
+def resolve_run(train_cfg: Mapping[str, Any], run: str, layout: tuple[int, int] | None = None) -> RunSpec:
+    """The run's spec: ``train.defaults`` overridden by ``train.runs.<run>.hparams``, with derived values.
+    ``layout`` = (nodes, GPUs per node) on the site (m1repro.resources.train_layout): the same total GPUs spread
+    over the site's nodes; without it, the config's ``nodes`` x ``gpus_per_node``."""
     runs = train_cfg.get("runs") or {}
     if run not in runs:
         raise KeyError(f"train.runs has no run {run!r} (have: {sorted(runs)})")
@@ -106,6 +108,10 @@ def resolve_run(train_cfg: Mapping[str, Any], run: str) -> RunSpec:
     device = r.get("device", train_cfg.get("device", "cuda"))
     nodes = int(r.get("nodes", 1))
     gpus = int(r.get("gpus_per_node", 8)) if device == "cuda" else 0
+    if layout is not None and device == "cuda":
+        if layout[0] * layout[1] != nodes * gpus:
+            raise ValueError(f"train.runs.{run}: layout {layout} does not keep its {nodes * gpus} GPUs")
+        nodes, gpus = layout
     deepspeed = r.get("deepspeed", train_cfg.get("deepspeed"))
     world = max(1, nodes * gpus) if device == "cuda" else nodes
     if device == "cpu" and nodes != 1:

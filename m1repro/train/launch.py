@@ -4,7 +4,7 @@
 * One GPU node: ``torchrun --standalone --nproc_per_node G``.
 * Several nodes: the job (:func:`run_job`, called by the rule's script) starts this module once per node under
   ``srun`` (``resources.mpi``, one task per node); each copy starts ``torchrun --nnodes N --nproc_per_node G`` with
-  a c10d rendezvous on the first node of the allocation (``SLURM_JOB_NODELIST``), keyed by ``SLURM_JOB_ID``, as the
+  a c10d rendezvous on the first node of the allocation (``SLURM_JOB_NODELIST``, expanded as ``scontrol show hostnames`` does), keyed by ``SLURM_JOB_ID``, as the
   original's ``torchrun --rdzv_backend c10d``.
 
 Every command runs under the job's own interpreter (``sys.executable``: the rule's conda env, or the venv locally).
@@ -16,7 +16,6 @@ import argparse
 import json
 import logging
 import os
-import re
 import shlex
 import socket
 import subprocess
@@ -25,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from m1repro.log import log_event
+from m1repro.slurm import hostnames
 from m1repro.smk import RuleJob
 from m1repro.train.hparams import RunSpec
 
@@ -66,23 +66,6 @@ def plain_process_env(env: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in DIST_ENV_VARS and not k.startswith("ACCELERATE_")}
 
 
-def expand_nodelist(nodelist: str) -> list[str]:
-    """Host names of a SLURM node list such as ``gpu[01-03,07],login1`` (what ``scontrol show hostnames`` prints)."""
-    hosts: list[str] = []
-    for m in re.finditer(r"([^,\[]+)(?:\[([^\]]*)\])?", nodelist):
-        prefix, ranges = m.group(1), m.group(2)
-        if ranges is None:
-            hosts.append(prefix)
-            continue
-        for part in ranges.split(","):
-            if "-" in part:
-                lo, hi = part.split("-", 1)
-                hosts.extend(f"{prefix}{i:0{len(lo)}d}" for i in range(int(lo), int(hi) + 1))
-            else:
-                hosts.append(prefix + part)
-    return [h for h in hosts if h]
-
-
 def launch_command(spec: RunSpec, sft_args: Sequence[str], env: Mapping[str, str]) -> list[str]:
     """The command this node runs for the run ``spec`` (``sft_args`` are passed on to ``m1repro.train.sft``)."""
     python = sys.executable
@@ -100,7 +83,7 @@ def launch_command(spec: RunSpec, sft_args: Sequence[str], env: Mapping[str, str
         )
     if int(env["SLURM_NNODES"]) != spec.nodes:
         raise RuntimeError(f"run {spec.run!r} wants {spec.nodes} nodes, the allocation has {env['SLURM_NNODES']}")
-    head = expand_nodelist(env["SLURM_JOB_NODELIST"])[0]
+    head = hostnames(env["SLURM_JOB_NODELIST"])[0]
     port = rendezvous_port(env)
     return [
         *torchrun,

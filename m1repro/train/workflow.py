@@ -1,16 +1,20 @@
-"""What rules/train.smk asks of the config, as plain functions of it (tested without Snakemake; rules/common.smk
-wraps them). A run's ``params`` is its resolved spec as canonical JSON: changing one run's value changes only that
-run's params, so only that run (and the evaluations of its model) reruns.
+"""What rules/train.smk asks of the config, as plain functions of it and of the site (tested without Snakemake;
+rules/common.smk wraps them). A run's ``params`` is its resolved spec as canonical JSON: changing one run's value
+changes only that run's params, so only that run (and the evaluations of its model) reruns. With a site, the run's
+GPUs are spread over the site's nodes (:mod:`m1repro.resources`), so the spec and the resources always agree.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from m1repro import resources as rsc
+from m1repro.site import Site
 from m1repro.train import launch
-from m1repro.train.estimate import estimate, nominal_token_count, params_of, runtime_minutes, set_token_count
+from m1repro.train.estimate import set_token_count
 from m1repro.train.hparams import RunSpec, resolve_run
 from m1repro.workflow import TINY_MODEL_DIR
 
@@ -22,8 +26,13 @@ def runs(config: Mapping[str, Any]) -> list[str]:
     return list((config.get("train") or {}).get("runs") or {})
 
 
-def spec(config: Mapping[str, Any], run: str) -> RunSpec:
-    return resolve_run(config.get("train") or {}, run)
+def spec(config: Mapping[str, Any], run: str, site: Site | None = None) -> RunSpec:
+    """The run's resolved spec; with a site, its GPUs spread over the site's nodes."""
+    train = config.get("train") or {}
+    if site is None:
+        return resolve_run(train, run)
+    job = rsc.train_job(config, site, run)
+    return resolve_run(train, run, (job.nodes, job.gpus_per_node) if job.device == "cuda" else None)
 
 
 def data_path(set_name: str) -> str:
@@ -46,43 +55,32 @@ def inputs(config: Mapping[str, Any], run: str) -> dict[str, str]:
     return out
 
 
-def spec_json(config: Mapping[str, Any], run: str) -> str:
-    return launch.spec_json(spec(config, run))
+def spec_json(config: Mapping[str, Any], run: str, site: Site | None = None) -> str:
+    return launch.spec_json(spec(config, run, site))
 
 
 def uses_srun(s: RunSpec, train_cfg: Mapping[str, Any]) -> bool:
     return s.nodes > 1 and s.device == "cuda" and bool(train_cfg.get("slurm", True))
 
 
-def resources(config: Mapping[str, Any], run: str, data: str, attempt: int = 1) -> dict[str, Any]:
-    """SLURM resources of a run: nodes, ``gres=gpu:G`` per node, ``mpi="srun"`` + one task per node for multi-node
-    runs (``mpi=""`` otherwise: the job's shell runs the launcher itself), runtime from the set's token count."""
-    train_cfg = config.get("train") or {}
-    s = spec(config, run)
-    srun = uses_srun(s, train_cfg)
-    fixed = train_cfg.get("runs", {}).get(run, {}).get("runtime_min")
-    if fixed:
-        runtime = int(fixed) * attempt
-    elif s.device == "cpu":
-        runtime = 60 * attempt
-    else:
-        if Path(data).exists():
-            examples, tokens = set_token_count(data)
-        else:  # planning before curation ran: the paper's set sizes
-            examples, tokens = nominal_token_count(s.data)
-        est = estimate(examples, tokens, params_of(s.base), s.nodes, s.gpus_per_node, s.epochs, s.global_batch_size)
-        runtime = runtime_minutes(est, attempt)
-    cuda = s.device == "cuda"
-    return {"nodes": s.nodes, "gres": f"gpu:{s.gpus_per_node}" if cuda else "", "mpi": "srun" if srun else "",
-            "tasks": s.nodes if srun else 1, "runtime": runtime, "cpus_per_task": 8 * s.gpus_per_node if cuda else 2,
-            "mem_mb": 480_000 if cuda else 8_000}
+def resources(config: Mapping[str, Any], site: Site, run: str, data: str | None = None, attempt: int = 1
+              ) -> dict[str, Any]:
+    """SLURM resources of a run on the site (:func:`m1repro.resources.train_resources`: nodes, ``gres`` per node,
+    CPUs and memory per node, time limit by attempt, partition, account) plus the per-node launcher's ``mpi="srun"``
+    and one task per node for multi-node runs (``mpi=""`` otherwise: the job's shell runs the launcher itself).
+    The time limit comes from the set's token count once it exists, from the paper's set sizes before."""
+    counts = set_token_count(data) if data and Path(data).exists() else None
+    job = rsc.train_job(config, site, run, counts)
+    s = spec(config, run, site)
+    srun = uses_srun(s, config.get("train") or {})
+    cpu_run = {"gres": "", "cpus_per_task": 2, "mem_mb": 8_000}  # one process on two cores (the tiny run)
+    return {**cpu_run, **rsc.train_resources(site, job, attempt), "mpi": "srun" if srun else "",
+            "tasks": s.nodes if srun else 1}
 
 
-def checkpoint_dir(config: Mapping[str, Any], run: str) -> str:
+def checkpoint_dir(config: Mapping[str, Any], run: str, site: Site | None = None) -> str:
     """Trainer checkpoints of a run, keyed by a hash of its resolved spec: a resumed job continues only a run with
     the same hyperparameters and data; a changed spec starts afresh instead of resuming the old one."""
-    import hashlib
-
     root = (config.get("train") or {}).get("checkpoint_root", "cache/train")
-    key = hashlib.sha256(spec_json(config, run).encode()).hexdigest()[:12]
+    key = hashlib.sha256(spec_json(config, run, site).encode()).hexdigest()[:12]
     return f"{root}/{run}/{key}/checkpoints"

@@ -1,0 +1,257 @@
+"""Hugging Face hub access for sites whose compute nodes are offline (docs/site.md).
+
+* :func:`hub_refs`: every hub repo a config needs (model weights, tokenizers, training bases, difficulty models, the
+  evaluation file, the curation datasets), each at the revision of ``hub.revisions`` (default ``main``).
+* :func:`check_access`: asks the hub about all of them at plan time and reports every problem at once (gated
+  without access, missing repo, missing revision); skipped with a note when ``HF_HUB_OFFLINE=1``.
+* :func:`prefetch`: on the login node, ``snapshot_download`` / ``hf_hub_download`` each repo into the hub cache and
+  return a manifest ``{repo id: {commit, path, ...}}`` recording the commit each revision resolved to; compute jobs
+  then run with :data:`OFFLINE_ENV` and load from the cache (or the manifest's snapshot path).
+* :func:`fetch_eval_file`: the evaluation file from its dataset repo, checked by md5.
+
+The token is huggingface_hub's own (``HF_TOKEN`` or ``hf auth login``); none is read, stored or logged here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from m1repro.io import atomic_open
+from m1repro.log import log_event
+
+logger = logging.getLogger(__name__)
+
+# What compute jobs run with: no request to the hub; weights and files come from the pre-fetched cache.
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+DEFAULT_IGNORE = ("original/*",)
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_LOCAL_PREFIXES = ("resources/", "results/", "cache/", "./", "../", "/", "~")
+
+
+class HubAccessError(RuntimeError):
+    """One or more hub repos cannot be fetched; the message lists every one and what to do."""
+
+
+@dataclass(frozen=True)
+class HubRef:
+    """One repo to fetch: a whole snapshot, or one ``filename`` of it."""
+
+    repo_id: str
+    repo_type: str = "model"  # model | dataset
+    revision: str = "main"
+    filename: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.repo_id if self.repo_type == "model" else f"datasets/{self.repo_id}"
+
+
+def is_hub_id(path: str | None) -> bool:
+    """A hub id (``org/name``) rather than a local directory or a file this workflow makes."""
+    if not path or path.startswith(_LOCAL_PREFIXES) or Path(path).exists():
+        return False
+    return bool(_REPO_ID.match(path))
+
+
+def hub_refs(cfg: Mapping[str, Any], datasets: bool = True) -> list[HubRef]:
+    """Every hub repo the config reads (deduplicated, in config order), at its ``hub.revisions`` revision."""
+    revisions = (cfg.get("hub") or {}).get("revisions") or {}
+    out: dict[tuple[str, str, str | None], HubRef] = {}
+
+    def add(repo_id: str | None, repo_type: str = "model", filename: str | None = None) -> None:
+        if repo_id and is_hub_id(repo_id):
+            ref = HubRef(repo_id, repo_type, str(revisions.get(repo_id, "main")), filename)
+            out.setdefault((repo_type, repo_id, filename), ref)
+
+    for m in cfg.get("models", {}).values():
+        add(m.get("path"))
+        add(m.get("tokenizer"))
+    for r in ((cfg.get("train") or {}).get("runs") or {}).values():
+        add(r.get("base"))
+    cur = cfg.get("curate") or {}
+    diff = cur.get("difficulty") or {}
+    if diff.get("backend", "engine") == "engine":
+        for d in (diff.get("models") or {}).values():
+            add(d.get("path"))
+    if not datasets:
+        return list(out.values())
+    data = (cfg.get("eval") or {}).get("data") or {}
+    if not data.get("path") and data.get("repo"):
+        add(data["repo"], "dataset", data.get("filename", "m1_eval_data.json"))
+    if cur.get("sets_source", "curated") == "released":
+        for repo in (cur.get("released") or {}).values():
+            add(repo, "dataset")
+    elif cur.get("source", "hf") == "hf":
+        from m1repro.curate.collect import HF_IDS
+
+        for repo, _ in HF_IDS.values():
+            add(repo, "dataset")
+    return list(out.values())
+
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class AccessReport:
+    problems: list[str]
+    note: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _problem(ref: HubRef, err: Exception) -> str:
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+
+    url = f"https://huggingface.co/{ref.key}"
+    if isinstance(err, GatedRepoError):
+        return (
+            f"{ref.key}: gated, and your token has no access: accept its terms at {url} with your account, then "
+            "set HF_TOKEN (or run `hf auth login`)"
+        )
+    if isinstance(err, RevisionNotFoundError):
+        return f"{ref.key}: revision {ref.revision!r} not found: fix hub.revisions in the config"
+    if isinstance(err, RepositoryNotFoundError):
+        return (
+            f"{ref.key}: not found (a typo, or private without access): check the id in the config, or "
+            "set HF_TOKEN for a private repo"
+        )
+    return f"{ref.key}: could not ask the hub ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+
+
+def check_access(refs: Sequence[HubRef], token: str | bool | None = None, endpoint: str | None = None) -> AccessReport:
+    """Ask the hub whether every repo can be read at its revision; all problems at once. With
+    ``HF_HUB_OFFLINE=1`` nothing is asked and the report carries a note instead."""
+    if offline():
+        return AccessReport([], "HF_HUB_OFFLINE=1: hub access not checked (the pre-fetched cache is used)")
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    api = HfApi(endpoint=endpoint, token=token)
+    problems = []
+    for ref in refs:
+        try:
+            api.auth_check(ref.repo_id, repo_type=ref.repo_type)
+            api.repo_info(ref.repo_id, repo_type=ref.repo_type, revision=ref.revision)
+        except (HfHubHTTPError, OSError) as err:
+            problems.append(_problem(ref, err))
+    return AccessReport(problems)
+
+
+def require_access(refs: Sequence[HubRef], token: str | bool | None = None, endpoint: str | None = None) -> str | None:
+    """:func:`check_access`, raising :class:`HubAccessError` listing every problem; returns the note, if any."""
+    report = check_access(refs, token, endpoint)
+    if report.problems:
+        raise HubAccessError(
+            f"{len(report.problems)} of {len(refs)} hub repos cannot be fetched:\n  - " + "\n  - ".join(report.problems)
+        )
+    return report.note
+
+
+def commit_of(path: str | Path) -> str:
+    """The commit hash of a path inside the hub cache (``.../snapshots/<commit>/...``)."""
+    parts = Path(path).parts
+    if "snapshots" not in parts or parts.index("snapshots") + 1 >= len(parts):
+        raise ValueError(f"{path} is not inside a hub cache snapshot")
+    return parts[parts.index("snapshots") + 1]
+
+
+def prefetch(
+    refs: Iterable[HubRef],
+    cache_dir: str | Path | None = None,
+    token: str | bool | None = None,
+    endpoint: str | None = None,
+    ignore_patterns: Sequence[str] = DEFAULT_IGNORE,
+    local_files_only: bool = False,
+) -> dict[str, dict[str, str]]:
+    """Download every repo (or file) into the hub cache at its revision; the manifest maps each repo to the commit
+    its revision resolved to and the local path. ``local_files_only``: resolve from the cache alone (a check on an
+    offline node that the pre-fetch is complete)."""
+    from huggingface_hub import hf_hub_download, snapshot_download
+
+    manifest: dict[str, dict[str, str]] = {}
+    for ref in refs:
+        common: dict[str, Any] = {
+            "repo_type": ref.repo_type,
+            "revision": ref.revision,
+            "cache_dir": cache_dir,
+            "token": token,
+            "endpoint": endpoint,
+            "local_files_only": local_files_only,
+        }
+        if ref.filename:
+            path = hf_hub_download(ref.repo_id, ref.filename, **common)
+        else:
+            ignore = list(ignore_patterns) if ref.repo_type == "model" else None
+            path = snapshot_download(ref.repo_id, ignore_patterns=ignore, **common)
+        entry = {"repo_type": ref.repo_type, "revision": ref.revision, "commit": commit_of(path), "path": str(path)}
+        if ref.filename:
+            entry["filename"] = ref.filename
+        manifest[ref.key] = entry
+        log_event(logger, "fetched", repo=ref.key, revision=ref.revision, commit=entry["commit"])
+    return manifest
+
+
+def write_manifest(manifest: Mapping[str, Any], out: str | Path) -> None:
+    with atomic_open(out) as fh:
+        json.dump(manifest, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+
+
+def local_path(manifest: Mapping[str, Mapping[str, str]], repo_id: str, repo_type: str = "model") -> str:
+    """Where a pre-fetched repo lies (for engines on offline nodes); an error names what to pre-fetch."""
+    key = repo_id if repo_type == "model" else f"datasets/{repo_id}"
+    if key not in manifest:
+        raise KeyError(f"{key} is not in the pre-fetch manifest (have {sorted(manifest)}): run the pre-fetch again")
+    return manifest[key]["path"]
+
+
+def fetch_eval_file(
+    ref: HubRef,
+    md5: str | None,
+    out: str | Path,
+    cache_dir: str | Path | None = None,
+    token: str | bool | None = None,
+    endpoint: str | None = None,
+    local_files_only: bool = False,
+) -> Path:
+    """The evaluation file through ``hf_hub_download`` (cached), copied to ``out`` and checked by md5; a wrong md5
+    is an error that leaves nothing at ``out``."""
+    from huggingface_hub import hf_hub_download
+
+    from m1repro.records import md5sum
+
+    if not ref.filename:
+        raise ValueError(f"{ref.key}: the evaluation file needs a filename (eval.data.filename)")
+    cached = hf_hub_download(
+        ref.repo_id,
+        ref.filename,
+        repo_type=ref.repo_type,
+        revision=ref.revision,
+        cache_dir=cache_dir,
+        token=token,
+        endpoint=endpoint,
+        local_files_only=local_files_only,
+    )
+    got = md5sum(cached)
+    if md5 and got != md5:
+        raise ValueError(
+            f"{ref.key}/{ref.filename}@{ref.revision}: md5 {got} differs from the expected {md5} (config eval.data.md5);"
+            " not copied"
+        )
+    out = Path(out)
+    with open(cached, "rb") as src, atomic_open(out, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    log_event(logger, "evaluation file", repo=ref.key, commit=commit_of(cached), md5=got, bytes=out.stat().st_size)
+    return out

@@ -1,0 +1,511 @@
+"""Every job's SLURM request from the site (:mod:`m1repro.site`) and the job's work: pure functions, no Snakemake.
+
+* **Layout of a prediction or difficulty model** (SGLang, one node): tp is the smallest power of two whose GPUs hold
+  the bf16 weights with room for the KV cache inside ``mem_fraction_static``; dp = ``gpus_per_node // tp``. An
+  explicit ``engine: {tp, dp}`` is honoured when it fits one node, otherwise it is an error.
+* **CPUs and memory** of a GPU job are the node's share for the GPUs it takes.
+* **Training** keeps the run's total GPUs (``nodes x gpus_per_node`` of the config, so the gradient accumulation and
+  the global batch of 16 stay the paper's) and spreads them over as few of the site's nodes as hold them.
+* **Typed requests**: one-node GPU jobs ask ``gpu`` (+ ``gpu_model``), which the SLURM plugin renders as
+  ``--gpus=a100:4``; multi-node training asks ``gres=gpu:a100:4`` per node and never ``gpu``/``gpu_model`` (the
+  plugin would add ``--gpus=a100:1`` for the whole job).
+* **Partition**: decided by what a job requests (GPUs -> ``gpu_partition``, else ``cpu_partition``).
+* **Time limits** from the config's throughput table: ``safety x estimate + startup_min``, at least
+  ``min_runtime_min``, scaled by the attempt and capped at ``max_runtime_min``; a job whose first attempt cannot fit
+  is a :class:`PlanError` naming the job and what to change.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from m1repro import config as cfgview
+from m1repro.site import REPO, Site
+
+# Items per evaluation source in m1_eval_data.json (the first five are the HuatuoGPT-o1 file's sizes).
+DATASET_SIZES = {
+    "MedMCQA_validation": 4183,
+    "MedQA_USLME_test": 1273,
+    "PubMedQA_test": 1000,
+    "MMLU-Pro_Medical_test": 1535,
+    "GPQA_Medical_test": 390,
+    "Lancet": 412,
+    "HumanityLastExam": 102,
+    "MedBullets_op4": 308,
+    "MedBullets_op5": 308,
+    "MedXpertQA": 2450,
+    "NEJM": 603,
+}
+BF16_BYTES = 2
+# Of SGLang's static pool (mem_fraction_static x GPU memory) at least this share stays for the KV cache: the original
+# sends batches of 1,024 prompts with up to ~9K tokens each; less than this starves the batch.
+KV_CACHE_MIN_FRACTION = 0.3
+# DeepSpeed ZeRO-3 with bf16 and Adam keeps ~16 bytes per parameter (bf16 weights and gradients, fp32 master weights,
+# two fp32 Adam moments), sharded over all GPUs; activations need the rest, so the shard may use this share of a GPU.
+ZERO3_BYTES_PER_PARAM = 16
+ZERO3_MAX_GPU_FRACTION = 0.7
+# A prediction job with less work than this on a full node is "small" (site.shrink_small_jobs).
+SMALL_JOB_MIN = 60.0
+# Attempts of one job: 1 + the SLURM profile's `retries` (profiles/slurm/config.yaml). A training run resumes from
+# its last checkpoint, so it may need several attempts at max_runtime_min.
+MAX_ATTEMPTS = 3
+# Non-SGLang prediction jobs (the transformers backend, CPU runs): a fixed limit.
+FIXED_RUNTIME_MIN = 60
+
+
+class PlanError(ValueError):
+    """A job that cannot run on the site as configured; the message names the job and what to change."""
+
+
+# --------------------------------------------------------------------------------------------- throughput
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """One row of the config's ``throughput.gpus`` table with the table's shared assumptions."""
+
+    gpu_type: str
+    decode_tokens_per_s: float  # output tokens/s per GPU, ~7.6B model, SGLang, large batches
+    peak_tflops: float  # dense bf16
+    mfu: float  # model FLOPs utilisation of ZeRO-3 SFT
+    intra_node_gb_s: float  # effective all-gather/reduce-scatter bandwidth per GPU inside a node
+    reference_params_b: float
+    server_start_s: float
+    startup_min: float
+    safety: float
+
+
+def throughput(cfg: Mapping[str, Any], site: Site) -> Throughput:
+    """The site's row of ``throughput.gpus`` (named by ``site.gpu_type``)."""
+    table = cfg.get("throughput")
+    if not table:
+        raise PlanError("the config has no throughput table: GPU jobs need one (config/config.yaml, docs/site.md)")
+    gpus = table["gpus"]
+    if site.gpu_type not in gpus:
+        raise PlanError(
+            f"{site.source}: gpu_type {site.gpu_type!r} is not in the config's throughput.gpus table "
+            f"(have {sorted(gpus)}); name one of them or add a row for your GPU (docs/site.md)"
+        )
+    row = gpus[site.gpu_type]
+    return Throughput(
+        gpu_type=site.gpu_type,
+        decode_tokens_per_s=float(row["decode_tokens_per_s"]),
+        peak_tflops=float(row["peak_tflops"]),
+        mfu=float(row["mfu"]),
+        intra_node_gb_s=float(row["intra_node_gb_s"]),
+        reference_params_b=float(table["reference_params_b"]),
+        server_start_s=float(table["server_start_s"]),
+        startup_min=float(table["startup_min"]),
+        safety=float(table["safety"]),
+    )
+
+
+def time_limit(est_min: float, site: Site, tp: Throughput, job: str, what: str = "") -> int:
+    """SLURM minutes of a job's first attempt, estimated at ``est_min``: ``safety x est + startup``, at least
+    ``min_runtime_min``; more than ``max_runtime_min`` is a :class:`PlanError` naming the job and ``what`` to change.
+    (Retries ask attempt x this, capped: :func:`gpu_job_resources`.)"""
+    need = max(float(site.min_runtime_min), tp.safety * est_min + tp.startup_min)
+    if need > site.max_runtime_min:
+        raise PlanError(
+            f"{job}: needs a time limit of {int(need)} min ({tp.safety} x estimate {est_min:.0f} min + "
+            f"{tp.startup_min:.0f} min on {tp.gpu_type}) but the site allows {site.max_runtime_min} min "
+            f"(max_runtime_min in {site.source}); {what or 'use a partition with a longer limit'}"
+        )
+    return int(need)
+
+
+# --------------------------------------------------------------------------------------------- model sizes
+
+
+def params_b_from_name(name: str) -> float | None:
+    """Billions of parameters written in a model id ("...-72B-...", "...8B..."), or None."""
+    m = re.findall(r"(\d+(?:\.\d+)?)[bB](?![a-zA-Z])", name)
+    return float(m[-1]) if m else None
+
+
+def model_params_b(cfg: Mapping[str, Any], name: str) -> float:
+    """Parameters (billions) of a prediction model: its ``params_b``, else its id's or its training base's name."""
+    entry = cfg["models"][name]
+    if entry.get("params_b"):
+        return float(entry["params_b"])
+    ids = [entry.get("path") or ""]
+    if entry.get("train"):
+        ids.insert(0, str(((cfg.get("train") or {}).get("runs") or {}).get(entry["train"], {}).get("base", "")))
+    for ident in ids:
+        got = params_b_from_name(ident)
+        if got:
+            return got
+    raise PlanError(f"models.{name}: cannot tell its size from {[i for i in ids if i]}; add params_b: <billions>")
+
+
+def difficulty_params_b(cfg: Mapping[str, Any], dmodel: str) -> float:
+    entry = cfg["curate"]["difficulty"]["models"][dmodel]
+    got = entry.get("params_b") or params_b_from_name(entry["path"])
+    if not got:
+        raise PlanError(
+            f"curate.difficulty.models.{dmodel}: cannot tell its size from {entry['path']!r}; add params_b: <billions>"
+        )
+    return float(got)
+
+
+# --------------------------------------------------------------------------------------------- SGLang layout
+
+
+@dataclass(frozen=True)
+class Layout:
+    tp: int
+    dp: int
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.dp
+
+
+def min_tp(params_b: float, site: Site, mem_fraction_static: float) -> int:
+    """Smallest power of two of GPUs whose memory holds the bf16 weights with room for the KV cache."""
+    weights_gb = params_b * BF16_BYTES
+    usable = site.gpu_mem_gb * mem_fraction_static * (1 - KV_CACHE_MIN_FRACTION)
+    tp = 1
+    while weights_gb / tp > usable:
+        tp *= 2
+    return tp
+
+
+def engine_layout(site: Site, params_b: float, engine: Mapping[str, Any], job: str) -> Layout:
+    """tp x dp of one SGLang model on one node of the site (an explicit ``tp``/``dp`` is honoured if it fits)."""
+    mfs = float(engine.get("mem_fraction_static", 0.8))
+    need = min_tp(params_b, site, mfs)
+    tp = int(engine.get("tp") or need)
+    if tp > site.gpus_per_node:
+        raise PlanError(
+            f"{job}: a {params_b:g}B model needs tp {tp} ({params_b * BF16_BYTES:.0f} GB of bf16 weights; "
+            f"{site.gpu_mem_gb:g} GB GPUs x mem_fraction_static {mfs}, {KV_CACHE_MIN_FRACTION:.0%} kept for the KV "
+            f"cache) but a node has {site.gpus_per_node} GPUs and SGLang runs within one node here: use a site "
+            "with more or larger GPUs per node, raise engine.mem_fraction_static, or drop the model"
+        )
+    dp = int(engine.get("dp") or site.gpus_per_node // tp)
+    if tp * dp > site.gpus_per_node:
+        raise PlanError(
+            f"{job}: engine tp {tp} x dp {dp} = {tp * dp} GPUs but a node of the site has "
+            f"{site.gpus_per_node}: remove engine.tp/dp to derive them, or lower dp"
+        )
+    return Layout(tp, dp)
+
+
+def shrink_dp(layout: Layout, gpu_seconds: float, explicit_dp: bool) -> Layout:
+    """Fewest replicas (powers of two up to the full layout) that finish the work within SMALL_JOB_MIN."""
+    if explicit_dp:
+        return layout
+    dp = 1
+    while dp < layout.dp and gpu_seconds / (layout.tp * dp) / 60 > SMALL_JOB_MIN:
+        dp *= 2
+    return Layout(layout.tp, min(dp, layout.dp))
+
+
+# --------------------------------------------------------------------------------------------- GPU jobs
+
+
+@dataclass(frozen=True)
+class GpuJob:
+    """A one-node SGLang job (prediction or difficulty): its layout, work and time."""
+
+    name: str
+    layout: Layout
+    tokens: int
+    params_b: float
+    gpu_seconds: float  # decoding work, GPU-seconds at the site's throughput
+    est_min: float  # wall-time estimate on the layout's GPUs, server start included
+    limit_min: int  # SLURM time limit of the first attempt
+
+    @property
+    def gpus(self) -> int:
+        return self.layout.gpus
+
+
+def decode_gpu_seconds(tokens: int, params_b: float, tp: Throughput) -> float:
+    """Decoding is memory-bound: GPU-seconds per token grow with the parameter count."""
+    return tokens * params_b / (tp.decode_tokens_per_s * tp.reference_params_b)
+
+
+def _sglang_job(
+    cfg: Mapping[str, Any], site: Site, name: str, params_b: float, engine: Mapping[str, Any], tokens: int, what: str
+) -> GpuJob:
+    tput = throughput(cfg, site)
+    layout = engine_layout(site, params_b, engine, name)
+    work = decode_gpu_seconds(tokens, params_b, tput)
+    if site.shrink_small_jobs:
+        layout = shrink_dp(layout, work, explicit_dp=bool(engine.get("dp")))
+    est = work / layout.gpus / 60 + tput.server_start_s / 60
+    return GpuJob(name, layout, tokens, params_b, work, est, time_limit(est, site, tput, name, what))
+
+
+def predict_tokens(cfg: Mapping[str, Any], model: str, dataset: str) -> int:
+    """Upper bound of tokens one model x dataset generates over all its variants (every thinking phase at its full
+    budget, every answer and baseline at its full ``max_tokens``)."""
+    ev = cfg["eval"]
+    n = ev.get("max_items_per_dataset") or DATASET_SIZES.get(dataset, 1000)
+    per_item = 0
+    for v in cfgview.model_variants(cfg, model):
+        per_item += ev["baseline_max_tokens"] if v.budget is None else v.budget + ev["answer_max_tokens"]
+    return n * per_item
+
+
+def uses_sglang(engine: Mapping[str, Any]) -> bool:
+    return engine.get("backend", "sglang") == "sglang"
+
+
+def predict_job(cfg: Mapping[str, Any], site: Site, model: str, datasets: list[str]) -> GpuJob:
+    """The prediction job of one model over ``datasets`` (one dataset, or all when datasets are grouped)."""
+    view = cfgview.model(cfg, model)
+    tokens = sum(predict_tokens(cfg, model, d) for d in datasets)
+    name = f"eval_predict {model}/{datasets[0] if len(datasets) == 1 else 'all'}"
+    if not uses_sglang(view.engine):
+        return GpuJob(name, Layout(0, 0), tokens, 0.0, 0.0, FIXED_RUNTIME_MIN, FIXED_RUNTIME_MIN)
+    what = (
+        "fewer budgets or forcing rounds (eval.budgets, eval.forcing), eval.max_items_per_dataset, "
+        "eval.group_datasets: false, or a partition with a longer limit"
+    )
+    return _sglang_job(cfg, site, name, model_params_b(cfg, model), view.engine, tokens, what)
+
+
+def engine_options(cfg: Mapping[str, Any], site: Site, model: str, datasets: list[str]) -> dict[str, Any]:
+    """The model's engine settings with the derived tp/dp filled in (what the prediction job's params carry)."""
+    view = cfgview.model(cfg, model)
+    if not uses_sglang(view.engine):
+        return dict(view.engine)
+    layout = predict_job(cfg, site, model, datasets).layout
+    return {**view.engine, "tp": layout.tp, "dp": layout.dp}
+
+
+def curation_counts(cfg: Mapping[str, Any]) -> dict[str, int]:
+    """The paper's Table 3 totals (``report.paper_numbers``): the sizes planned before curation has run."""
+    path = Path((cfg.get("report") or {}).get("paper_numbers", "config/paper_numbers.yaml"))
+    path = path if path.is_absolute() else REPO / path
+    with open(path, encoding="utf-8") as fh:
+        rows = {r["row"]: r["values"][-1] for r in yaml.safe_load(fh)["table3"]["rows"]}
+    return {
+        "pool": int(rows["Initial collection"]),
+        "hard": int(rows["+After difficulty filtering"]),
+        "m23k": int(rows["+Decontamination & deduplication (m23K)"]),
+    }
+
+
+def difficulty_job(cfg: Mapping[str, Any], site: Site, dmodel: str, items: int | None = None) -> GpuJob:
+    """The difficulty job of one model: every pool question at ``max_tokens`` (``items``: the pool's size when
+    known, else the paper's initial collection, an upper bound)."""
+    diff = cfg["curate"]["difficulty"]
+    engine = diff["models"][dmodel].get("engine") or {}
+    n = items if items is not None else curation_counts(cfg)["pool"]
+    tokens = n * int(diff["max_tokens"])
+    name = f"curate_difficulty_model {dmodel}"
+    if diff.get("backend", "engine") != "engine" or not uses_sglang(engine):
+        return GpuJob(name, Layout(0, 0), tokens, 0.0, 0.0, FIXED_RUNTIME_MIN, FIXED_RUNTIME_MIN)
+    what = "lower curate.difficulty.max_tokens, use curate.difficulty.backend: api, or a partition with a longer limit"
+    return _sglang_job(cfg, site, name, difficulty_params_b(cfg, dmodel), engine, tokens, what)
+
+
+def difficulty_engine_options(cfg: Mapping[str, Any], site: Site, dmodel: str) -> dict[str, Any]:
+    engine = dict(cfg["curate"]["difficulty"]["models"][dmodel].get("engine") or {})
+    if not uses_sglang(engine) or cfg["curate"]["difficulty"].get("backend", "engine") != "engine":
+        return engine
+    layout = difficulty_job(cfg, site, dmodel).layout
+    return {**engine, "tp": layout.tp, "dp": layout.dp}
+
+
+# --------------------------------------------------------------------------------------------- SLURM requests
+
+
+def node_share(site: Site, gpus_on_node: int) -> tuple[int, int]:
+    """(CPUs, memory MB) of one node in proportion to the GPUs a job takes on it."""
+    cpus = site.cpus_per_node * gpus_on_node // site.gpus_per_node
+    mem = site.mem_mb_per_node * gpus_on_node // site.gpus_per_node
+    return max(1, cpus), mem
+
+
+def partition(site: Site, resources: Mapping[str, Any]) -> str:
+    """GPU partition for a job that requests GPUs (``gpu`` or a ``gres`` naming gpu), else the CPU partition."""
+    wants_gpu = int(resources.get("gpu") or 0) > 0 or "gpu" in str(resources.get("gres") or "")
+    return site.gpu_partition if wants_gpu else site.cpu_partition
+
+
+def _placement(site: Site, res: dict[str, Any]) -> dict[str, Any]:
+    res["slurm_partition"] = partition(site, res)
+    if site.account:
+        res["slurm_account"] = site.account
+    if site.gpu_constraint and res["slurm_partition"] == site.gpu_partition:
+        res["constraint"] = site.gpu_constraint
+    return res
+
+
+def gpu_job_resources(site: Site, job: GpuJob, attempt: int = 1) -> dict[str, Any]:
+    """Snakemake resources of a one-node GPU job: ``gpu`` (+ ``gpu_model``: ``--gpus=a100:4``), CPUs and memory for
+    its share of the node, the time limit by attempt, partition and account. A job with no GPU gets only placement
+    and time (its CPUs and memory come from the profile's defaults)."""
+    if job.gpus == 0:
+        return _placement(site, {"runtime": job.limit_min * attempt})
+    cpus, mem = node_share(site, job.gpus)
+    res: dict[str, Any] = {"gpu": job.gpus, "cpus_per_task": cpus, "mem_mb": mem, "tasks_per_gpu": 0}
+    if site.gpu_model:
+        res["gpu_model"] = site.gpu_model
+    res["runtime"] = min(site.max_runtime_min, job.limit_min * attempt)
+    return _placement(site, res)
+
+
+def cpu_job_resources(site: Site, runtime_min: int | None = None) -> dict[str, Any]:
+    """Placement of a CPU job (its CPUs and memory stay the rule's/profile's)."""
+    res: dict[str, Any] = {} if runtime_min is None else {"runtime": min(site.max_runtime_min, runtime_min)}
+    return _placement(site, res)
+
+
+# --------------------------------------------------------------------------------------------- training
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """A training run placed on the site."""
+
+    name: str
+    nodes: int
+    gpus_per_node: int
+    gradient_accumulation_steps: int
+    est_min: float  # wall-time estimate of the whole run
+    limit_min: int  # SLURM time limit of one attempt
+    attempts: int  # attempts at limit_min the run needs (it resumes from checkpoints)
+    device: str
+    tokens: int = 0  # tokens processed over all epochs
+
+    @property
+    def gpus(self) -> int:
+        return self.nodes * self.gpus_per_node if self.device == "cuda" else 0
+
+
+def train_layout(site: Site, world: int, job: str) -> tuple[int, int]:
+    """(nodes, GPUs per node) for ``world`` GPUs: as few nodes as hold them, the same GPUs on each node."""
+    for nodes in range(1, world + 1):
+        if world % nodes == 0 and world // nodes <= site.gpus_per_node:
+            return nodes, world // nodes
+    raise PlanError(f"{job}: cannot place {world} GPUs")  # unreachable: nodes == world always fits
+
+
+def check_zero3_memory(site: Site, params: float, world: int, job: str) -> None:
+    per_gpu_gb = ZERO3_BYTES_PER_PARAM * params / world / 1e9
+    if per_gpu_gb > ZERO3_MAX_GPU_FRACTION * site.gpu_mem_gb:
+        raise PlanError(
+            f"{job}: ZeRO-3 keeps ~{ZERO3_BYTES_PER_PARAM} bytes per parameter, {per_gpu_gb:.0f} GB per GPU over "
+            f"{world} GPUs, more than {ZERO3_MAX_GPU_FRACTION:.0%} of the site's {site.gpu_mem_gb:g} GB GPUs: train "
+            "on more GPUs (train.runs.<run>.nodes x gpus_per_node, keeping global_batch_size a multiple of them)"
+        )
+
+
+def train_job(cfg: Mapping[str, Any], site: Site, run: str, counts: tuple[int, int] | None = None) -> TrainJob:
+    """Place one run: the config's GPUs (``nodes x gpus_per_node``) over the site's nodes, and its time.
+    ``counts`` = (examples, tokens) of the set when it exists, else the paper's nominal sizes."""
+    from m1repro.train import estimate as est
+    from m1repro.train.hparams import gradient_accumulation, resolve_run
+
+    train = cfg.get("train") or {}
+    spec = resolve_run(train, run)
+    name = f"train_sft {run}"
+    fixed = (train.get("runs") or {}).get(run, {}).get("runtime_min")
+    if spec.device != "cuda":
+        limit = int(fixed or FIXED_RUNTIME_MIN)
+        return TrainJob(name, 1, 0, spec.gradient_accumulation_steps, limit, limit, 1, spec.device)
+    world = spec.nodes * spec.gpus_per_node
+    nodes, gpn = train_layout(site, world, name)
+    params = est.params_of(spec.base)
+    if spec.deepspeed:
+        check_zero3_memory(site, params, world, name)
+    accum = gradient_accumulation(spec.global_batch_size, spec.per_device_batch_size, world)
+    examples, tokens = counts or est.nominal_token_count(spec.data)
+    tput = throughput(cfg, site)
+    e = est.estimate(examples, tokens, params, nodes, gpn, spec.epochs, est.Hardware.of(tput, site))
+    if fixed:
+        limit = int(fixed)
+        if limit > site.max_runtime_min:
+            raise PlanError(
+                f"{name}: train.runs.{run}.runtime_min {limit} exceeds the site's max_runtime_min "
+                f"{site.max_runtime_min} ({site.source})"
+            )
+        return TrainJob(name, nodes, gpn, accum, e.wall_s / 60, limit, 1, spec.device, int(tokens * spec.epochs))
+    need = est.runtime_minutes(e, floor_min=site.min_runtime_min)
+    attempts = math.ceil(need / site.max_runtime_min)
+    epoch_min = need / max(1.0, float(spec.epochs))
+    resumes = spec.save_strategy in ("epoch", "steps")
+    if attempts > 1 and (
+        not resumes or attempts > MAX_ATTEMPTS or (spec.save_strategy == "epoch" and epoch_min > site.max_runtime_min)
+    ):
+        raise PlanError(
+            f"{name}: needs ~{need} min (estimate {e.wall_s / 60:.0f} min x safety on {nodes} x {gpn} "
+            f"{tput.gpu_type}) but the site allows {site.max_runtime_min} min per attempt and a run resumes only "
+            f"from its checkpoints over at most {MAX_ATTEMPTS} attempts: use a partition with a longer limit, "
+            f"more GPUs (train.runs.{run}.nodes), or save_strategy: steps"
+        )
+    return TrainJob(
+        name,
+        nodes,
+        gpn,
+        accum,
+        e.wall_s / 60,
+        min(need, site.max_runtime_min),
+        attempts,
+        spec.device,
+        int(tokens * spec.epochs),
+    )
+
+
+def train_resources(site: Site, job: TrainJob, attempt: int = 1) -> dict[str, Any]:
+    """Snakemake resources of a training run: ``nodes``, ``gres=gpu[:model]:G`` per node (never ``gpu``/
+    ``gpu_model``), CPUs and memory per node for its GPUs, the time limit by attempt, partition and account.
+    (``mpi``/``tasks`` for the per-node launcher stay m1repro.train.workflow's.)"""
+    if job.device != "cuda":
+        return _placement(site, {"nodes": 1, "runtime": job.limit_min * attempt})
+    cpus, mem = node_share(site, job.gpus_per_node)
+    gres = f"gpu:{site.gpu_model}:{job.gpus_per_node}" if site.gpu_model else f"gpu:{job.gpus_per_node}"
+    res: dict[str, Any] = {
+        "nodes": job.nodes,
+        "gres": gres,
+        "cpus_per_task": cpus,
+        "mem_mb": mem,
+        "tasks_per_gpu": 0,
+        "runtime": min(site.max_runtime_min, job.limit_min * attempt),
+    }
+    return _placement(site, res)
+
+
+def gpu_rule_resources(site: Site, job_of: Callable[[Any], GpuJob]) -> dict[str, Any]:
+    """A GPU rule's ``resources:`` as Snakemake wants them, one callable per key, for the job ``job_of(wildcards)``
+    gives (e.g. ``lambda w: predict_job(config, site, w.model, datasets)``). The keys are fixed when the rules are
+    parsed, so a job without GPUs (the transformers backend on a CPU) gets ``gpu`` 0 and an empty ``gpu_model``,
+    which the SLURM plugin leaves out, and the CPU partition."""
+
+    def pick(key: str, default: Any) -> Callable[..., Any]:
+        def get(wildcards: Any, attempt: int = 1) -> Any:
+            return gpu_job_resources(site, job_of(wildcards), attempt).get(key, default)
+
+        return get
+
+    def runtime(wildcards: Any, attempt: int) -> int:
+        return int(gpu_job_resources(site, job_of(wildcards), attempt)["runtime"])
+
+    out: dict[str, Any] = {
+        "gpu": pick("gpu", 0),
+        "cpus_per_task": pick("cpus_per_task", 1),
+        "mem_mb": pick("mem_mb", 8_000),
+        "runtime": runtime,
+        "slurm_partition": pick("slurm_partition", site.cpu_partition),
+        "tasks_per_gpu": 0,
+    }
+    if site.gpu_model:
+        out["gpu_model"] = pick("gpu_model", "")
+    if site.account:
+        out["slurm_account"] = site.account
+    if site.gpu_constraint:
+        out["constraint"] = site.gpu_constraint  # every job of a GPU rule: keys cannot vary per job
+    return out

@@ -1,0 +1,123 @@
+"""The one planner (m1repro.plan): every GPU job and API stage of the paper config with GPU-hours estimated and
+reserved, tokens and dollars, per stage and in total; the same numbers the SLURM requests are sized with."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from m1repro import plan
+from m1repro import resources as rsc
+from m1repro.config import load_config
+from m1repro.site import load_site
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config(REPO / "config" / "config.yaml")
+
+
+@pytest.fixture(scope="module")
+def site():
+    return load_site()
+
+
+@pytest.fixture(scope="module")
+def df(cfg, site):
+    return plan.plan_frame(cfg, site)
+
+
+def jobs_of(df: pl.DataFrame) -> pl.DataFrame:
+    return df.filter(pl.col("job") != "total")
+
+
+def test_every_stage_and_job_is_planned(cfg, df):
+    jobs = jobs_of(df)
+    count = dict(jobs.group_by("stage").len().iter_rows())
+    assert count == {
+        "difficulty": 2,
+        "traces_api": 1,
+        "domains_api": 1,
+        "training": 7,
+        "prediction": len(cfg["models"]) * len(cfg["eval"]["datasets"]),
+    }
+    totals = df.filter(pl.col("job") == "total")
+    assert totals["stage"].to_list() == [*plan.STAGES, "all"]
+    for col in ("gpu_hours_estimated", "gpu_hours_reserved", "tokens_in", "tokens_out", "usd"):
+        for stage in plan.STAGES:
+            part = jobs.filter(pl.col("stage") == stage)[col].sum()
+            assert totals.filter(pl.col("stage") == stage)[col].item() == pytest.approx(part)
+        assert totals.filter(pl.col("stage") == "all")[col].item() == pytest.approx(jobs[col].sum())
+
+
+def test_reserved_is_gpus_times_the_limit_and_at_least_the_estimate(df, cfg, site):
+    gpu = jobs_of(df).filter(pl.col("gpus") > 0)
+    assert (gpu["gpu_hours_reserved"] >= gpu["gpu_hours_estimated"]).all()
+    pred = gpu.filter(pl.col("stage") == "prediction")
+    assert (pred["gpu_hours_reserved"] - pred["gpus"] * pred["time_limit_min"] / 60).abs().max() < 1e-9
+    # One owner: the plan's limit is what the job asks SLURM for.
+    row = pred.filter((pl.col("item") == "Med42-70B") & (pl.col("dataset") == "NEJM")).row(0, named=True)
+    job = rsc.predict_job(cfg, site, "Med42-70B", ["NEJM"])
+    assert row["time_limit_min"] == rsc.gpu_job_resources(site, job)["runtime"] and row["gpus"] == job.gpus == 8
+
+
+def test_api_dollars_from_token_counts_and_prices(df, cfg):
+    traces = jobs_of(df).filter(pl.col("stage") == "traces_api").row(0, named=True)
+    price = cfg["curate"]["traces"]["api"]["pricing"]
+    assert traces["usd"] == pytest.approx(
+        (traces["tokens_in"] * price["input"] + traces["tokens_out"] * price["output"]) / 1e6
+    )
+    counts = rsc.curation_counts(cfg)
+    requests = counts["hard"] + cfg["curate"]["sets"]["random_1k"] + cfg["curate"]["sets"]["random_23k"]
+    assert traces["tokens_out"] == requests * cfg["curate"]["traces"]["params"]["max_tokens"]
+    domains = jobs_of(df).filter(pl.col("stage") == "domains_api").row(0, named=True)
+    assert domains["tokens_in"] / counts["m23k"] > 2000  # every request carries the rubric of 76 qualifiers
+    assert domains["usd"] > 0 and domains["item"] == "gpt-4o"
+
+
+def test_replay_and_released_runs_cost_no_api_dollars(cfg, site):
+    replay = copy.deepcopy(cfg)
+    for stage in ("traces", "domains"):
+        replay["curate"][stage]["api"]["mode"] = "replay"
+    got = jobs_of(plan.plan_frame(replay, site)).filter(pl.col("stage").str.ends_with("_api"))
+    assert got["usd"].sum() == 0 and got["basis"].str.starts_with("replay").all()
+    released = copy.deepcopy(cfg)
+    released["curate"]["sets_source"] = "released"
+    stages = set(jobs_of(plan.plan_frame(released, site))["stage"])
+    assert stages == {"training", "prediction"}
+
+
+def test_shrinking_small_jobs_reserves_less(cfg, site, df):
+    shrunk = plan.plan_frame(cfg, dataclasses.replace(site, shrink_small_jobs=True))
+    total = {
+        n: d.filter((pl.col("job") == "total") & (pl.col("stage") == "prediction"))["gpu_hours_reserved"].item()
+        for n, d in (("full", df), ("shrunk", shrunk))
+    }
+    assert total["shrunk"] < 0.75 * total["full"]
+    big = jobs_of(shrunk).filter((pl.col("item") == "m1-32B-1K-released") & (pl.col("dataset") == "MedMCQA_validation"))
+    assert big["gpus"].item() == 8  # a large job keeps the whole node
+
+
+def test_write_plan_csv_and_markdown(cfg, site, tmp_path):
+    out = plan.write_plan(cfg, site, tmp_path / "plan.csv", tmp_path / "plan.md")
+    back = pl.read_csv(tmp_path / "plan.csv")
+    assert back.columns == list(plan.SCHEMA) and back.height == out.height
+    documented = re.findall(r"^(\w+(?:, \w+)?)\s{2,}", plan.__doc__ or "", flags=re.M)
+    assert {c for d in documented for c in d.split(", ")} >= set(plan.SCHEMA)  # every column is documented
+    md = (tmp_path / "plan.md").read_text()
+    assert "| prediction | 352 |" in md and "GPU-hours reserved" in md and "profiles/slurm/site.yaml" in md
+
+
+def test_tiny_config_plans_without_gpus_or_a_throughput_table(site):
+    tiny = load_config(REPO / "config" / "tiny.yaml")
+    df = plan.plan_frame(tiny, site)
+    jobs = jobs_of(df)
+    assert jobs["gpus"].sum() == 0 and jobs["usd"].sum() == 0  # transformers on CPU, replayed API stages
+    assert "throughput" not in tiny

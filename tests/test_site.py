@@ -1,0 +1,346 @@
+"""The site file (m1repro.site) and every job's request derived from it (m1repro.resources), for the paper config on
+two site shapes: the shipped 8 x H100 site and a 4 x A100 site with typed GPUs. Each request is rendered into
+sbatch options by the SLURM executor plugin's own code (``get_submit_command`` + ``set_gres_string``) and must fit
+one node of its site, on the right partition, with well-formed typed GPU requests."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from m1repro import resources as rsc
+from m1repro.config import load_config
+from m1repro.site import SITE_FILE, SiteError, load_site, site_from_dict
+from m1repro.train import workflow as trainwf
+
+REPO = Path(__file__).resolve().parent.parent
+A100_SITE = {
+    "cpu_partition": "cpu",
+    "gpu_partition": "gpu-a100",
+    "account": "lab42",
+    "gpus_per_node": 4,
+    "gpu_model": "a100",
+    "gpu_type": "A100-80GB",
+    "gpu_mem_gb": 80,
+    "cpus_per_node": 64,
+    "mem_mb_per_node": 512_000,
+    "max_runtime_min": 10_080,
+}
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config(REPO / "config" / "config.yaml")
+
+
+@pytest.fixture(scope="module")
+def h100():
+    return load_site()
+
+
+@pytest.fixture(scope="module")
+def a100():
+    return site_from_dict(A100_SITE, "a100-site.yaml")
+
+
+# ------------------------------------------------------------------------------------------ the site file
+
+
+def test_shipped_site_is_the_papers_8xh100(h100):
+    assert (h100.gpus_per_node, h100.gpu_type, h100.gpu_mem_gb) == (8, "H100", 80)
+    assert h100.cpu_partition != h100.gpu_partition and h100.gpu_model is None and not h100.shrink_small_jobs
+
+
+def write(tmp_path, data) -> Path:
+    p = tmp_path / "site.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+def test_unknown_and_missing_keys_are_errors_naming_them(tmp_path):
+    with pytest.raises(SiteError, match=r"site.yaml: unknown key\(s\) \['gpus_per_nodes'\]"):
+        load_site(write(tmp_path, {**A100_SITE, "gpus_per_nodes": 4}))
+    data = dict(A100_SITE)
+    del data["gpu_partition"]
+    with pytest.raises(SiteError, match="'gpu_partition' is a required property"):
+        load_site(write(tmp_path, data))
+    with pytest.raises(SiteError, match="gpus_per_node: 0 is less than the minimum"):
+        site_from_dict({**A100_SITE, "gpus_per_node": 0})
+    with pytest.raises(SiteError, match="gpu_model"):
+        site_from_dict({**A100_SITE, "gpu_model": "'a100'"})  # a quoted string would reach sbatch quoted
+    with pytest.raises(SiteError, match="no site file"):
+        load_site(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"mem_mb_per_node": 512}, "the value is in MB"),
+        ({"mem_mb_per_node": 20_000}, "5000 MB per GPU"),
+        ({"cpus_per_node": 2}, r"cpus_per_node \(2\) is less than gpus_per_node \(4\)"),
+        ({"gpu_mem_gb": 81920}, "GPU memory is in GB per GPU"),
+        ({"gpu_mem_gb": 4}, "at least 8"),
+        ({"min_runtime_min": 60, "max_runtime_min": 30}, r"min_runtime_min \(60\) exceeds max_runtime_min \(30\)"),
+    ],
+)
+def test_impossible_sites_say_what_is_wrong(change, message):
+    with pytest.raises(SiteError, match=f"impossible site: .*{message}"):
+        site_from_dict({**A100_SITE, **change})
+
+
+def test_gpu_type_must_name_a_throughput_row(cfg, a100):
+    with pytest.raises(rsc.PlanError, match=r"gpu_type 'B300' is not in the config's throughput.gpus table \(have"):
+        rsc.throughput(cfg, dataclasses.replace(a100, gpu_type="B300"))
+
+
+# ------------------------------------------------------------------------------------------ layouts
+
+
+def layouts(cfg, site) -> dict[str, tuple[int, int]]:
+    return {m: (j.layout.tp, j.layout.dp) for m in cfg["models"] for j in [rsc.predict_job(cfg, site, m, ["NEJM"])]}
+
+
+def test_paper_site_reproduces_the_papers_layouts(cfg, h100):
+    """The original's runs (its exp/ makefiles and eval config): 7-8B tp 1 x dp 8, 32B tp 2 x dp 4, 70-72B tp 4 x dp 2."""
+    got = layouts(cfg, h100)
+    for name, (tp, dp) in got.items():
+        size = rsc.model_params_b(cfg, name)
+        want = (1, 8) if size <= 8 else (2, 4) if size <= 32 else (4, 2)
+        assert (tp, dp) == want, name
+    assert {got["Qwen2.5-72B-Instruct"], got["m1-32B-1K"], got["m1-7B-23K"]} == {(4, 2), (2, 4), (1, 8)}
+    diff = {d: rsc.difficulty_job(cfg, h100, d).layout for d in cfg["curate"]["difficulty"]["models"]}
+    assert diff == {"qwen2.5-7b": rsc.Layout(1, 8), "qwen2.5-32b": rsc.Layout(2, 4)}
+
+
+def test_layouts_on_other_sites(cfg, h100, a100):
+    assert layouts(cfg, a100)["Med42-70B"] == (4, 1) and layouts(cfg, a100)["m1-32B-1K"] == (2, 2)
+    a40 = dataclasses.replace(h100, gpu_type="A100-40GB", gpu_mem_gb=40)
+    assert layouts(cfg, a40)["Qwen2.5-32B-Instruct"] == (4, 2) and layouts(cfg, a40)["Med42-70B"] == (8, 1)
+    # 48 GB L40S: the original ran 32B with tp 4 x dp 2 on its L40S nodes (exp/250318-eval-baseline_llm/l40s.makefile)
+    l40s = dataclasses.replace(h100, gpu_type="L40S", gpu_mem_gb=48)
+    assert layouts(cfg, l40s)["Qwen2.5-32B-Instruct"] == (4, 2)
+    small = dataclasses.replace(l40s, gpus_per_node=4, cpus_per_node=32, mem_mb_per_node=256_000)
+    with pytest.raises(rsc.PlanError, match=r"eval_predict Med42-70B/NEJM: a 70B model needs tp 8 .* a node has 4"):
+        rsc.predict_job(cfg, small, "Med42-70B", ["NEJM"])
+
+
+def test_explicit_engine_layout_is_honoured_if_it_fits(cfg, h100, a100):
+    mine = {
+        **cfg,
+        "models": {**cfg["models"], "m": {"path": "me/ckpt-32B", "mode": "baseline", "engine": {"tp": 4, "dp": 2}}},
+    }
+    assert rsc.predict_job(mine, h100, "m", ["NEJM"]).layout == rsc.Layout(4, 2)
+    assert rsc.engine_options(mine, h100, "m", ["NEJM"])["tp"] == 4
+    with pytest.raises(rsc.PlanError, match="engine tp 4 x dp 2 = 8 GPUs but a node of the site has 4"):
+        rsc.predict_job(mine, a100, "m", ["NEJM"])
+    unknown = {**cfg, "models": {**cfg["models"], "m": {"path": "me/ckpt", "mode": "baseline"}}}
+    with pytest.raises(rsc.PlanError, match="models.m: cannot tell its size .* add params_b"):
+        rsc.predict_job(unknown, h100, "m", ["NEJM"])
+    unknown["models"]["m"]["params_b"] = 70
+    assert rsc.predict_job(unknown, a100, "m", ["NEJM"]).layout == rsc.Layout(4, 1)
+
+
+def test_training_keeps_its_gpus_and_global_batch_over_the_sites_nodes(cfg, h100, a100):
+    for site, want in (
+        (h100, {"m1-7B-1K": (1, 8), "m1-32B-1K": (2, 8)}),
+        (a100, {"m1-7B-1K": (2, 4), "m1-32B-1K": (4, 4)}),
+    ):
+        for run, layout in want.items():
+            job = rsc.train_job(cfg, site, run)
+            spec = trainwf.spec(cfg, run, site)
+            assert (job.nodes, job.gpus_per_node) == (spec.nodes, spec.gpus_per_node) == layout
+            assert spec.gradient_accumulation_steps * spec.world_size * spec.per_device_batch_size == 16
+    a40 = dataclasses.replace(a100, gpu_type="A100-40GB", gpu_mem_gb=40)
+    with pytest.raises(rsc.PlanError, match=r"train_sft m1-32B-1K: ZeRO-3 .* 33 GB per GPU over 16 GPUs"):
+        rsc.train_job(cfg, a40, "m1-32B-1K")
+
+
+def test_gpu_jobs_get_their_share_of_the_node(cfg, h100):
+    half = dataclasses.replace(h100, shrink_small_jobs=True)
+    small = rsc.predict_job(cfg, half, "Qwen2.5-7B-Instruct", ["HumanityLastExam"])
+    big = rsc.predict_job(cfg, half, "m1-7B-1K", ["MedMCQA_validation"])
+    assert small.gpus < 8 == big.gpus  # a 102-item baseline does not take a node
+    res = rsc.gpu_job_resources(half, small)
+    assert res["cpus_per_task"] == 64 * small.gpus // 8 and res["mem_mb"] == 480_000 * small.gpus // 8
+    full = rsc.gpu_job_resources(h100, rsc.predict_job(cfg, h100, "Qwen2.5-7B-Instruct", ["HumanityLastExam"]))
+    assert (full["gpu"], full["cpus_per_task"], full["mem_mb"]) == (8, 64, 480_000)  # never 1 CPU for 8 GPUs
+
+
+# ------------------------------------------------------------------------------------------ time limits
+
+
+def test_time_limits_follow_throughput_and_are_capped(cfg, h100, a100):
+    job = rsc.predict_job(cfg, h100, "m1-32B-1K-released", ["MedMCQA_validation"])
+    # The previous plan's formula for the paper's H100 (5,000 tokens/s per GPU at 7.6B, 3-minute server start).
+    old = int(max(30, 1.5 * (job.tokens * 32 / (5000 * 7.6) / 8 / 60 + 3) + 15))
+    assert job.limit_min == old
+    slower = rsc.predict_job(cfg, a100, "m1-32B-1K-released", ["MedMCQA_validation"])
+    assert slower.limit_min > 2 * job.limit_min  # 4 A100s, not 8 H100s
+    assert rsc.gpu_job_resources(h100, job, attempt=3)["runtime"] == min(3 * job.limit_min, h100.max_runtime_min)
+    tiny = rsc.predict_job(cfg, h100, "Qwen2.5-7B-Instruct", ["HumanityLastExam"])
+    assert tiny.limit_min < 30  # no 30-minute floor any more: 1.5 x ~3 min + 15
+
+
+def test_a_job_that_cannot_fit_is_an_error_naming_it(cfg, a100):
+    two_days = dataclasses.replace(a100, max_runtime_min=2880)
+    with pytest.raises(
+        rsc.PlanError,
+        match=r"curate_difficulty_model qwen2.5-32b: needs a time limit of \d+ min .* "
+        r"allows 2880 min .*curate.difficulty.max_tokens",
+    ):
+        rsc.difficulty_job(cfg, two_days, "qwen2.5-32b")
+    short = dataclasses.replace(a100, max_runtime_min=120)
+    with pytest.raises(rsc.PlanError, match=r"eval_predict m1-32B-1K-released/MedMCQA_validation: .* fewer budgets"):
+        rsc.predict_job(cfg, short, "m1-32B-1K-released", ["MedMCQA_validation"])
+    # Training resumes from its epoch checkpoints: 1,027 min over 600-minute attempts is fine, without them it is not.
+    ten_hours = dataclasses.replace(a100, max_runtime_min=600)
+    job = rsc.train_job(cfg, ten_hours, "m1-7B-23K")
+    assert (job.attempts, job.limit_min) == (2, 600)
+    nockpt = {**cfg, "train": {**cfg["train"], "defaults": {**cfg["train"]["defaults"], "save_strategy": "no"}}}
+    with pytest.raises(rsc.PlanError, match="train_sft m1-7B-23K: needs ~1027 min"):
+        rsc.train_job(nockpt, ten_hours, "m1-7B-23K")
+
+
+# ------------------------------------------------------------------------------------------ sbatch, rendered
+
+
+class Res(dict):
+    """Snakemake's job.resources as the plugin reads it: .get() and attribute access."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@dataclasses.dataclass
+class FakeJob:
+    resources: Res
+    threads: int = 1
+    name: str = "job"
+
+    def is_group(self) -> bool:
+        return False
+
+
+def sbatch(res: dict[str, Any]) -> str:
+    """The plugin's own sbatch line for a job with these resources (its account and partition arguments are
+    built as its get_account_arg/get_partition_arg do for a given slurm_account/slurm_partition)."""
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    job = FakeJob(Res(res))
+    params = {
+        "run_uuid": "u",
+        "slurm_logfile": "log",
+        "comment_str": "c",
+        "workdir": None,
+        "account": f" -A {shlex.quote(res['slurm_account'])}" if res.get("slurm_account") else "",
+        "partition": f" -p {shlex.quote(res['slurm_partition'])}",
+    }
+    return get_submit_command(job, params) + set_gres_string(job)
+
+
+def option(line: str, pattern: str) -> str | None:
+    m = re.search(pattern, line)
+    return m.group(1) if m else None
+
+
+def all_jobs(cfg, site) -> list[tuple[str, dict[str, Any]]]:
+    """Every prediction, difficulty and training job of the paper config, with its Snakemake resources."""
+    jobs = []
+    for model in cfg["models"]:
+        for d in cfg["eval"]["datasets"]:
+            job = rsc.predict_job(cfg, site, model, [d])
+            jobs.append((job.name, rsc.gpu_job_resources(site, job)))
+    for dmodel in cfg["curate"]["difficulty"]["models"]:
+        job = rsc.difficulty_job(cfg, site, dmodel)
+        jobs.append((job.name, rsc.gpu_job_resources(site, job)))
+    fns = trainwf.resources_fns(cfg, site)
+
+    class W:
+        run = ""
+
+    class Inp:
+        data = "results/curate/sets/none.parquet"  # before curation: the paper's nominal sizes
+
+    for run in cfg["train"]["runs"]:
+        W.run = run
+        res = {k: (f(W, Inp, 1) if k == "runtime" else f(W)) for k, f in fns.items()}
+        res["tasks_per_gpu"] = 0  # as rules/train.smk sets it
+        jobs.append((f"train_sft {run}", res))
+    return jobs
+
+
+@pytest.mark.parametrize("which", ["h100", "a100"])
+def test_every_job_fits_one_node_of_the_site_as_sbatch_renders_it(cfg, which, request):
+    site = request.getfixturevalue(which)
+    jobs = all_jobs(cfg, site)
+    assert len(jobs) == len(cfg["models"]) * 11 + 2 + len(cfg["train"]["runs"])
+    for name, res in jobs:
+        line = sbatch(res)
+        gpus_opt = option(line, r"--gpus=(\S+)")
+        gres_opt = option(line, r"--gres=(\S+)")
+        nodes = int(option(line, r"--nodes=(\d+)") or 1)
+        ntasks = int(option(line, r"--ntasks=(\d+)") or 1)
+        cpus = int(option(line, r"--cpus-per-task=(\d+)"))
+        mem = int(option(line, r"--mem (\d+)"))
+        assert not (gpus_opt and gres_opt), f"{name}: both --gpus and --gres: {line}"
+        if gres_opt:  # per node
+            parts = gres_opt.split(":")
+            per_node = int(parts[-1])
+            assert parts[0] == "gpu" and (parts[1] == site.gpu_model if site.gpu_model else len(parts) == 2), line
+        elif gpus_opt:  # the whole (one-node) job
+            parts = gpus_opt.split(":")
+            per_node = int(parts[-1])
+            assert nodes == 1 and (parts[0] == site.gpu_model if site.gpu_model else len(parts) == 1), line
+        else:
+            per_node = 0
+        assert 0 < per_node <= site.gpus_per_node, f"{name}: {per_node} GPUs per node: {line}"
+        assert cpus * (ntasks // nodes) <= site.cpus_per_node and cpus >= per_node, f"{name}: {line}"
+        assert mem <= site.mem_mb_per_node, f"{name}: {line}"
+        assert f"-p {site.gpu_partition}" in line, f"{name}: {line}"
+        assert int(option(line, r"-t (\d+)")) <= site.max_runtime_min
+        if site.account:
+            assert f"-A {site.account}" in line
+        if name.startswith("train_sft") and nodes > 1:
+            assert ntasks == nodes and "--gpus" not in line  # one launcher per node, no job-wide --gpus
+    typed = [sbatch(r) for n, r in jobs if n.startswith("train_sft")]
+    if site.gpu_model:
+        assert all(f"--gres=gpu:{site.gpu_model}:{site.gpus_per_node}" in t for t in typed)
+
+
+def test_a_job_without_gpus_goes_to_the_cpu_partition(h100, a100):
+    for site in (h100, a100):
+        line = sbatch({**rsc.cpu_job_resources(site, 60), "mem_mb": 8000})
+        assert f"-p {site.cpu_partition}" in line and "--gpus" not in line and "--gres" not in line
+        assert rsc.partition(site, {"gres": "gpu:a100:2"}) == site.gpu_partition
+        assert rsc.partition(site, {"gpu": 0, "gres": ""}) == site.cpu_partition
+
+
+def test_site_file_is_what_load_site_reads_by_default():
+    assert SITE_FILE == REPO / "profiles" / "slurm" / "site.yaml" and SITE_FILE.exists()
+
+
+def test_gpu_rule_resources_are_the_jobs_requests_per_key(cfg, a100):
+    """What a rule's ``resources:`` gets (one callable per key) renders to the same sbatch line."""
+
+    class W:
+        model, dataset = "Med42-70B", "NEJM"
+
+    fns = rsc.gpu_rule_resources(a100, lambda w: rsc.predict_job(cfg, a100, w.model, [w.dataset]))
+    got = {k: (f(W, 2) if k == "runtime" else f(W) if callable(f) else f) for k, f in fns.items()}
+    job = rsc.predict_job(cfg, a100, "Med42-70B", ["NEJM"])
+    assert got == rsc.gpu_job_resources(a100, job, attempt=2)
+    tiny = load_config(REPO / "config" / "tiny.yaml")
+    cpu = rsc.gpu_rule_resources(a100, lambda w: rsc.predict_job(tiny, a100, "tiny-base", ["NEJM"]))
+    res = {k: (f(W, 1) if k == "runtime" else f(W) if callable(f) else f) for k, f in cpu.items()}
+    line = sbatch(res)
+    assert (res["gpu"], res["gpu_model"]) == (0, "") and "--gpus" not in line and f"-p {a100.cpu_partition}" in line
