@@ -1,30 +1,126 @@
-"""Typed views of the validated configuration: the one place that knows its keys.
+"""The configuration: how the Snakefile resolves it (base + overlays, checked) and typed views of it, the one place
+that knows its keys.
 
-The Snakefile validates ``config`` against ``config/schemas/config.schema.yaml`` (which fills defaults); the rules
-use these helpers to hand each job only its slice as ``params``.
+Resolution (:func:`resolve_config`): the config files given (``--configfile``, a profile's ``configfile``) and
+``--config`` values are an overlay, deep-merged onto the base ``config/config.yaml`` (the paper's setup), unless the
+overlay names another base (``base: some.yaml``) or none (``base: null``: a complete configuration, as
+``config/tiny.yaml`` is). Then it is validated against ``config/schemas/config.schema.yaml`` (defaults filled, an
+unknown key is an error) and checked for what a schema cannot say: a key given twice in a file, model labels shared
+by two models. The rules then hand each job only its slice as ``params``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from m1repro.io import InputError
 from m1repro.variants import Variant, thinking_variants
 
-SCHEMA = Path(__file__).resolve().parent.parent / "config" / "schemas" / "config.schema.yaml"
+REPO = Path(__file__).resolve().parent.parent
+SCHEMA = REPO / "config" / "schemas" / "config.schema.yaml"
+BASE_CONFIG = "config/config.yaml"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A YAML loader that rejects a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+
+def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} is given twice (first on line {seen[key] + 1})", key_node.start_mark
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file, strictly: a duplicate key or a syntax error is an InputError naming the file and the line."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.load(fh, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}" if mark else None
+        raise InputError(path, f"{exc.problem or exc}", record=where) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """``overlay`` onto ``base``: mappings merge key by key, anything else (lists included) replaces."""
+    out = copy.deepcopy(dict(base))
+    for k, v in overlay.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else copy.deepcopy(v)
+    return out
+
+
+def _typed_cli_values(value: Any) -> Any:
+    """``--config key={a: 1}`` arrives with every nested value a string (Snakemake reads it with YAML's BaseLoader):
+    read the strings again as YAML scalars, so ``{table1_budget: 2048}`` is a number."""
+    if isinstance(value, dict):
+        return {k: _typed_cli_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed_cli_values(v) for v in value]
+    if isinstance(value, str):
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        return parsed if isinstance(parsed, int | float | bool) or parsed is None else value
+    return value
+
+
+def resolve_config(
+    given: Mapping[str, Any], configfiles: Sequence[str | Path] = (), cli: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The validated configuration of a run: ``given`` (what Snakemake read from ``configfiles`` and ``--config``,
+    whose values ``cli`` are) merged onto its base, validated with defaults, and checked."""
+    for path in configfiles:
+        read_yaml(path)  # duplicate keys, which Snakemake's own loading lets through
+    overlay = dict(given)
+    for key, value in (cli or {}).items():
+        if isinstance(value, dict | list):
+            overlay[key] = deep_merge(overlay.get(key) or {}, _typed_cli_values(value)) if isinstance(value, dict) \
+                else _typed_cli_values(value)
+    base = overlay.pop("base", BASE_CONFIG)
+    if base and not Path(base).exists() and (REPO / base).exists():
+        base = REPO / base  # the repository's own base when read from elsewhere (tools, tests)
+    cfg = deep_merge(read_yaml(base), overlay) if base else overlay
+    cfg.pop("base", None)
+    validate_config(cfg)
+    check_config(cfg)
+    return cfg
+
+
+def check_config(cfg: Mapping[str, Any]) -> None:
+    """What the schema cannot say: two models with one Table 1 label would give two rows nobody can tell apart."""
+    labels = Counter(m.get("label", name) for name, m in cfg["models"].items() if m.get("table1", True))
+    shared = sorted(label for label, n in labels.items() if n > 1)
+    if shared:
+        owners = {lb: [n for n, m in cfg["models"].items() if m.get("label", n) == lb] for lb in shared}
+        raise ValueError(f"config models: these Table 1 labels are given to several models: {owners}; give each "
+                         "model its own `label`")
 
 
 def load_config(path: str | Path, validate: bool = True) -> dict[str, Any]:
-    """Read a YAML config and validate it (with defaults), as the Snakefile does; for tools and tests."""
-    with open(path, encoding="utf-8") as fh:
-        cfg = yaml.safe_load(fh)
-    if validate:
-        validate_config(cfg)
-    return cfg
+    """Read one config file as the Snakefile resolves it (onto its base, validated, checked); for tools and tests.
+    ``validate=False`` returns the file as it is."""
+    cfg = read_yaml(path)
+    return resolve_config(cfg, [path]) if validate else cfg
 
 
 def validate_config(cfg: dict[str, Any]) -> None:

@@ -42,6 +42,8 @@ from m1repro.site import REPO, Site
 # Assumption: a pool question with its options and the difficulty prefix is ~150 tokens (MedMCQA items, 93% of the
 # pool, are short; MedQA vignettes run to ~250).
 NOMINAL_PROMPT_TOKENS = 150
+# Assumption: a MeSH reply (a sentence or two and the two-digit code) is ~100 tokens; the faithful request sets no cap.
+MESH_REPLY_TOKENS = 100
 
 SCHEMA: dict[str, Any] = {
     "stage": pl.String,
@@ -190,6 +192,8 @@ def domains_prompt_tokens(cfg: Mapping[str, Any]) -> int:
 
 
 def curation_rows(cfg: Mapping[str, Any], site: Site) -> list[dict[str, Any]]:
+    from m1repro.curate import domains, traces
+
     cur = cfg.get("curate") or {}
     if cur.get("sets_source", "curated") != "curated":
         return []
@@ -223,7 +227,9 @@ def curation_rows(cfg: Mapping[str, Any], site: Site) -> list[dict[str, Any]]:
             )
         )
     sets = cur.get("sets") or {}
-    requests = counts["hard"] + int(sets.get("random_1k", 0)) + int(sets.get("random_23k", 0))
+    # the random sets are drawn large enough for the estimated accuracy to leave the set size (random_select.ipynb)
+    draws = [int(int(sets.get(s, 0)) / cur.get("random_estimated_accuracy", 0.8)) for s in ("random_1k", "random_23k")]
+    requests = counts["hard"] + sum(draws)
     rows.append(
         _api_row(
             "traces_api",
@@ -231,7 +237,7 @@ def curation_rows(cfg: Mapping[str, Any], site: Site) -> list[dict[str, Any]]:
             cur["traces"]["api"],
             requests,
             NOMINAL_PROMPT_TOKENS,
-            int(cur["traces"]["params"]["max_tokens"]),
+            int(traces.r1_params(cur["traces"].get("request", "faithful"))["max_tokens"]),
             "hard questions (Table 3) + the random_1k and random_23k draws, overlap not removed",
         )
     )
@@ -242,8 +248,9 @@ def curation_rows(cfg: Mapping[str, Any], site: Site) -> list[dict[str, Any]]:
             cur["domains"]["api"],
             counts["m23k"],
             domains_prompt_tokens(cfg),
-            int(cur["domains"]["params"]["max_tokens"]),
-            "m23K questions (Table 3) with the rubric; unparseable replies asked once more (not counted)",
+            int(domains.mesh_params(cur["domains"].get("request", "faithful")).get("max_tokens", MESH_REPLY_TOKENS)),
+            "m23K questions (Table 3) with the rubric; unparseable replies asked once more (not counted); the "
+            f"faithful request sets no max_tokens, so a reply is taken as {MESH_REPLY_TOKENS} tokens",
         )
     )
     return rows

@@ -13,6 +13,8 @@ import pytest
 
 from m1repro import plan
 from m1repro import resources as rsc
+from m1repro import workflow as wf
+from m1repro.curate.traces import r1_params
 from m1repro.config import load_config
 from m1repro.site import load_site
 
@@ -38,6 +40,11 @@ def jobs_of(df: pl.DataFrame) -> pl.DataFrame:
     return df.filter(pl.col("job") != "total")
 
 
+def prediction_jobs(cfg) -> int:
+    """Prediction jobs as the workflow runs them: model x budget mode x part (a dataset, or all of them)."""
+    return sum(len(wf.prediction_parts(cfg, m, mode)) for m in cfg["models"] for mode in wf.budget_modes(cfg, m))
+
+
 def test_every_stage_and_job_is_planned(cfg, df):
     jobs = jobs_of(df)
     count = dict(jobs.group_by("stage").len().iter_rows())
@@ -46,7 +53,7 @@ def test_every_stage_and_job_is_planned(cfg, df):
         "traces_api": 1,
         "domains_api": 1,
         "training": 7,
-        "prediction": len(cfg["models"]) * len(cfg["eval"]["datasets"]),
+        "prediction": prediction_jobs(cfg),
     }
     totals = df.filter(pl.col("job") == "total")
     assert totals["stage"].to_list() == [*plan.STAGES, "all"]
@@ -75,11 +82,12 @@ def test_api_dollars_from_token_counts_and_prices(df, cfg):
         (traces["tokens_in"] * price["input"] + traces["tokens_out"] * price["output"]) / 1e6
     )
     counts = rsc.curation_counts(cfg)
-    requests = counts["hard"] + cfg["curate"]["sets"]["random_1k"] + cfg["curate"]["sets"]["random_23k"]
-    assert traces["tokens_out"] == requests * cfg["curate"]["traces"]["params"]["max_tokens"]
+    draws = [int(cfg["curate"]["sets"][s] / cfg["curate"]["random_estimated_accuracy"]) for s in ("random_1k", "random_23k")]
+    assert draws == [1250, 29366]  # the original's draws (random_select.ipynb)
+    assert traces["tokens_out"] == (counts["hard"] + sum(draws)) * r1_params()["max_tokens"]
     domains = jobs_of(df).filter(pl.col("stage") == "domains_api").row(0, named=True)
     assert domains["tokens_in"] / counts["m23k"] > 2000  # every request carries the rubric of 76 qualifiers
-    assert domains["usd"] > 0 and domains["item"] == "gpt-4o"
+    assert domains["usd"] > 0 and domains["item"] == cfg["curate"]["domains"]["api"]["model"]
 
 
 def test_replay_and_released_runs_cost_no_api_dollars(cfg, site):
@@ -101,7 +109,7 @@ def test_shrinking_small_jobs_reserves_less(cfg, site, df):
         for n, d in (("full", df), ("shrunk", shrunk))
     }
     assert total["shrunk"] < 0.75 * total["full"]
-    big = jobs_of(shrunk).filter((pl.col("item") == "m1-32B-1K-released") & (pl.col("dataset") == "MedMCQA_validation"))
+    big = jobs_of(shrunk).filter((pl.col("item") == "m1-32B-1K-released") & (pl.col("dataset") == "all"))
     assert big["gpus"].item() == 8  # a large job keeps the whole node
 
 
@@ -112,7 +120,8 @@ def test_write_plan_csv_and_markdown(cfg, site, tmp_path):
     documented = re.findall(r"^(\w+(?:, \w+)?)\s{2,}", plan.__doc__ or "", flags=re.M)
     assert {c for d in documented for c in d.split(", ")} >= set(plan.SCHEMA)  # every column is documented
     md = (tmp_path / "plan.md").read_text()
-    assert "| prediction | 352 |" in md and "GPU-hours reserved" in md and "profiles/slurm/site.yaml" in md
+    assert f"| prediction | {prediction_jobs(cfg)} |" in md and "GPU-hours reserved" in md
+    assert "profiles/slurm/site.yaml" in md
 
 
 def test_tiny_config_plans_without_gpus_or_a_throughput_table(site):

@@ -71,7 +71,8 @@ def _write_scores(path, model, acc):
     for d in DATASETS:
         for b, r in variants:
             a = acc(d, b, r)
-            rows.append({"model": model, "dataset": d, "variant": f"budget{b}" + (f"_wait{r}" if r else ""),
+            rows.append({"model": model, "budget_mode": "faithful", "dataset": d,
+                         "variant": f"budget{b}" + (f"_wait{r}" if r else ""),
                          "budget": b, "rounds": r, "scorer": "m1", "n": 100, "n_correct": round(a), "accuracy": a,
                          "accuracy_m1": a, "accuracy_improved": a + 1, "mean_thinking_tokens": b * 0.9,
                          "mean_gen_tokens": b, "mean_wait": r, "thinking_length_rate": 0.5})

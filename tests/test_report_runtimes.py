@@ -14,12 +14,14 @@ BENCH = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\
 
 
 def test_runtimes_per_dataset_and_grouped(tmp_path):
-    per = tmp_path / "eval_predict" / "m1-7B" / "NEJM.tsv"
+    """Benchmark files as eval_predict writes them: logs/benchmarks/eval_predict/{budget_mode}/{model}/{part}.tsv."""
+    per = tmp_path / "eval_predict" / "faithful" / "m1-7B" / "NEJM.tsv"
     per.parent.mkdir(parents=True)
     per.write_text(BENCH + "1800.0\t0:30:00\t2048.5\t0\t0\t0\t0\t0\t0\t10\n")
-    grouped = tmp_path / "eval_predict" / "tiny.tsv"
+    grouped = tmp_path / "eval_predict" / "faithful" / "tiny" / "all.tsv"
+    grouped.parent.mkdir(parents=True)
     grouped.write_text(BENCH + "36.0\t0:00:36\t900\t0\t0\t0\t0\t0\t0\t10\n")
-    df = runtimes_frame([str(per), str(grouped)], {"m1-7B/NEJM": 8})
+    df = runtimes_frame([str(per), str(grouped)], {"faithful/m1-7B/NEJM": 8})
     assert df.rows() == [("m1-7B", "NEJM", 1800.0, 2048.5, 8, 4.0), ("tiny", "all", 36.0, 900.0, 0, 0.0)]
 
 
@@ -49,11 +51,14 @@ def test_plan_per_model_reads_the_planners_csv(tmp_path):
     assert df["model"].to_list() == [*models, "total"]
     jobs = pl.read_csv(csv).filter((pl.col("stage") == "prediction") & pl.col("item").is_in(models))
     total = df.row(-1, named=True)
-    assert total["jobs"] == jobs.height == 11 * len(models)  # one job per model x dataset
+    # one job per model x dataset, or one over all datasets where faithful forcing needs the file's batches
+    from m1repro import workflow as wf
+
+    assert total["jobs"] == jobs.height == sum(len(wf.prediction_parts(cfg, m, "faithful")) for m in models)
     assert total["gpu_hours_reserved"] == pytest.approx(jobs["gpu_hours_reserved"].sum())
     assert total["gpu_hours_reserved"] > total["gpu_hours_estimated"]
     gpus = job_gpus(csv)
-    assert gpus["Med42-70B/NEJM"] == 8 and len(gpus) == pl.read_csv(csv).filter(
+    assert gpus["faithful/Med42-70B/NEJM"] == 8 and len(gpus) == pl.read_csv(csv).filter(
         (pl.col("stage") == "prediction") & (pl.col("job") != "total")).height
 
 

@@ -34,7 +34,8 @@ DATASETS = [*TABLE1_COLUMNS, "HumanityLastExam"]
 
 def _scores(path: Path, model: str, variant: str, acc: dict[str, float], improved_delta: float = 0.0) -> str:
     budget = None if variant == "baseline" else int(variant.removeprefix("budget"))
-    rows = [{"model": model, "dataset": d, "variant": variant, "budget": budget, "rounds": 0, "scorer": "m1",
+    rows = [{"model": model, "budget_mode": "faithful", "dataset": d, "variant": variant, "budget": budget,
+             "rounds": 0, "scorer": "m1",
              "n": 200, "n_correct": int(a * 2), "accuracy": a, "accuracy_m1": a, "accuracy_improved": a + improved_delta,
              "mean_thinking_tokens": 100.0, "mean_gen_tokens": 120.0, "mean_wait": 0.0, "thinking_length_rate": 0.1}
             for d, a in acc.items()]

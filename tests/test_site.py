@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from m1repro import resources as rsc
+from m1repro import workflow as wf
 from m1repro.config import load_config
 from m1repro.site import SITE_FILE, SiteError, load_site, site_from_dict
 from m1repro.train import workflow as trainwf
@@ -253,37 +254,38 @@ def option(line: str, pattern: str) -> str | None:
     return m.group(1) if m else None
 
 
-def all_jobs(cfg, site) -> list[tuple[str, dict[str, Any]]]:
-    """Every prediction, difficulty and training job of the paper config, with its Snakemake resources."""
-    jobs = []
-    for model in cfg["models"]:
-        for d in cfg["eval"]["datasets"]:
-            job = rsc.predict_job(cfg, site, model, [d])
-            jobs.append((job.name, rsc.gpu_job_resources(site, job)))
-    for dmodel in cfg["curate"]["difficulty"]["models"]:
-        job = rsc.difficulty_job(cfg, site, dmodel)
-        jobs.append((job.name, rsc.gpu_job_resources(site, job)))
-    fns = trainwf.resources_fns(cfg, site)
+def _value(v: str) -> Any:
+    return int(v) if v.lstrip("-").isdigit() else v
 
-    class W:
-        run = ""
 
-    class Inp:
-        data = "results/curate/sets/none.parquet"  # before curation: the paper's nominal sizes
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory) -> Path:
+    from workflow_helpers import copy_checkout
 
-    for run in cfg["train"]["runs"]:
-        W.run = run
-        res = {k: (f(W, Inp, 1) if k == "runtime" else f(W)) for k, f in fns.items()}
-        res["tasks_per_gpu"] = 0  # as rules/train.smk sets it
-        jobs.append((f"train_sft {run}", res))
-    return jobs
+    return copy_checkout(tmp_path_factory.mktemp("sites"))
+
+
+def all_jobs(checkout: Path, site_file: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Every GPU job of the paper DAG planned for the site (difficulty, training, prediction), with the resources
+    Snakemake gives it (``--config site=...``, a dry run with everything to do)."""
+    from workflow_helpers import dry_run
+
+    jobs = dry_run(["results/table1.csv", "--forceall", "--config", f"site={site_file}"], cwd=checkout)
+    out = []
+    for j in jobs:
+        if j.rule in ("eval_predict", "curate_difficulty_model", "train_sft"):
+            name = f"{j.rule} " + "/".join(j.wildcards.values())
+            out.append((name, {k: _value(v) for k, v in j.resources.items()}))
+    return out
 
 
 @pytest.mark.parametrize("which", ["h100", "a100"])
-def test_every_job_fits_one_node_of_the_site_as_sbatch_renders_it(cfg, which, request):
+def test_every_job_fits_one_node_of_the_site_as_sbatch_renders_it(cfg, which, request, checkout, tmp_path):
     site = request.getfixturevalue(which)
-    jobs = all_jobs(cfg, site)
-    assert len(jobs) == len(cfg["models"]) * 11 + 2 + len(cfg["train"]["runs"])
+    site_file = SITE_FILE if which == "h100" else write(tmp_path, A100_SITE)
+    jobs = all_jobs(checkout, site_file)
+    n_predict = sum(len(wf.prediction_parts(cfg, m, mode)) for m in cfg["models"] for mode in wf.budget_modes(cfg, m))
+    assert len(jobs) == n_predict + 2 + len(cfg["train"]["runs"])
     for name, res in jobs:
         line = sbatch(res)
         gpus_opt = option(line, r"--gpus=(\S+)")

@@ -24,11 +24,6 @@ REPO = Path(__file__).resolve().parent.parent
 SLURM_ENV = {"SLURM_JOB_ID": "4242", "SLURM_JOB_NODELIST": "gpu[07-08]", "SLURM_NNODES": "2", "SLURM_NODEID": "1"}
 
 
-class W:
-    def __init__(self, run: str):
-        self.run = run
-
-
 @pytest.fixture(scope="module")
 def cfg():
     return load_config(REPO / "config/config.yaml")
@@ -60,16 +55,18 @@ def test_one_node_and_cpu_runs(cfg):
 
 
 def test_slurm_resources_per_run(cfg, tmp_path):
-    res = trainwf.resources_fns(cfg)
+    site = load_site()
+    missing = str(tmp_path / "missing.parquet")  # before curation: the paper's nominal sizes
 
-    class Inp:
-        data = str(tmp_path / "missing.parquet")  # before curation: the paper's nominal sizes
+    def res(run, attempt=1):
+        return trainwf.resources(cfg, site, run, missing, attempt)
 
-    big, small = W("m1-32B-1K"), W("m1-7B-1K")
-    assert (res["nodes"](big), res["gres"](big), res["mpi"](big), res["tasks"](big)) == (2, "gpu:8", "srun", 2)
-    assert (res["nodes"](small), res["gres"](small), res["mpi"](small)) == (1, "gpu:8", "")
-    assert res["runtime"](big, Inp(), 2) == 2 * res["runtime"](big, Inp(), 1) > res["runtime"](small, Inp(), 1)
-    ckpt = trainwf.checkpoint_dir(cfg, "m1-7B-1K")  # outside the output, keyed by the run's spec
+    big, small = res("m1-32B-1K"), res("m1-7B-1K")
+    assert (big["nodes"], big["gres"], big["mpi"], big["tasks"]) == (2, "gpu:8", "srun", 2)
+    assert (small["nodes"], small["gres"], small["mpi"]) == (1, "gpu:8", "")
+    assert big["slurm_partition"] == small["slurm_partition"] == site.gpu_partition
+    assert res("m1-32B-1K", 2)["runtime"] == min(2 * big["runtime"], site.max_runtime_min) > small["runtime"]
+    ckpt = trainwf.checkpoint_dir(cfg, "m1-7B-1K", site)  # outside the output, keyed by the run's spec
     assert ckpt.startswith("cache/train/m1-7B-1K/") and ckpt.endswith("/checkpoints")
     assert not ckpt.startswith("results/")
 
