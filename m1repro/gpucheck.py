@@ -52,6 +52,7 @@ DEFAULT_REFERENCE = REPO / "benchmarks" / "gpu_check_reference.json"
 DEFAULT_OUT = REPO / "benchmarks" / "out" / "gpu_check.json"
 SECTIONS: tuple[str, ...] = ("setup", "engine", "shared_sweep", "sft", "sglang")
 THINK_MODEL = "tiny-think"  # the config's thinking model whose sweep the check replays
+SGLANG_ROUNDS = 4  # timed calls per side in the SGLang throughput comparison
 STOP_TOKEN = "<|im_end|>"
 STOP_SCALE = 2.0  # what tests/test_shared_sweep_tiny.py uses: the untrained model then ends some thinking on its own
 # Fields of a prediction record that the generation decides; two runs agree on an item when all of them are equal.
@@ -787,13 +788,17 @@ def sglang_section(ctx: Context) -> dict[str, Any]:
         max_tokens = ctx.opts.plan.throughput_tokens
         raw_generate(engine.base_url, prompts[:1], 2)  # warm-up
         runs: dict[str, list[float]] = {"raw": [], "engine": []}
-        for _ in range(3):  # alternate, keep the best of each: the two share one server, so order effects cancel
-            t = time.perf_counter()
-            n_raw = raw_generate(engine.base_url, prompts, max_tokens)
-            runs["raw"].append(n_raw / (time.perf_counter() - t))
-            t = time.perf_counter()
-            n_eng = sum(c.num_tokens for c in engine.generate(prompts, max_tokens, []))
-            runs["engine"].append(n_eng / (time.perf_counter() - t))
+        tokens: dict[str, int] = {}
+        calls: dict[str, Callable[[], int]] = {
+            "raw": lambda: raw_generate(engine.base_url, prompts, max_tokens),
+            "engine": lambda: sum(c.num_tokens for c in engine.generate(prompts, max_tokens, [])),
+        }
+        for k in range(SGLANG_ROUNDS):  # both share one server: alternate who goes first, keep the best of each
+            for side in ("raw", "engine") if k % 2 == 0 else ("engine", "raw"):
+                t = time.perf_counter()
+                tokens[side] = calls[side]()
+                runs[side].append(tokens[side] / (time.perf_counter() - t))
+        n_raw, n_eng = tokens["raw"], tokens["engine"]
         raw_tps, eng_tps = max(runs["raw"]), max(runs["engine"])
         body["throughput"] = {
             "prompts": len(prompts),
