@@ -938,13 +938,18 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, argparse.Namespace]
     if unknown:
         p.error(f"unknown section(s) {sorted(unknown)} (choose from {', '.join(SECTIONS)})")
     device = a.device
-    if device != "cpu" and "CUDA_VISIBLE_DEVICES" not in os.environ:
-        # one GPU: transformers' Trainer would otherwise wrap the model in DataParallel on a multi-GPU node
-        os.environ["CUDA_VISIBLE_DEVICES"] = "0"
-    if device == "auto":
+    if device != "cpu":
+        if "CUDA_VISIBLE_DEVICES" not in os.environ:
+            # one GPU: transformers' Trainer would otherwise wrap the model in DataParallel on a multi-GPU node
+            os.environ["CUDA_VISIBLE_DEVICES"] = "0"
         import torch
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        if torch.cuda.is_available():
+            device = "cuda"
+        elif device == "cuda":
+            p.error(f"--device cuda, but torch {torch.__version__} sees no CUDA device")
+        else:
+            device = "cpu"
     opts = Options(
         device=device,
         plan=PLANS["quick" if a.quick else "full"],
