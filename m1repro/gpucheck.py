@@ -226,17 +226,19 @@ def _rel(p: Path) -> str:
         return str(p)
 
 
-def run_section(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run one section; an exception becomes status 'failed' with its error, never an abort of the whole check."""
+def run_section(name: str, fn: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Run one section, which fills the dict it is given as it goes; an exception becomes status 'failed' with its
+    error (what the section measured before it stays), never an abort of the whole check."""
     t = time.perf_counter()
+    body: dict[str, Any] = {}
     try:
-        body = fn()
+        fn(body)
         status, error = "ok", None
         failed = [k for k, ok in body.get("checks", {}).items() if not ok]
         if failed:
             status, error = "failed", "check(s) did not hold: " + ", ".join(failed)
     except Exception as exc:  # guarded by design: record and go on
-        body = {"traceback": traceback.format_exc(limit=8)[-4000:]}
+        body["traceback"] = traceback.format_exc(limit=8)[-4000:]
         status, error = "failed", f"{type(exc).__name__}: {exc}"
     return {"status": status, "error": error, "seconds": round(time.perf_counter() - t, 2), **body}
 
@@ -309,6 +311,7 @@ def build_models(cfg: dict[str, Any], workdir: Path, tokenizer_dir: Path | None 
     want = {"params": params, "stop_scale": STOP_SCALE}
     if marker.exists() and json.loads(marker.read_text()) == want and plain.is_dir() and stopping.is_dir():
         return plain, stopping
+    marker.unlink(missing_ok=True)  # stale until both models are rebuilt
     build_tiny_model(plain, tokenizer_dir=tokenizer_dir, **params)
     make_stopping_model(plain, stopping)
     write_json_atomic(marker, want)
@@ -507,16 +510,16 @@ def _free(device: str) -> None:
         torch.cuda.empty_cache()
 
 
-def engine_section(ctx: Context) -> dict[str, Any]:
+def engine_section(ctx: Context, body: dict[str, Any]) -> None:
     ref = reference_run(ctx)
     mode = eval_settings(ctx.cfg).budget_mode
-    body: dict[str, Any] = {
-        "budget_mode": mode,
-        "reference_usable": ref is not None,
-        "reference_problem": ctx.reference_problem,
-        "dtypes": {},
-        "throughput": {},
-    }
+    body.update(
+        budget_mode=mode,
+        reference_usable=ref is not None,
+        reference_problem=ctx.reference_problem,
+        dtypes={},
+        throughput={},
+    )
     prompts = [render_prompt(ctx.tokenizer, it.question, it.options, "thinking") for it in ctx.items]
     for dtype in ctx.dtypes:
         engine = hf_engine(ctx, ctx.stopping_dir, dtype)
@@ -546,11 +549,10 @@ def engine_section(ctx: Context) -> dict[str, Any]:
         + "; peak "
         + ", ".join(f"{d} {v:,.0f} tok/s" for d, v in tps.items())
     )
-    return body
 
 
-def shared_sweep_section(ctx: Context) -> dict[str, Any]:
-    body: dict[str, Any] = {"modes": {}}
+def shared_sweep_section(ctx: Context, body: dict[str, Any]) -> None:
+    body["modes"] = {}
     for dtype in ctx.dtypes:
         engine = hf_engine(ctx, ctx.stopping_dir, dtype)
         for mode in ("faithful", "exact"):
@@ -579,7 +581,6 @@ def shared_sweep_section(ctx: Context) -> dict[str, Any]:
     body["headline"] = "shared vs per-budget runs: " + ", ".join(
         f"{m} {d} {_pct(e['rate'])}" for m, per in body["modes"].items() for d, e in per.items()
     )
-    return body
 
 
 def sft_rows(items: Sequence[EvalItem], n: int) -> list[dict[str, Any]]:
@@ -621,7 +622,7 @@ def sft_spec(ctx: Context, bf16: bool) -> Any:
     return resolve_run({"defaults": hp, "runs": {"gpu-check": run}}, "gpu-check")
 
 
-def sft_section(ctx: Context) -> dict[str, Any]:
+def sft_section(ctx: Context, body: dict[str, Any]) -> None:
     import polars as pl
     import torch
     from safetensors.torch import load_file
@@ -644,6 +645,21 @@ def sft_section(ctx: Context) -> dict[str, Any]:
 
     bf16 = ctx.opts.device == "cuda" and torch.cuda.is_bf16_supported()
     spec = sft_spec(ctx, bf16)
+    fields_ = (
+        "learning_rate",
+        "epochs",
+        "global_batch_size",
+        "per_device_batch_size",
+        "gradient_accumulation_steps",
+        "max_length",
+        "bf16",
+        "device",
+    )
+    body.update(
+        precision="bf16 autocast (float32 master weights)" if bf16 else "float32",
+        spec={k: getattr(spec, k) for k in fields_},
+        rows=ctx.opts.plan.sft_rows,
+    )
     root = ctx.workdir / "sft"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
@@ -652,65 +668,44 @@ def sft_section(ctx: Context) -> dict[str, Any]:
 
     t = time.perf_counter()
     ref = train(spec, data, root / "ref/model", root / "ref/ck")
-    ref_s = time.perf_counter() - t
     steps = ref["global_steps"]
+    losses = [h["loss"] for h in ref["log_history"] if "loss" in h]
+    body.update(steps=steps, losses=[round(x, 5) for x in losses], train_seconds=round(time.perf_counter() - t, 2))
+
     kill_at = max(1, steps // 2)
+    resume: dict[str, Any] = {"killed_after_step": kill_at}
+    body["resume"] = resume
     t = time.perf_counter()
     try:
         train(spec, data, root / "run/model", root / "run/ck", callbacks=[KillAfterSave(kill_at)])
-        interrupted = False
+        resume["interrupted"] = False
     except Interrupted:
-        interrupted = True
+        resume["interrupted"] = True
     left = last_checkpoint(root / "run/ck")
+    resume["checkpoint_left"] = left and Path(left).name
     resumed = train(spec, data, root / "run/model", root / "run/ck")
-    resume_s = time.perf_counter() - t
-
     a, b = load_file(str(root / "ref/model/model.safetensors")), load_file(str(root / "run/model/model.safetensors"))
     base = load_file(str(ctx.model_dir / "model.safetensors"))
     identical = a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     gap = float(torch.sqrt(sum(((a[k].float() - b[k].float()) ** 2).sum() for k in a)))
     update = float(torch.sqrt(sum(((a[k].float() - base[k].float()) ** 2).sum() for k in a)))
-    losses = [h["loss"] for h in ref["log_history"] if "loss" in h]
-    body = {
-        "precision": "bf16 autocast (float32 master weights)" if bf16 else "float32",
-        "spec": {
-            k: getattr(spec, k)
-            for k in (
-                "learning_rate",
-                "epochs",
-                "global_batch_size",
-                "per_device_batch_size",
-                "gradient_accumulation_steps",
-                "max_length",
-                "bf16",
-                "device",
-            )
-        },
-        "rows": ctx.opts.plan.sft_rows,
-        "steps": steps,
-        "losses": [round(x, 5) for x in losses],
-        "train_seconds": round(ref_s, 2),
-        "resume": {
-            "killed_after_step": kill_at,
-            "interrupted": interrupted,
-            "checkpoint_left": left and Path(left).name,
-            "resumed_from": resumed["resumed_from"] and Path(resumed["resumed_from"]).name,
-            "global_steps_reference": steps,
-            "global_steps_resumed": resumed["global_steps"],
-            "weights_identical": identical,
-            "weight_gap": gap,
-            "weight_update": update,
-            "gap_over_update": gap / update if update else None,
-            "seconds": round(resume_s, 2),
-        },
-    }
+    resume.update(
+        resumed_from=resumed["resumed_from"] and Path(resumed["resumed_from"]).name,
+        global_steps_reference=steps,
+        global_steps_resumed=resumed["global_steps"],
+        weights_identical=identical,
+        weight_gap=gap,
+        weight_update=update,
+        gap_over_update=gap / update if update else None,
+        seconds=round(time.perf_counter() - t, 2),
+    )
     # On CPU the resumed run must be bit-identical (as tests/test_train_sft.py asserts); GPU kernels may reorder
     # float sums, so there the resumed weights must differ from the uninterrupted ones by far less than training moved
     # them.
     close = identical if ctx.opts.device == "cpu" else (update > 0 and gap < 0.01 * update)
     body["checks"] = {
         "loss_decreased": len(losses) >= 2 and losses[-1] < losses[0],
-        "interrupted_after_checkpoint": interrupted and left is not None and left.endswith(f"checkpoint-{kill_at}"),
+        "interrupted_after_checkpoint": resume["interrupted"] and bool(left) and left.endswith(f"checkpoint-{kill_at}"),
         "resumed_from_checkpoint": bool(resumed["resumed_from"]) and resumed["resumed_from"] == left,
         "resumed_step_count_matches": resumed["global_steps"] == steps,
         "resumed_weights_match": close,
@@ -723,7 +718,6 @@ def sft_section(ctx: Context) -> dict[str, Any]:
         + ("weights identical" if identical else f"weight gap {gap:.2e} (update {update:.2e})")
     )
     _free(ctx.opts.device)
-    return body
 
 
 def sglang_skip_reason(server_command: Sequence[str] | None) -> str | None:
@@ -753,7 +747,7 @@ def raw_generate(base_url: str, prompts: Sequence[str], max_tokens: int, timeout
     return sum(int(r["meta_info"]["completion_tokens"]) for r in body)
 
 
-def sglang_section(ctx: Context) -> dict[str, Any]:
+def sglang_section(ctx: Context, body: dict[str, Any]) -> None:
     from m1repro.engines.sglang import SGLangEngine
 
     cmd = ctx.opts.sglang_server_command
@@ -766,11 +760,11 @@ def sglang_section(ctx: Context) -> dict[str, Any]:
         log_path=str(ctx.workdir / "sglang-server.log"),
         server_command=[*cmd, "--model-path", str(ctx.stopping_dir)] if cmd else None,
     )
-    body: dict[str, Any] = {
-        "server": "stand-in: " + " ".join(cmd) if cmd else "sglang.launch_server",
-        "server_args": ctx.opts.sglang_args,
-        "server_log": str(engine.server_log),
-    }
+    body.update(
+        server="stand-in: " + " ".join(cmd) if cmd else "sglang.launch_server",
+        server_args=ctx.opts.sglang_args,
+        server_log=str(engine.server_log),
+    )
     try:
         mode = eval_settings(ctx.cfg).budget_mode
         t = time.perf_counter()
@@ -813,12 +807,12 @@ def sglang_section(ctx: Context) -> dict[str, Any]:
         }
     finally:
         engine.close()
+        body["server_log_tail"] = engine.server_log.read_text(errors="replace")[-2000:]  # the workdir may be temporary
     body["checks"] = {"same_tokens_as_raw": n_raw == n_eng, "throughput_goal_met": eng_tps / raw_tps >= 0.95}
     agree = body.get("vs_cpu_reference", {}).get("rate")
     body["headline"] = f"engine {eng_tps:,.0f} vs raw {raw_tps:,.0f} tok/s = {eng_tps / raw_tps:.3f}x (goal 0.95x)" + (
         f"; vs CPU reference {_pct(agree)}" if agree is not None else ""
     )
-    return body
 
 
 def _pct(rate: float | None) -> str:
@@ -866,14 +860,14 @@ def run_check(opts: Options, argv: Sequence[str] = (), tokenizer_dir: Path | Non
     report["device"] = device_info(opts.device)
     ctx: Context | None = None
 
-    def setup_section() -> dict[str, Any]:
+    def setup_section(body: dict[str, Any]) -> None:
         nonlocal ctx
-        ctx, body = setup(opts, tokenizer_dir)
-        return body
+        ctx, found = setup(opts, tokenizer_dir)
+        body.update(found)
 
     report["sections"]["setup"] = run_section("setup", setup_section)
     write_json_atomic(opts.out, report)
-    bodies: dict[str, Callable[[Context], dict[str, Any]]] = {
+    bodies: dict[str, Callable[[Context, dict[str, Any]], None]] = {
         "engine": engine_section,
         "shared_sweep": shared_sweep_section,
         "sft": sft_section,
@@ -890,7 +884,7 @@ def run_check(opts: Options, argv: Sequence[str] = (), tokenizer_dir: Path | Non
             result = skipped(why)
         else:
             print(f"[gpu-check] {name} ...", file=sys.stderr, flush=True)
-            result = run_section(name, lambda fn=fn: fn(ctx))  # type: ignore[misc]
+            result = run_section(name, lambda body, fn=fn: fn(ctx, body))  # type: ignore[misc]
         report["sections"][name] = result
         write_json_atomic(opts.out, report)
     if ctx is not None and opts.workdir is None:

@@ -160,15 +160,16 @@ def test_compare_counts_items_and_locates_the_first_difference():
 
 
 def test_a_failing_section_is_recorded_not_raised():
-    def boom():
+    def boom(body):
+        body["steps"] = 3  # measured before the failure: kept in the report
         raise RuntimeError("CUDA error: out of memory")
 
-    r = gc.run_section("engine", boom)
-    assert r["status"] == "failed" and r["error"] == "RuntimeError: CUDA error: out of memory"
+    r = gc.run_section("sft", boom)
+    assert r["status"] == "failed" and r["error"] == "RuntimeError: CUDA error: out of memory" and r["steps"] == 3
     assert "boom" in r["traceback"]
-    r = gc.run_section("sft", lambda: {"checks": {"loss_decreased": False, "resumed": True}, "steps": 4})
+    r = gc.run_section("sft", lambda body: body.update(checks={"loss_decreased": False, "resumed": True}, steps=4))
     assert r["status"] == "failed" and r["error"] == "check(s) did not hold: loss_decreased" and r["steps"] == 4
-    assert gc.run_section("x", lambda: {"checks": {"a": True}})["status"] == "ok"
+    assert gc.run_section("x", lambda body: body.update(checks={"a": True}))["status"] == "ok"
 
 
 def test_reference_does_not_apply_to_another_model_or_item_set(tmp_path):
