@@ -406,9 +406,16 @@ def hf_engine(ctx: Context, model_dir: Path, dtype: str) -> Any:
     )
 
 
-def outputs_of(result: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
-    """Only the generated fields of run_job's records (what the reference stores and comparisons look at)."""
-    return {v: [{"id": r["id"], **{k: r[k] for k in OUTPUT_FIELDS}} for r in rows] for v, rows in result.items()}
+def outputs_of(result: dict[str, list[dict[str, Any]]] | list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Only the generated fields of run_job's records, by variant (what the reference stores and comparisons look
+    at). Takes run_job's {variant: rows} or a flat list of rows that name their ``variant``."""
+    if isinstance(result, dict):
+        grouped = result
+    else:
+        grouped = {}
+        for r in result:
+            grouped.setdefault(r["variant"], []).append(r)
+    return {v: [{"id": r["id"], **{k: r[k] for k in OUTPUT_FIELDS}} for r in rows] for v, rows in grouped.items()}
 
 
 def naive_outputs(ctx: Context, engine: Any, dtype: str, mode: str) -> tuple[dict[str, list[dict[str, Any]]], float]:

@@ -159,6 +159,13 @@ def test_compare_counts_items_and_locates_the_first_difference():
     assert missing["matched"] == 1 and missing["total"] == 3
 
 
+def test_outputs_keep_the_generated_fields_by_variant_from_either_record_shape():
+    rows = [_row("a", "x") | {"variant": "budget8", "prompt": "p"}, _row("a", "y", 1) | {"variant": "budget8_wait1"}]
+    by_variant = {"budget8": [rows[0]], "budget8_wait1": [rows[1]]}
+    want = {"budget8": [_row("a", "x")], "budget8_wait1": [_row("a", "y", 1)]}
+    assert gc.outputs_of(rows) == gc.outputs_of(by_variant) == want
+
+
 def test_a_failing_section_is_recorded_not_raised():
     def boom(body):
         body["steps"] = 3  # measured before the failure: kept in the report
