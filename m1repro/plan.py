@@ -35,7 +35,6 @@ from typing import Any
 
 import polars as pl
 
-from m1repro import config as cfgview
 from m1repro import resources as rsc
 from m1repro.site import REPO, Site
 

@@ -14,8 +14,8 @@ import pytest
 from m1repro import plan
 from m1repro import resources as rsc
 from m1repro import workflow as wf
-from m1repro.curate.traces import r1_params
 from m1repro.config import load_config
+from m1repro.curate.traces import r1_params
 from m1repro.site import load_site
 
 REPO = Path(__file__).resolve().parent.parent

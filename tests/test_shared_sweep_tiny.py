@@ -32,6 +32,13 @@ def stopping_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
     return out
 
 
+def by_variant(records: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for r in records:
+        out.setdefault(r["variant"], []).append(r)
+    return out
+
+
 @pytest.mark.parametrize("mode", ["faithful", "exact"])
 def test_shared_sweep_identical_to_independent_runs(stopping_model_dir, mode):
     cfg = load_config(REPO / "config/tiny.yaml")
@@ -41,10 +48,10 @@ def test_shared_sweep_identical_to_independent_runs(stopping_model_dir, mode):
     items = ev.items["NEJM"][:3] + ev.items["MedQA_USLME_test"][:3]
     engine = HFEngine(str(stopping_model_dir), batch_size=8, num_threads=1)
     shared_settings = EvalSettings(budget_mode=mode, answer_max_tokens=8, batch_size=64, shared_sweep=True)
-    shared = run_job(engine, engine.tokenizer, items, "thinking", variants, shared_settings)
+    shared = by_variant(run_job(engine, engine.tokenizer, items, "thinking", variants, shared_settings))
     naive_settings = replace(shared_settings, shared_sweep=False)
     for v in variants:
-        alone = run_job(engine, engine.tokenizer, items, "thinking", [v], naive_settings)
+        alone = by_variant(run_job(engine, engine.tokenizer, items, "thinking", [v], naive_settings))
         assert alone[v.name] == shared[v.name], v.name
     # the sweep covers both endings, and the forcing rounds really forced something
     reasons = {r["thinking_finish_reason"] for r in shared["budget64"]}

@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from train_helpers import tiny_spec, write_set
 
 from m1repro.config import load_config
 from m1repro.train import workflow as trainwf
-from m1repro.train.hparams import CODE_DEFAULTS, RunSpec, gradient_accumulation, resolve_run
+from m1repro.train.hparams import RunSpec, code_defaults, gradient_accumulation, resolve_run
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -53,7 +54,7 @@ def test_gradient_accumulation_must_divide():
         gradient_accumulation(16, 1, 24)
     with pytest.raises(KeyError, match="unknown hyperparameter"):
         resolve_run({"runs": {"r": {"base": "b", "data": "m1k", "hparams": {"lr": 1}}}}, "r")
-    assert set(RunSpec.__dataclass_fields__) >= set(CODE_DEFAULTS)
+    assert set(RunSpec.__dataclass_fields__) >= set(code_defaults())
 
 
 def test_hyperparameters_reach_the_trl_trainer(tiny_model_dir, tmp_path):
@@ -66,7 +67,9 @@ def test_hyperparameters_reach_the_trl_trainer(tiny_model_dir, tmp_path):
     assert (a.learning_rate, a.num_train_epochs, a.weight_decay, a.adam_beta1, a.adam_beta2) == (2e-3, 3, 0.01, 0.8, 0.9)
     assert (a.per_device_train_batch_size, a.gradient_accumulation_steps) == (1, 4)
     assert (a.max_length, a.packing, a.seed, str(a.lr_scheduler_type.value)) == (77, False, 7, "cosine")
-    assert a.warmup_steps == 0.1 and a.bf16 is False and a.activation_checkpointing is False
+    assert a.warmup_steps == 0.1 and a.bf16 is False
+    # the original's transformers 4.48.3 default, not transformers 5's
+    assert a.average_tokens_across_devices is False
     assert trainer.processing_class.pad_token == "<|fim_pad|>"
     trainer.create_optimizer_and_scheduler(num_training_steps=10)
     group = trainer.optimizer.param_groups[0]
@@ -89,3 +92,15 @@ def test_checkpoints_are_keyed_by_the_spec():
     a, b = checkpoint_dir(cfg(1e-3), "r"), checkpoint_dir(cfg(2e-3), "r")
     assert a != b and a.startswith("cache/train/r/") and a.endswith("/checkpoints")
     assert checkpoint_dir(cfg(1e-3), "r") == a
+
+
+def test_the_original_hyperparameters_are_written_once_in_the_schema():
+    """train.defaults' default in the schema is the one source: the paper config relies on it, and a run resolves
+    to the original code's values (m1 src/train/sft.py)."""
+    cfg = paper_config()
+    spec = trainwf.spec(cfg, "m1-7B-1K")
+    assert (spec.learning_rate, spec.epochs, spec.global_batch_size, spec.per_device_batch_size) == (1e-5, 5, 16, 1)
+    assert (spec.weight_decay, spec.warmup_ratio, spec.adam_beta2, spec.max_length) == (1e-4, 0.05, 0.95, 32768)
+    assert spec.average_tokens_across_devices is False
+    with open(REPO / "config" / "config.yaml", encoding="utf-8") as fh:
+        assert "learning_rate" not in yaml.safe_load(fh)["train"].get("defaults", {})

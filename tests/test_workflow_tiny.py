@@ -55,16 +55,32 @@ def test_rerun_does_nothing(runs):
     assert "Nothing to be done" in res.stdout + res.stderr
 
 
-def test_prediction_records(runs):
+def test_prediction_and_scored_records(runs):
     import json
 
-    d = runs[0] / "results/predictions"
-    rec = json.loads((d / "tiny-think" / "NEJM" / "budget32_wait1.jsonl").read_text().splitlines()[0])
-    for key in ("id", "source", "question", "options", "answer_idx", "prompt", "thinking_text",
-                "thinking_finish_reason", "response_text", "finish_reason", "num_thinking_tokens", "num_gen_tokens",
-                "num_wait", "extracted", "correct"):
-        assert key in rec
-    assert rec["prompt"].endswith("<|im_start|>think\n")
-    assert rec["response_text"].startswith("<|im_start|>answer")
+    from m1repro.eval import RECORD_FIELDS
+
+    lines = (runs[0] / "results/predictions/faithful/tiny-think/all.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert all(tuple(r) == RECORD_FIELDS for r in records)
+    forced = [r for r in records if r["variant"] == "budget32_wait1" and r["source"] == "NEJM"]
+    assert forced and all(r["prompt"].endswith("<|im_start|>think\n") for r in forced)
+    assert all(r["response_text"].startswith("<|im_start|>answer") for r in forced)
+    scored = [json.loads(line) for line in
+              (runs[0] / "results/scored/faithful/tiny-think.jsonl").read_text().splitlines()]
+    assert len(scored) == len(records)
+    assert {"extracted", "correct", "correct_m1", "correct_improved"} <= set(scored[0])
     validation = json.loads((runs[0] / "results/eval/validation.json").read_text())
     assert [e["id"] for e in validation["excluded"]] == ["HumanityLastExam/137"]
+
+
+def test_trained_model_ends_its_thinking_and_is_forced_to_wait(runs):
+    """The tiny SFT learned the think/answer format: its thinking stops on its own, so "Wait" rounds insert text."""
+    import json
+
+    path = runs[0] / "results/predictions/faithful/tiny-m1-1K/all.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    base = [r for r in records if r["variant"] == "budget32"]
+    assert sum(r["thinking_finish_reason"] == "stop" for r in base) >= len(base) // 4
+    forced = [r for r in records if r["variant"] == "budget32_wait1"]
+    assert any(r["num_wait"] == 1 and "Wait" in r["thinking_text"] for r in forced)

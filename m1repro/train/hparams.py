@@ -1,6 +1,6 @@
 """Hyperparameters of one training run: the config's defaults, the run's overrides, and what derives from them.
 
-The defaults are the original code's (reference §5), not the paper's text (which says lr 1e-4). The resolved dict of a
+The defaults are the original code's (docs/fidelity.md), not the paper's text (which says lr 1e-4). The resolved dict of a
 run is what its Snakemake job gets as ``params``, so changing one run's value reruns that run (and its evaluations)
 and nothing else.
 """
@@ -11,27 +11,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-# The original's values (m1 src/train/sft.py); the schema repeats them as defaults.
-CODE_DEFAULTS: dict[str, Any] = {
-    "learning_rate": 1e-5,
-    "epochs": 5,
-    "global_batch_size": 16,
-    "per_device_batch_size": 1,
-    "weight_decay": 1e-4,
-    "warmup_ratio": 0.05,
-    "lr_scheduler": "cosine",
-    "adam_beta1": 0.9,
-    "adam_beta2": 0.95,
-    "bf16": True,
-    "max_length": 32768,
-    "gradient_checkpointing": False,
-    "seed": 42,
-    "attn_implementation": "sdpa",
-    "save_strategy": "epoch",
-    "save_steps": 500,
-    "save_total_limit": 1,
-    "logging_steps": 1,
-}
+
+def code_defaults() -> dict[str, Any]:
+    """The original code's hyperparameters (m1 src/train/sft.py, transformers 4.48.3), written once: the schema's
+    default of ``train.defaults`` (config/schemas/config.schema.yaml)."""
+    from m1repro.config import SCHEMA, read_yaml
+
+    return dict(read_yaml(SCHEMA)["properties"]["train"]["properties"]["defaults"]["default"])
 
 
 @dataclass(frozen=True)
@@ -58,6 +44,7 @@ class RunSpec:
     bf16: bool
     max_length: int
     gradient_checkpointing: bool
+    average_tokens_across_devices: bool
     seed: int
     attn_implementation: str
     save_strategy: str
@@ -101,8 +88,9 @@ def resolve_run(train_cfg: Mapping[str, Any], run: str, layout: tuple[int, int] 
     if run not in runs:
         raise KeyError(f"train.runs has no run {run!r} (have: {sorted(runs)})")
     r = runs[run]
-    hp = {**CODE_DEFAULTS, **(train_cfg.get("defaults") or {}), **(r.get("hparams") or {})}
-    unknown = sorted(set(hp) - set(CODE_DEFAULTS))
+    defaults = code_defaults()
+    hp = {**defaults, **(train_cfg.get("defaults") or {}), **(r.get("hparams") or {})}
+    unknown = sorted(set(hp) - set(defaults))
     if unknown:
         raise KeyError(f"train.runs.{run}: unknown hyperparameter(s) {unknown}")
     device = r.get("device", train_cfg.get("device", "cuda"))

@@ -116,6 +116,8 @@ def sft_config(spec: RunSpec, checkpoint_dir: str | Path) -> Any:
         truncation_mode="keep_start",
         packing=False,
         seed=spec.seed,
+        # the original's transformers 4.48.3 defaulted to false (a per-process token count); transformers 5: true
+        average_tokens_across_devices=spec.average_tokens_across_devices,
         save_strategy=spec.save_strategy,
         save_steps=spec.save_steps,
         save_total_limit=spec.save_total_limit,

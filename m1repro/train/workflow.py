@@ -69,9 +69,10 @@ def resources(config: Mapping[str, Any], site: Site, run: str, data: str | None 
     CPUs and memory per node, time limit by attempt, partition, account) plus the per-node launcher's ``mpi="srun"``
     and one task per node for multi-node runs (``mpi=""`` otherwise: the job's shell runs the launcher itself).
     The time limit comes from the set's token count once it exists, from the paper's set sizes before."""
-    counts = set_token_count(data) if data and Path(data).exists() else None
-    job = rsc.train_job(config, site, run, counts)
     s = spec(config, run, site)
+    # a GPU run's time limit follows its set's size (a CPU run's is fixed): read it once curation wrote it
+    counts = set_token_count(data) if s.device == "cuda" and data and Path(data).exists() else None
+    job = rsc.train_job(config, site, run, counts)
     srun = uses_srun(s, config.get("train") or {})
     cpu_run = {"gres": "", "cpus_per_task": 2, "mem_mb": 8_000}  # one process on two cores (the tiny run)
     return {**cpu_run, **rsc.train_resources(site, job, attempt), "mpi": "srun" if srun else "",
