@@ -21,6 +21,7 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/hub.smk"
 include: "rules/curate.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"

@@ -142,11 +142,16 @@ def eval_predict(job: RuleJob) -> None:
     params.job: model, mode, weights, tokenizer, engine {backend, ...}, variants, settings, datasets.
     """
     from m1repro.engines import EngineSpec, load_engine
+    from m1repro.hub import resolve_local
     from m1repro.io import write_jsonl_atomic
     from m1repro.log import log_event
     from m1repro.records import read_items
 
     spec_job = dict(job.params.job)
+    manifests = list(job.input.hub)
+    spec_job["weights"] = resolve_local(spec_job["weights"], manifests)
+    if spec_job.get("tokenizer"):
+        spec_job["tokenizer"] = resolve_local(spec_job["tokenizer"], manifests)
     variants = [Variant.parse(v) for v in spec_job["variants"]]
     settings = EvalSettings(**spec_job["settings"])
     items = read_items(job.input.eval_items, spec_job["datasets"])

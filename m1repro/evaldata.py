@@ -65,5 +65,13 @@ def eval_prepare(job: RuleJob) -> None:
 
 
 def eval_download(job: RuleJob) -> None:
-    """Rule eval_download."""
-    download_eval_file(job.params.url, job.output[0], job.params.md5)
+    """Rule eval_download: the evaluation file from its hub dataset repo (``eval.data.repo``, at its pinned
+    revision, through the hub cache) or, without a repo, from ``eval.data.url``; checked by md5 either way."""
+    data = dict(job.params.data)
+    if data.get("repo"):
+        from m1repro.hub import HubRef, fetch_eval_file
+
+        ref = HubRef(data["repo"], "dataset", job.params.revision, data.get("filename") or "m1_eval_data.json")
+        fetch_eval_file(ref, data.get("md5"), job.output[0])
+    else:
+        download_eval_file(data.get("url") or "", job.output[0], data.get("md5"))

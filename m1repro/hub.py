@@ -26,6 +26,7 @@ from typing import Any
 
 from m1repro.io import atomic_open
 from m1repro.log import log_event
+from m1repro.smk import RuleJob
 
 logger = logging.getLogger(__name__)
 
@@ -255,3 +256,42 @@ def fetch_eval_file(
         shutil.copyfileobj(src, dst)
     log_event(logger, "evaluation file", repo=ref.key, commit=commit_of(cached), md5=got, bytes=out.stat().st_size)
     return out
+
+
+# ---- the workflow's pre-fetch: one local rule per repo, its manifest an input of the jobs that read the repo -------
+MANIFEST = "results/hub/{repo_type}/{repo_id}.json"
+
+
+def manifest_file(ref: HubRef) -> str:
+    return MANIFEST.format(repo_type=ref.repo_type, repo_id=ref.repo_id)
+
+
+def ref_of(cfg: Mapping[str, Any], repo_id: str, repo_type: str = "model") -> HubRef:
+    """The config's reference to a repo (at its pinned revision)."""
+    for ref in hub_refs(cfg, datasets=repo_type != "model"):
+        if ref.repo_id == repo_id and ref.repo_type == repo_type:
+            return ref
+    raise KeyError(f"{repo_type} repo {repo_id!r} is not read by this configuration")
+
+
+def resolve_local(path: str, manifests: Sequence[str | Path]) -> str:
+    """``path`` itself, or the local snapshot of the hub repo it names when one of ``manifests`` (pre-fetch
+    manifests, see :func:`hub_fetch`) holds it: jobs on offline compute nodes load from there."""
+    for m in manifests:
+        with open(m, encoding="utf-8") as fh:
+            manifest = json.load(fh)
+        if path in manifest:
+            return str(manifest[path]["path"])
+    return path
+
+
+def hub_fetch(job: RuleJob) -> None:
+    """Rule hub_fetch: one repo into the hub cache at its revision, on the login node; the manifest records the
+    commit it resolved to and the local path."""
+    ref = HubRef(**job.params.ref)
+    write_manifest(prefetch([ref], ignore_patterns=job.params.ignore_patterns), job.output[0])
+
+
+def check_before_run(refs: Sequence[HubRef]) -> str | None:
+    """Before a run fetches anything: every gated, missing or unknown-revision repo at once (skipped offline)."""
+    return require_access(refs) if refs else None

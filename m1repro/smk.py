@@ -29,9 +29,15 @@ class RuleJob:
 
 def run(smk: Any, entry: Callable[[RuleJob], object]) -> None:
     """Open the rule's log and call ``entry``; an exception is logged (with its traceback) and re-raised."""
+    import os
+
     from m1repro.log import setup_logging
 
     setup_logging(smk.log[0] if len(smk.log) else None)
+    if "hub" in smk.input.keys() and len(smk.input.hub):
+        from m1repro.hub import OFFLINE_ENV
+
+        os.environ.update(OFFLINE_ENV)  # the job's repos were pre-fetched: never reach the hub from a compute node
     job = RuleJob(rule=smk.rule, input=smk.input, output=smk.output, params=smk.params, log=smk.log,
                   wildcards=smk.wildcards, resources=smk.resources, threads=smk.threads)
     try:

@@ -3,6 +3,7 @@
 import os
 import re
 
+from m1repro import hub
 from m1repro import resources as rsc
 from m1repro import workflow as wf
 from m1repro.site import load_site
@@ -32,6 +33,30 @@ def name_regex(names):
     return "|".join(re.escape(n) for n in names) if names else "(?!)"
 
 
+# ---- hub pre-fetch -------------------------------------------------------------------------------------------------
+# Every model repo a GPU job reads is fetched on the login node first (rule hub_fetch); the job gets its manifest as
+# input and runs offline from the local snapshot (m1repro.hub, docs/site.md).
+HUB_REFS = {ref.repo_id: ref for ref in hub.hub_refs(config, datasets=False)}
+
+
+def get_hub_ref(wildcards):
+    ref = HUB_REFS[wildcards.repo_id]
+    return {"repo_id": ref.repo_id, "repo_type": ref.repo_type, "revision": ref.revision, "filename": ref.filename}
+
+
+def hub_inputs(*paths):
+    """The pre-fetch manifests of the hub repos among ``paths`` (none for local paths)."""
+    return [hub.manifest_file(HUB_REFS[p]) for p in dict.fromkeys(paths) if p in HUB_REFS]
+
+
+def check_hub_access():
+    """Before a run (not a dry run) that fetches repos: every gated, missing or unknown-revision repo at once."""
+    wanted = [HUB_REFS[j.wildcards.repo_id] for j in workflow.dag.needrun_jobs() if j.rule.name == "hub_fetch"]
+    note = hub.check_before_run(wanted)
+    if note:
+        logger.warning(note)
+
+
 # ---- evaluation ----------------------------------------------------------------------------------------------------
 def get_eval_file():
     return wf.eval_file(config)
@@ -39,6 +64,11 @@ def get_eval_file():
 
 def get_model_inputs(wildcards):
     return wf.model_inputs(config, wildcards.model)
+
+
+def get_model_hub_inputs(wildcards):
+    view = wf.cfg_model(config, wildcards.model)
+    return hub_inputs(wf.model_weights(config, wildcards.model), view.tokenizer or "")
 
 
 def get_predict_job(wildcards):
@@ -116,6 +146,10 @@ def get_difficulty_model_input(wildcards):
     return [path] if path.startswith(f"{wf.TINY_MODEL_DIR}/") else []
 
 
+def get_difficulty_hub_inputs(wildcards):
+    return hub_inputs(CURATE["difficulty"]["models"][wildcards.dmodel]["path"])
+
+
 def get_difficulty_gpu_job(wildcards):
     return rsc.difficulty_job(config, SITE, wildcards.dmodel)
 
@@ -143,6 +177,10 @@ def get_curate_set_input(wildcards):
 # ---- training ------------------------------------------------------------------------------------------------------
 def get_train_inputs(wildcards):
     return trainwf.inputs(config, wildcards.run)
+
+
+def get_train_hub_inputs(wildcards):
+    return hub_inputs(trainwf.spec(config, wildcards.run).base)
 
 
 def get_train_spec(wildcards):

@@ -95,6 +95,7 @@ rule curate_difficulty_model:
     input:
         pool="results/curate/decontaminated.parquet",
         model=get_difficulty_model_input,
+        hub=get_difficulty_hub_inputs,
     output:
         "results/curate/difficulty/{dmodel}.parquet",
     params:

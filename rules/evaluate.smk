@@ -5,8 +5,8 @@ rule eval_download:
     output:
         wf.EVAL_DOWNLOAD,
     params:
-        url=config["eval"]["data"].get("url"),
-        md5=config["eval"]["data"].get("md5"),
+        data=config["eval"]["data"],
+        revision=(config.get("hub") or {}).get("revisions", {}).get(config["eval"]["data"].get("repo"), "main"),
     log:
         "logs/eval_download.log",
     localrule: True
@@ -57,6 +57,7 @@ rule eval_predict:
     input:
         eval_items=wf.ITEMS,
         model=get_model_inputs,
+        hub=get_model_hub_inputs,
     output:
         wf.PREDICTIONS,
     wildcard_constraints:

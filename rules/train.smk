@@ -7,6 +7,7 @@
 rule train_sft:
     input:
         unpack(get_train_inputs),
+        hub=get_train_hub_inputs,
     output:
         model=directory(wf.TRAINED_MODEL),
     wildcard_constraints:

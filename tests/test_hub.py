@@ -124,3 +124,28 @@ def test_is_hub_id():
     assert not hub.is_hub_id("resources/tiny/models/tiny-qwen")
     assert not hub.is_hub_id("results/train/m1-7B-1K/model")
     assert not hub.is_hub_id("/abs/path") and not hub.is_hub_id("qwen") and not hub.is_hub_id(None)
+
+
+def test_jobs_read_prefetched_repos_from_their_manifests(tmp_path):
+    """A GPU job of a hub model gets the repo's pre-fetch manifest as input and loads its local snapshot; a local
+    path passes through unchanged."""
+    import json
+
+    from m1repro.hub import resolve_local
+
+    m = tmp_path / "m.json"
+    m.write_text(json.dumps({"Qwen/Qwen2.5-7B-Instruct": {"path": "/cache/snap/abc", "commit": "abc"}}))
+    assert resolve_local("Qwen/Qwen2.5-7B-Instruct", [m]) == "/cache/snap/abc"
+    assert resolve_local("results/train/x/model", [m]) == "results/train/x/model"
+    assert resolve_local("Qwen/Qwen2.5-7B-Instruct", []) == "Qwen/Qwen2.5-7B-Instruct"
+
+
+def test_the_paper_dag_prefetches_each_model_repo_once_on_the_login_node():
+    from workflow_helpers import dry_run, local_rules
+
+    jobs = dry_run(["results/table1.csv", "--forceall"])
+    fetches = [j for j in jobs if j.rule == "hub_fetch"]
+    repos = [j.wildcards["repo_id"] for j in fetches]
+    assert len(repos) == len(set(repos)) and "UCSC-VLAA/m1-7B-1K" in repos and "Qwen/Qwen2.5-7B-Instruct" in repos
+    assert "meta-llama/Meta-Llama-3-8B-Instruct" in repos  # the tokenizer override is read too
+    assert "hub_fetch" in local_rules("config/config.yaml")

@@ -31,8 +31,12 @@ def curate_decontaminate(job: RuleJob) -> None:
 
 
 def curate_difficulty_model(job: RuleJob) -> None:
-    stages.run_difficulty_model(job.params.cfg, job.wildcards.dmodel, job.input.pool, _one(job.input.model),
-                                job.output[0])
+    from m1repro.hub import resolve_local
+
+    model_dir = _one(job.input.model)
+    if job.input.hub:  # a pre-fetched hub model: its local snapshot
+        model_dir = resolve_local(job.params.cfg["models"][job.wildcards.dmodel]["path"], list(job.input.hub))
+    stages.run_difficulty_model(job.params.cfg, job.wildcards.dmodel, job.input.pool, model_dir, job.output[0])
 
 
 def curate_difficulty(job: RuleJob) -> None:

@@ -150,7 +150,14 @@ if __name__ == "__main__":
 
 
 def train_sft(job: RuleJob) -> None:
-    """Rule train_sft: one SFT run (srun per node when multi-node, torchrun per node, trl + DeepSpeed inside)."""
-    run_job(RunSpec.from_dict(json.loads(job.params.spec)), data=job.input.data, output=job.output.model,
+    """Rule train_sft: one SFT run (srun per node when multi-node, torchrun per node, trl + DeepSpeed inside); a
+    pre-fetched hub base model is read from its local snapshot."""
+    from dataclasses import replace
+
+    from m1repro.hub import resolve_local
+
+    spec = RunSpec.from_dict(json.loads(job.params.spec))
+    spec = replace(spec, base=resolve_local(spec.base, list(job.input.hub)))
+    run_job(spec, data=job.input.data, output=job.output.model,
             checkpoints=job.params.checkpoints, train_log=job.log.train, process_log=job.log.launcher,
             mpi=job.resources.mpi)

@@ -1,0 +1,26 @@
+# Hub pre-fetch: compute nodes are often offline. Each model repo a GPU job reads is fetched once, on the login node,
+# at its pinned revision (config `hub.revisions`); its manifest (commit, local path) is an input of those jobs, which
+# then load the local snapshot with the hub offline. Before a run fetches anything, every gated, missing or
+# unknown-revision repo is reported at once.
+
+
+onstart:
+    check_hub_access()
+
+
+rule hub_fetch:
+    output:
+        hub.MANIFEST,
+    wildcard_constraints:
+        repo_type="model",
+        repo_id=name_regex(list(HUB_REFS)),
+    params:
+        ref=get_hub_ref,
+        ignore_patterns=(config.get("hub") or {}).get("ignore_patterns", list(hub.DEFAULT_IGNORE)),
+    log:
+        "logs/hub_fetch/{repo_type}/{repo_id}.log",
+    localrule: True
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/hub_fetch.py"
