@@ -9,7 +9,7 @@ TORCH ?= torch==2.13.0
 SNAKEMAKE := $(BIN)/snakemake --profile profiles/tiny
 DEMO_TARGETS ?= report_all
 
-.PHONY: demo test lint dryrun clean-demo setup report gpu-check gpu-wheels gpu-reference
+.PHONY: demo test lint dryrun plan clean-demo setup report gpu-check gpu-wheels gpu-reference
 
 setup: $(VENV)/.installed
 
@@ -32,12 +32,21 @@ report: demo
 test: setup
 	$(BIN)/pytest -q -ra
 
+# style and Snakemake's own linter, for both configs (CI runs this after the tests)
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile rules/
 	$(BIN)/snakemake --lint --configfile config/tiny.yaml
+	$(BIN)/snakemake --lint
 
 dryrun: setup
 	$(BIN)/snakemake -n results/table1.csv
+
+# the bill of the paper's run on the site of profiles/slurm/site.yaml (no conda, no cluster needed)
+plan: setup
+	$(BIN)/snakemake --cores 1 results/plan.md
+	@cat results/plan.md
 
 clean-demo:
 	rm -rf results/eval results/predictions results/scores results/curate results/train results/table* results/figure* \

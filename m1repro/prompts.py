@@ -1,4 +1,4 @@
-"""Every string the original m1 evaluation sends, in one place (reference §2).
+"""Every string the original m1 evaluation sends, in one place (docs/fidelity.md, Evaluation).
 
 The chat template itself comes from the model's tokenizer, as in the original, so a released checkpoint and a tiny
 test model render through the same code.

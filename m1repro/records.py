@@ -1,6 +1,6 @@
 """Record types that travel between stages, and their validation.
 
-Evaluation file (reference §1): ``{source: [{question, options: {letter: text}, answer, answer_idx, ...}, ...]}``.
+Evaluation file (docs/fidelity.md, Evaluation): ``{source: [{question, options: {letter: text}, answer, answer_idx, ...}, ...]}``.
 Every problem is reported with the file, the record (source and position) and the field.
 """
 

@@ -1,4 +1,4 @@
-"""Answer extraction and both scorers, on realistic medical items (cases from m1-reference.md section 3)."""
+"""Answer extraction and both scorers, on realistic medical items (cases derived from the original scorer, docs/fidelity.md)."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ def launch_command(
     extra_args: Sequence[str] = (),
     python: str = sys.executable,
 ) -> list[str]:
-    """The server command line of the original (reference §2), plus host/port and any extra flags."""
+    """The server command line of the original (docs/fidelity.md, Server), plus host/port and any extra flags."""
     cmd = [python, "-m", "sglang.launch_server", "--model-path", model_path]
     if tokenizer_path:
         cmd += ["--tokenizer-path", tokenizer_path]

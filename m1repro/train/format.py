@@ -1,4 +1,4 @@
-"""The training text of the original m1 SFT (reference §5) and its loss mask.
+"""The training text of the original m1 SFT (docs/fidelity.md, Training) and its loss mask.
 
 One example is a two-turn conversation rendered with the base model's chat template (Qwen2.5's inserts its default
 system prompt): the user turn is the bare prompt (question and options, no instruction), the assistant turn is

@@ -4,8 +4,8 @@ Output: ``resources/fixtures/eval/m1_eval_fixture.json``, ``{source: [item, ...]
 paper's order and 4 items each; an item is ``{question, options: {letter: text}, answer_idx, answer}`` with
 ``answer == options[answer_idx]`` (HumanityLastExam keeps its native answer form ``"C. text\\n"`` and its ``idx``).
 
-Real items come from the evaluation samples (default ``../shared/data/eval-samples`` next to the repo root; pass
-another folder as the first argument):
+Real items come from a folder of public evaluation samples, the required first argument (copies of public
+evaluation files in the item schema):
 
 * MedQA_USLME_test, MedBullets_op4, MedBullets_op5: the 4 shortest questions among the first 40 lines of
   ``medqa_test.jsonl``, ``medbullets_op4.jsonl``, ``medbullets_op5.jsonl``, in file order (short questions keep the
@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SAMPLES = ROOT.parent / "shared" / "data" / "eval-samples"
 DEFAULT_OUT = ROOT / "resources" / "fixtures" / "eval" / "m1_eval_fixture.json"
 
 SOURCES: tuple[str, ...] = (
@@ -437,8 +436,7 @@ def check(data: dict[str, list[dict[str, Any]]]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("samples", nargs="?", type=Path, default=DEFAULT_SAMPLES,
-                    help=f"folder of evaluation samples (default: {DEFAULT_SAMPLES})")
+    ap.add_argument("samples", type=Path, help="folder of evaluation samples (medqa_test.jsonl, HLE_biomed.jsonl, ...)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output file (default: {DEFAULT_OUT})")
     args = ap.parse_args(argv)
 
