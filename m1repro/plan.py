@@ -36,6 +36,7 @@ from typing import Any
 import polars as pl
 
 from m1repro import resources as rsc
+from m1repro.io import atomic_open
 from m1repro.site import REPO, Site
 
 # Assumption: a pool question with its options and the difficulty prefix is ~150 tokens (MedMCQA items, 93% of the
@@ -307,8 +308,6 @@ def plan_markdown(df: pl.DataFrame, site: Site) -> str:
 def write_plan(
     cfg: Mapping[str, Any], site: Site, csv_out: str | Path, md_out: str | Path | None = None
 ) -> pl.DataFrame:
-    from m1repro.io import atomic_open
-
     df = plan_frame(cfg, site)
     with atomic_open(csv_out) as fh:
         df.write_csv(fh, float_precision=3)

@@ -24,6 +24,8 @@ PREDICTIONS = "results/predictions/{budget_mode}/{model}/{part}.jsonl"
 SCORES = "results/scores/{budget_mode}/{model}.csv"
 SCORED = "results/scored/{budget_mode}/{model}.jsonl"
 TRAINED_MODEL = "results/train/{run}/model"
+CURATED_SET = "results/curate/sets/{set}.parquet"  # the set a training run reads (curated or released)
+M23K = "results/curate/m23k.parquet"  # the full hard set, written apart from the sampled sets
 
 ALL_PARTS = "all"  # a prediction job over every dataset, in the evaluation file's order
 BUDGET_MODES = ("faithful", "exact")

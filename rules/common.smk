@@ -234,13 +234,13 @@ def report_bench_files():
 
 def report_table3_inputs(wildcards):
     if CURATE["sets_source"] == "released":
-        return {"sets": expand("results/curate/sets/{set}.parquet", set=CURATE_SETS)}
+        return {"sets": expand(wf.CURATED_SET, set=CURATE_SETS)}
     return {"counts": "results/curate/counts.json"}
 
 
 def report_table4_inputs(wildcards):
     if CURATE["sets_source"] == "released":
-        return {"m23k": "results/curate/released/m23k.parquet", "m1k": "results/curate/sets/m1k.parquet"}
+        return {"m23k": "results/curate/released/m23k.parquet", "m1k": wf.CURATED_SET.format(set="m1k")}
     return {"domain_counts": "results/curate/domain_counts.parquet"}
 
 

@@ -236,7 +236,7 @@ rule curate_sample:
         domains_api="results/curate/domains_api.json",
     output:
         sets=expand("results/curate/sampled/{set}.parquet", set=CURATE_SETS),
-        m23k="results/curate/m23k.parquet",
+        m23k=wf.M23K,
         domain_counts="results/curate/domain_counts.parquet",
         counts="results/curate/counts.json",
     params:
@@ -272,7 +272,7 @@ rule curate_set:
     input:
         get_curate_set_input,
     output:
-        "results/curate/sets/{set}.parquet",
+        wf.CURATED_SET,
     wildcard_constraints:
         set=name_regex(CURATE_SETS),
     log:

@@ -4,6 +4,7 @@ unpacks the rule's named inputs, outputs and params for one function of :mod:`m1
 from __future__ import annotations
 
 from m1repro.curate import stages
+from m1repro.io import atomic_open
 from m1repro.smk import RuleJob
 
 
@@ -84,8 +85,6 @@ def curate_released(job: RuleJob) -> None:
 def curate_set(job: RuleJob) -> None:
     """The set a training run reads: the curated one or the released one (``curate.sets_source``)."""
     import shutil
-
-    from m1repro.io import atomic_open
 
     with open(job.input[0], "rb") as src, atomic_open(job.output[0], "wb") as dst:
         shutil.copyfileobj(src, dst)

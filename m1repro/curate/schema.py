@@ -31,7 +31,7 @@ from pathlib import Path
 
 import polars as pl
 
-from m1repro.io import InputError
+from m1repro.io import InputError, atomic_open
 
 SOURCES: tuple[str, ...] = ("MedMCQA", "MedQA", "HeadQA", "PubMedQA")
 
@@ -77,7 +77,5 @@ def read_table(path: str | Path, required: tuple[str, ...] = POOL_COLUMNS) -> pl
 
 def write_table(df: pl.DataFrame, path: str | Path) -> None:
     """Write a parquet file atomically (temporary name, then rename)."""
-    from m1repro.io import atomic_open
-
     with atomic_open(path, "wb") as fh:
         df.write_parquet(fh)

@@ -18,7 +18,7 @@ import polars as pl
 from m1repro.curate import collect as col
 from m1repro.curate import fuzzy, sample
 from m1repro.curate.schema import SET_SCHEMA, SOURCES, read_table, write_table
-from m1repro.io import InputError, read_json, write_json_atomic, write_text_atomic
+from m1repro.io import InputError, atomic_open, read_json, write_json_atomic, write_text_atomic
 from m1repro.log import log_event
 
 logger = logging.getLogger(__name__)
@@ -158,8 +158,6 @@ def run_decontaminate(
     drop = fuzzy.removed_ids(table, cfg["mode"])
     kept = pool.filter(~pl.col("id").is_in(drop.implode()))
     summary = fuzzy.report_summary(table, names)
-    from m1repro.io import atomic_open
-
     with atomic_open(report_csv) as fh:
         table.with_columns(pl.lit(cfg["mode"]).alias("mode_applied")).write_csv(fh)
     write_text_atomic(report_md, fuzzy.report_markdown(summary, table, cfg["mode"], title))

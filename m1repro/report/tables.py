@@ -123,7 +123,6 @@ TABLE2_ROWS: tuple[tuple[str, str], ...] = (
     ("23K", "Random"), ("23K", "Hard"),
 )
 TABLE2_ROW_NAMES: tuple[str, ...] = tuple(f"{s} {f}" for s, f in TABLE2_ROWS)
-TABLE2_HEADER = ["scale", "data_filtering", *TABLE1_COLUMNS.values(), "Avg", "model", "budget", "scorer", "n"]
 
 
 def table2_frame(score_paths: list[str], models: list[dict[str, Any]]) -> pl.DataFrame:

@@ -16,10 +16,7 @@ from m1repro.site import Site
 from m1repro.train import launch
 from m1repro.train.estimate import set_token_count
 from m1repro.train.hparams import RunSpec, resolve_run
-from m1repro.workflow import TINY_MODEL_DIR
-
-SET_PATH = "results/curate/sets/{set}.parquet"
-M23K_PATH = "results/curate/m23k.parquet"  # the full hard set is written apart from the sampled sets
+from m1repro.workflow import CURATED_SET, M23K, TINY_MODEL_DIR
 
 
 def runs(config: Mapping[str, Any]) -> list[str]:
@@ -36,7 +33,7 @@ def spec(config: Mapping[str, Any], run: str, site: Site | None = None) -> RunSp
 
 
 def data_path(set_name: str) -> str:
-    return M23K_PATH if set_name == "m23k" else SET_PATH.format(set=set_name)
+    return M23K if set_name == "m23k" else CURATED_SET.format(set=set_name)
 
 
 def local_base(base: str) -> bool:
