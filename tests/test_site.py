@@ -270,7 +270,7 @@ def all_jobs(checkout: Path, site_file: Path) -> list[tuple[str, dict[str, Any]]
     Snakemake gives it (``--config site=...``, a dry run with everything to do)."""
     from workflow_helpers import dry_run
 
-    jobs = dry_run(["results/table1.csv", "--forceall", "--config", f"site={site_file}"], cwd=checkout)
+    jobs = dry_run(["report_all", "--forceall", "--config", f"site={site_file}"], cwd=checkout)
     out = []
     for j in jobs:
         if j.rule in ("eval_predict", "curate_difficulty_model", "train_sft"):
