@@ -58,6 +58,8 @@ def read_yaml(path: str | Path) -> Any:
         raise InputError(path, f"{exc.problem or exc}", record=where) from None
     except UnicodeDecodeError as exc:
         raise InputError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except FileNotFoundError:
+        raise InputError(path, "no such config file") from None
 
 
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:

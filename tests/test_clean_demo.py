@@ -56,8 +56,14 @@ def _files(d: Path) -> dict[str, bytes]:
 
 def _clean(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(cwd), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "m1repro.clean", *args, *TINY], cwd=cwd, capture_output=True,
-                          text=True, timeout=300, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "m1repro.clean", *args, *TINY],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
@@ -80,8 +86,17 @@ def planted(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
             p.write_text(f"tiny {path}\n")
     run_snakemake([*TINY, "--touch", "--forceall"], d)  # Snakemake records every output as the tiny run's
     # another configuration (other eval settings) writes the shared evaluation items last
-    run_snakemake(["--profile", "profiles/tiny", "results/eval/items.jsonl", "--touch", "--config",
-                   "eval={max_items_per_dataset: 2}"], d)
+    run_snakemake(
+        [
+            "--profile",
+            "profiles/tiny",
+            "results/eval/items.jsonl",
+            "--touch",
+            "--config",
+            "eval={max_items_per_dataset: 2}",
+        ],
+        d,
+    )
     for rel in TINY_EXTRA:
         (d / rel).parent.mkdir(parents=True, exist_ok=True)
         (d / rel).write_text("tiny\n")
@@ -106,8 +121,11 @@ def test_clean_removes_the_tiny_run_and_keeps_the_rest(planted):
     proc = _clean(d)
     left_tiny = [p for p in [*outputs, *TINY_EXTRA] if p not in SHARED and (d / p).exists()]
     assert not left_tiny, left_tiny
-    for log in ("logs/eval_score/faithful/tiny-base.log", "logs/train_sft/tiny-m1-1K.launcher.log",
-                "logs/report_table1.log"):
+    for log in (
+        "logs/eval_score/faithful/tiny-base.log",
+        "logs/train_sft/tiny-m1-1K.launcher.log",
+        "logs/report_table1.log",
+    ):
         assert not (d / log).exists(), log
     assert (d / "logs/eval_prepare.log").exists()  # the log of the other configuration's job
     assert not (d / "resources/tiny").exists() and not (d / "cache/tiny").exists()  # emptied folders pruned
