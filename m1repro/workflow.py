@@ -68,12 +68,18 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 _LOCAL_PREFIXES = ("/", "./", "../", "~", "resources/", "results/", "cache/")
 
 
-def looks_local(path: str, workdir: Path) -> bool:
-    """Whether a model path names a local directory rather than a hub id: absolute, relative (``./``, ``../``), under
-    the checkout's data folders, not shaped like a hub id, or ``dir/name`` where ``dir`` exists here."""
-    if path.startswith(_LOCAL_PREFIXES) or not _HUB_ID.match(path):
-        return True
-    return "/" in path and (workdir / path.split("/")[0]).is_dir()
+def local_path_reason(path: str, workdir: Path) -> str | None:
+    """Why a model path names a local directory rather than a hub id (None: a hub id): absolute, relative (``./``,
+    ``../``), under the checkout's data folders, not shaped like a hub id ``org/name``, or ``dir/name`` where ``dir``
+    is a folder here (a loader would look there first)."""
+    if path.startswith(_LOCAL_PREFIXES):
+        return "a local path"
+    if not _HUB_ID.match(path):
+        return "a local path (a hub id is 'org/name')"
+    first = path.split("/")[0]
+    if "/" in path and (workdir / first).is_dir():
+        return f"a local path ('{first}/' is a folder here)"
+    return None
 
 
 def model_paths(cfg: Config) -> list[tuple[str, str]]:
@@ -105,8 +111,8 @@ def path_problems(cfg: Config, workdir: Path) -> list[str]:
             continue  # made by train_sft
         elif not path.strip():
             problems.append(f"{key}: empty path")
-        elif looks_local(path, workdir) and not (workdir / Path(path).expanduser()).exists():
-            problems.append(f"{key}: {path!r} looks like a local path and does not exist (a hub id is 'org/name')")
+        elif (why := local_path_reason(path, workdir)) and not (workdir / Path(path).expanduser()).exists():
+            problems.append(f"{key}: {path!r} is {why} and does not exist")
     for name, m in cfg["models"].items():
         if m.get("train") is not None and m["train"] not in runs:
             problems.append(f"models.{name}.train: {m['train']!r} is not a run under train.runs (have {runs})")

@@ -68,9 +68,9 @@ def _clean(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-@pytest.fixture(scope="module")
-def planted(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
-    d = copy_checkout(tmp_path_factory.mktemp("clean") / "checkout")
+@pytest.fixture
+def planted(tmp_path) -> tuple[Path, dict[str, list[str]]]:
+    d = copy_checkout(tmp_path / "checkout")
     outputs = _summary(d)
     assert len(outputs) > 60 and "results/table1.csv" in outputs
     for path, (rule, _) in outputs.items():
@@ -106,18 +106,18 @@ def planted(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
     return d, outputs
 
 
-def test_dry_run_lists_and_removes_nothing(planted):
+def test_clean_removes_the_tiny_run_and_keeps_the_rest(planted):
     d, outputs = planted
+    # first a dry run: it lists, and removes nothing
     before = _files(d)
-    proc = _clean(d, "--dry-run")
-    listed = {line.removeprefix("would remove ") for line in proc.stdout.splitlines() if line.startswith("would")}
+    listed = {
+        line.removeprefix("would remove ")
+        for line in _clean(d, "--dry-run").stdout.splitlines()
+        if line.startswith("would")
+    }
     assert "results/table1.csv" in listed and "cache/tiny/train/tiny-m1-1K" in listed
     assert not listed & set(PAPER_FILES) and not listed & set(SHARED)
     assert _files(d) == before
-
-
-def test_clean_removes_the_tiny_run_and_keeps_the_rest(planted):
-    d, outputs = planted
     proc = _clean(d)
     left_tiny = [p for p in [*outputs, *TINY_EXTRA] if p not in SHARED and (d / p).exists()]
     assert not left_tiny, left_tiny

@@ -236,8 +236,12 @@ def table3_from_sets(set_paths: dict[str, str]) -> pl.DataFrame:
 
 def short_set_notes(counts: dict[str, Any]) -> list[str]:
     """Flags for curated sets smaller than requested (accepted with ``curate.allow_short_sets``), from counts.json."""
-    return [f"FLAGGED: set {name} has {v['rows']} rows, fewer than the {v['requested']} requested (the pool ran short; "
-            "allowed by curate.allow_short_sets)." for name, v in (counts.get("short_sets") or {}).items()]
+    return [
+        f"FLAGGED: set {name} has {v['rows']} rows, fewer than the {v['requested']} requested (too few rows to draw "
+        "from: a small pool, or fewer correct R1 answers than curate.random_estimated_accuracy assumes; allowed by "
+        "curate.allow_short_sets)."
+        for name, v in (counts.get("short_sets") or {}).items()
+    ]
 
 
 def write_table3(df: pl.DataFrame, csv_out: str, md_out: str, tex_out: str, origin: str,
