@@ -89,7 +89,8 @@ def _dag(snakemake_args: Sequence[str]) -> Iterator[Any]:
     _, args = parse_args(list(snakemake_args))
     workdir = Path(args.directory or ".").resolve()
     snakefile = Path(args.snakefile) if args.snakefile else workdir / "Snakefile"
-    with SnakemakeApi(OutputSettings(quiet={Quietness.PROGRESS, Quietness.RULES})) as api:
+    quiet = {Quietness.PROGRESS, Quietness.RULES}
+    with SnakemakeApi(OutputSettings(quiet=quiet, enable_file_logging=False)) as api:  # no run log of its own
         workflow_api = api.workflow(
             resource_settings=ResourceSettings(),
             config_settings=ConfigSettings(
