@@ -48,9 +48,11 @@ plan: setup
 	$(BIN)/snakemake --cores 1 results/plan.md
 	@cat results/plan.md
 
-clean-demo:
-	rm -rf results/eval results/predictions results/scores results/curate results/train results/table* results/figure* \
-	       resources/tiny logs cache .snakemake/metadata
+# Exactly what the demo wrote (Snakemake lists the tiny DAG's files; m1repro/clean.py): a paper run's results, API
+# caches and checkpoints stay. CLEAN_ARGS=--dry-run lists them first.
+CLEAN_ARGS ?=
+clean-demo: setup
+	$(BIN)/python -m m1repro.clean $(CLEAN_ARGS) --profile profiles/tiny $(DEMO_TARGETS)
 
 # GPU check kit (docs/gpu_check.md). gpu-check runs on a GPU machine with the python that has torch and transformers
 # (no setup, no index): GPU_PY=python3 by default; extra flags in GPU_CHECK_ARGS (e.g. --sections engine,sft).

@@ -58,6 +58,8 @@ def read_yaml(path: str | Path) -> Any:
         raise InputError(path, f"{exc.problem or exc}", record=where) from None
     except UnicodeDecodeError as exc:
         raise InputError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except FileNotFoundError:
+        raise InputError(path, "no such config file") from None
 
 
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
@@ -85,10 +87,12 @@ def _typed_cli_values(value: Any) -> Any:
 
 
 def resolve_config(
-    given: Mapping[str, Any], configfiles: Sequence[str | Path] = (), cli: Mapping[str, Any] | None = None
+    given: Mapping[str, Any], configfiles: Sequence[str | Path] = (), cli: Mapping[str, Any] | None = None,
+    workdir: str | Path | None = None,
 ) -> dict[str, Any]:
     """The validated configuration of a run: ``given`` (what Snakemake read from ``configfiles`` and ``--config``,
-    whose values ``cli`` are) merged onto its base, validated with defaults, and checked."""
+    whose values ``cli`` are) merged onto its base, validated with defaults, and checked (local paths relative to
+    ``workdir``, default the current directory: Snakemake's working directory)."""
     for path in configfiles:
         read_yaml(path)  # duplicate keys, which Snakemake's own loading lets through
     overlay = dict(given)
@@ -102,25 +106,35 @@ def resolve_config(
     cfg = deep_merge(read_yaml(base), overlay) if base else overlay
     cfg.pop("base", None)
     validate_config(cfg)
-    check_config(cfg)
+    check_config(cfg, workdir)
     return cfg
 
 
-def check_config(cfg: Mapping[str, Any]) -> None:
-    """What the schema cannot say: two models with one Table 1 label would give two rows nobody can tell apart."""
+def check_config(cfg: Mapping[str, Any], workdir: str | Path | None = None) -> None:
+    """What the schema cannot say: two models with one Table 1 label would give two rows nobody can tell apart; local
+    paths (relative to ``workdir``, default the current directory) must exist or be made by the workflow
+    (:func:`m1repro.workflow.path_problems`). Every problem is named, all at once."""
+    from m1repro.workflow import path_problems
+
+    problems = []
     labels = Counter(m.get("label", name) for name, m in cfg["models"].items() if m.get("table1", True))
     shared = sorted(label for label, n in labels.items() if n > 1)
     if shared:
         owners = {lb: [n for n, m in cfg["models"].items() if m.get("label", n) == lb] for lb in shared}
-        raise ValueError(f"config models: these Table 1 labels are given to several models: {owners}; give each "
-                         "model its own `label`")
+        problems.append(f"models: these Table 1 labels are given to several models: {owners}; give each model its "
+                        "own `label`")
+    problems += path_problems(cfg, Path.cwd() if workdir is None else Path(workdir))
+    if problems:
+        raise ValueError("config: " + "\n  ".join(["problems found:", *problems]) if len(problems) > 1
+                         else f"config {problems[0]}")
 
 
 def load_config(path: str | Path, validate: bool = True) -> dict[str, Any]:
-    """Read one config file as the Snakefile resolves it (onto its base, validated, checked); for tools and tests.
+    """Read one config file as the Snakefile resolves it (onto its base, validated, checked, its local paths relative
+    to the checkout); for tools and tests.
     ``validate=False`` returns the file as it is."""
     cfg = read_yaml(path)
-    return resolve_config(cfg, [path]) if validate else cfg
+    return resolve_config(cfg, [path], workdir=REPO) if validate else cfg
 
 
 def validate_config(cfg: dict[str, Any]) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Literal
 
-from m1repro.io import atomic_open, write_json_atomic, write_jsonl_atomic
+from m1repro.io import InputError, atomic_open, write_json_atomic, write_jsonl_atomic
 from m1repro.log import log_event
 from m1repro.records import load_eval_file, md5sum
 from m1repro.smk import RuleJob
@@ -15,14 +16,26 @@ from m1repro.smk import RuleJob
 log = logging.getLogger(__name__)
 
 
+class DownloadError(RuntimeError):
+    """A download that failed, with the URL and the reason."""
+
+
 def download_eval_file(url: str, out: str | Path, md5: str | None, timeout: float = 120.0) -> None:
     """Fetch ``url`` to ``out``; a wrong md5 is an error and leaves nothing behind."""
     if not url:
         raise ValueError("config eval.data.url is empty: set it, or set eval.data.path to a local file")
     out = Path(out)
-    with urllib.request.urlopen(url, timeout=timeout) as resp, atomic_open(out, "wb") as fh:
-        while block := resp.read(1 << 20):
-            fh.write(block)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp, atomic_open(out, "wb") as fh:
+            while block := resp.read(1 << 20):
+                fh.write(block)
+    except urllib.error.HTTPError as exc:
+        raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason} (config eval.data.url); check the URL, or set "
+                            "eval.data.path to a local copy") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        raise DownloadError(f"{url}: cannot download ({reason}) (config eval.data.url); compute nodes are often "
+                            "offline: download on the login node, or set eval.data.path to a local copy") from None
     got = md5sum(out)
     if md5 and got != md5:
         out.unlink()
@@ -37,11 +50,20 @@ def prepare_items(
     validation_out: str | Path,
     on_invalid: Literal["error", "exclude"] = "error",
     max_items: int | None = None,
+    allow_empty: bool = False,
 ) -> dict[str, int]:
     """Validate the file and write the items of the configured datasets to one JSONL in the file's order (the order
-    of the original's batches), plus a summary of counts and exclusions; returns the counts per dataset."""
+    of the original's batches), plus a summary of counts and exclusions; returns the counts per dataset. A configured
+    dataset without valid items is an error naming it, unless ``allow_empty`` (``eval.allow_empty_datasets``): then
+    the summary lists it under ``empty_datasets`` and Table 1 flags its cells."""
     evalset = load_eval_file(eval_path, datasets, on_invalid=on_invalid, max_items=max_items)
     counts = {source: len(items) for source, items in evalset.items.items()}
+    empty = [d for d in datasets if not counts.get(d)]
+    if empty and not allow_empty:
+        excluded = {d: sum(e.source == d for e in evalset.excluded) for d in empty}
+        raise InputError(eval_path, f"configured dataset(s) {empty} have no valid items (excluded: {excluded}): fix "
+                         "the file, drop them from eval.datasets, or set eval.allow_empty_datasets: true (their "
+                         "Table 1 cells are then left empty and flagged)", record=empty[0])
     write_jsonl_atomic(items_out, (it.to_dict() for items in evalset.items.values() for it in items))
     summary = {
         "file": str(eval_path),
@@ -52,16 +74,20 @@ def prepare_items(
         "item_ids": {d: [it.id for it in evalset.items[d]] for d in datasets},
         "excluded": [e.__dict__ for e in evalset.excluded],
         "excluded_per_source": {s: sum(e.source == s for e in evalset.excluded) for s in datasets},
+        "allow_empty_datasets": allow_empty,
+        "empty_datasets": empty,
     }
     write_json_atomic(validation_out, summary)
-    log_event(log, "evaluation items prepared", items=counts, excluded=len(evalset.excluded))
+    if empty:
+        log.warning("evaluation datasets without items (allowed by eval.allow_empty_datasets): %s", empty)
+    log_event(log, "evaluation items prepared", items=counts, excluded=len(evalset.excluded), empty=empty)
     return counts
 
 
 def eval_prepare(job: RuleJob) -> None:
     """Rule eval_prepare."""
     prepare_items(job.input[0], list(job.params.datasets), job.output.eval_items, job.output.validation,
-                  job.params.on_invalid, job.params.max_items)
+                  job.params.on_invalid, job.params.max_items, job.params.allow_empty)
 
 
 def eval_download(job: RuleJob) -> None:

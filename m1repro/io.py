@@ -1,7 +1,9 @@
 """File helpers shared by every stage.
 
 Every output is written under a temporary name and renamed into place, so a job killed midway never leaves a
-file that looks finished (Snakemake would otherwise take a half-written JSONL as complete on a rerun).
+file that looks finished (Snakemake would otherwise take a half-written JSONL as complete on a rerun). The file gets
+the mode a plain ``open`` would give it (``0o666`` less the umask), so on a shared cluster the group reads results as
+the user's umask allows (``mkstemp`` alone would make every output ``0600``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,13 +33,30 @@ class InputError(ValueError):
         self.field = field
 
 
+def current_umask() -> int:
+    """The process umask: from /proc on Linux (no side effect); elsewhere by setting it and setting it back, which
+    for an instant changes it for other threads too."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
     """Open a temporary sibling of ``path``; rename it onto ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+    finally:
+        os.close(fd)
     try:
         with open(tmp, mode, encoding=None if "b" in mode else encoding) as fh:
             yield fh
@@ -46,6 +66,20 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def partial_path(path: str | Path) -> Path:
+    """Where a directory output is built before its rename into place (e.g. the trainer's final model)."""
+    path = Path(path)
+    return path.parent / f".{path.name}.partial"
+
+
+def leftovers(path: str | Path) -> list[Path]:
+    """What a killed writer of ``path`` can leave beside it: :func:`atomic_open`'s temporary files and the
+    :func:`partial_path` directory."""
+    path = Path(path)
+    found = sorted(path.parent.glob(f".{glob_escape(path.name)}.*.part")) if path.parent.is_dir() else []
+    return found + [p for p in (partial_path(path),) if p.exists() or p.is_symlink()]
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
@@ -69,10 +103,15 @@ def write_jsonl_atomic(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSONL file; a broken line is an error naming the file and the line number."""
+    """Read a JSONL file; a broken line (bad JSON, not UTF-8) is an error naming the file and the line number."""
     rows: list[dict[str, Any]] = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(path, f"not UTF-8 text ({exc.reason}); save it as UTF-8",
+                                 record=f"line {lineno}") from None
             if not line.strip():
                 continue
             try:
@@ -83,8 +122,13 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 
 
 def read_json(path: str | Path) -> Any:
+    """Read a JSON file; bad JSON or bytes that are not UTF-8 are an error naming the file and the line."""
+    data = Path(path).read_bytes()
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8",
+                         record=f"line {line}") from None
     except json.JSONDecodeError as exc:
         raise InputError(path, f"invalid JSON at line {exc.lineno} ({exc.msg})") from exc

@@ -165,7 +165,19 @@ def read_items(path: str | Path, sources: list[str] | None = None) -> list[EvalI
         if wanted is None or item.source in wanted:
             out.append(item)
     if wanted is not None:
-        missing = sorted(wanted - {it.source for it in out})
+        missing = sorted(wanted - {it.source for it in out} - allowed_empty(path))
         if missing:
             raise InputError(path, f"no items of {missing}: rebuild it with the rule eval_prepare")
     return out
+
+
+def allowed_empty(items_path: str | Path) -> set[str]:
+    """Datasets that eval_prepare found empty and accepted (``eval.allow_empty_datasets``), from the summary it
+    writes beside the items file (``validation.json``)."""
+    from m1repro.io import read_json
+
+    summary = Path(items_path).with_name("validation.json")
+    if not summary.exists():
+        return set()
+    data = read_json(summary)
+    return set(data.get("empty_datasets") or []) if data.get("allow_empty_datasets") else set()

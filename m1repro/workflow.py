@@ -5,7 +5,9 @@ Snakemake). Rules and scripts name paths through here and nowhere else.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from m1repro import config as cfgview
@@ -61,6 +63,71 @@ def model_weights(cfg: Config, name: str) -> str:
     """Where a model's weights are: a hub id, a local directory, or the final model of a training run."""
     view = cfg_model(cfg, name)
     return TRAINED_MODEL.format(run=view.train) if view.train else str(view.path)
+
+
+# A hub id: "name" or "org/name" (what huggingface_hub accepts as a repo id).
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+_LOCAL_PREFIXES = ("/", "./", "../", "~", "resources/", "results/", "cache/")
+
+
+def local_path_reason(path: str, workdir: Path) -> str | None:
+    """Why a model path names a local directory rather than a hub id (None: a hub id): absolute, relative (``./``,
+    ``../``), under the checkout's data folders, not shaped like a hub id ``org/name``, or ``dir/name`` where ``dir``
+    is a folder here (a loader would look there first)."""
+    if path.startswith(_LOCAL_PREFIXES):
+        return "a local path"
+    if not _HUB_ID.match(path):
+        return "a local path (a hub id is 'org/name')"
+    first = path.split("/")[0]
+    if "/" in path and (workdir / first).is_dir():
+        return f"a local path ('{first}/' is a folder here)"
+    return None
+
+
+def model_paths(cfg: Config) -> list[tuple[str, str]]:
+    """Every configured path of weights or a tokenizer, as (config key, path)."""
+    out = []
+    for name, m in cfg["models"].items():
+        out += [(f"models.{name}.{k}", m[k]) for k in ("path", "tokenizer") if m.get(k) is not None]
+    for run, r in ((cfg.get("train") or {}).get("runs") or {}).items():
+        out.append((f"train.runs.{run}.base", r["base"]))
+    difficulty = (cfg.get("curate") or {}).get("difficulty") or {}
+    if difficulty.get("backend", "engine") == "engine":
+        out += [(f"curate.difficulty.models.{n}.path", m["path"]) for n, m in (difficulty.get("models") or {}).items()]
+    return out
+
+
+def path_problems(cfg: Config, workdir: Path) -> list[str]:
+    """What is wrong with the configured local paths, all at once: a model path that looks local and does not
+    exist (and is not made by this workflow), a tiny model that ``tiny_models`` does not define, a model trained by
+    a run that ``train.runs`` lacks, a local evaluation file that is missing or has another md5 than configured."""
+    tiny = sorted(cfg.get("tiny_models") or {})
+    runs = sorted((cfg.get("train") or {}).get("runs") or {})
+    problems = []
+    for key, path in model_paths(cfg):
+        if path.startswith(TINY_MODEL_DIR + "/"):
+            name = path[len(TINY_MODEL_DIR) + 1 :]
+            if name not in tiny:
+                problems.append(f"{key}: {path!r} is no tiny model of this configuration (tiny_models: {tiny})")
+        elif any(path == TRAINED_MODEL.format(run=r) for r in runs):
+            continue  # made by train_sft
+        elif not path.strip():
+            problems.append(f"{key}: empty path")
+        elif (why := local_path_reason(path, workdir)) and not (workdir / Path(path).expanduser()).exists():
+            problems.append(f"{key}: {path!r} is {why} and does not exist")
+    for name, m in cfg["models"].items():
+        if m.get("train") is not None and m["train"] not in runs:
+            problems.append(f"models.{name}.train: {m['train']!r} is not a run under train.runs (have {runs})")
+    data = cfg["eval"].get("data") or {}
+    if data.get("path"):
+        from m1repro.records import md5sum
+
+        local = workdir / data["path"]
+        if not local.is_file():
+            problems.append(f"eval.data.path: {data['path']!r} does not exist")
+        elif data.get("md5") and (got := md5sum(local)) != data["md5"]:
+            problems.append(f"eval.data.md5: {data['path']!r} has md5 {got}, not the configured {data['md5']}")
+    return problems
 
 
 def model_inputs(cfg: Config, name: str) -> list[str]:

@@ -240,7 +240,8 @@ rule curate_sample:
         domain_counts="results/curate/domain_counts.parquet",
         counts="results/curate/counts.json",
     params:
-        cfg={"seed": CURATE["seed"], "sizes": CURATE["sets"], "grader": CURATE["traces"]["grader"]},
+        cfg={"seed": CURATE["seed"], "sizes": CURATE["sets"], "grader": CURATE["traces"]["grader"],
+             "allow_short_sets": CURATE["allow_short_sets"]},
         sets=CURATE_SETS,
     resources:
         **get_cpu_resources(),

@@ -26,6 +26,7 @@ rule eval_prepare:
         datasets=DATASETS,
         on_invalid=config["eval"]["on_invalid"],
         max_items=config["eval"]["max_items_per_dataset"],
+        allow_empty=config["eval"]["allow_empty_datasets"],
     log:
         "logs/eval_prepare.log",
     localrule: True

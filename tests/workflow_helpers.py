@@ -112,7 +112,7 @@ def load_workflow(configfile: str) -> tuple[tuple[Any, ...], frozenset[str]]:
         StorageSettings,
     )
 
-    with SnakemakeApi(OutputSettings()) as api:
+    with SnakemakeApi(OutputSettings(enable_file_logging=False)) as api:  # no .snakemake/log in the checkout
         wf = api.workflow(
             resource_settings=ResourceSettings(),
             config_settings=ConfigSettings(configfiles=[REPO / configfile]),

@@ -375,6 +375,23 @@ def random_sets(
     return {s: correct.filter(pl.col(f"in_{s}")).head(int(sizes[s])) for s in RANDOM_SETS}
 
 
+def check_set_sizes(rows: Mapping[str, int], sizes: Mapping[str, int], m23k_rows: int, allow_short: bool
+                    ) -> dict[str, dict[str, int]]:
+    """Sets with fewer rows than ``curate.sets`` asks: an error naming them and the sizes, or, with ``allow_short``
+    (``curate.allow_short_sets``), returned ({set: {requested, rows}}) for counts.json and Table 3's flags."""
+    short = {name: {"requested": int(sizes[name]), "rows": int(n)} for name, n in rows.items() if n < int(sizes[name])}
+    if short and not allow_short:
+        listed = "; ".join(f"{k}: {v['rows']} rows of {v['requested']} requested" for k, v in short.items())
+        raise ValueError(f"curate.sets: {len(short)} set(s) are smaller than requested ({listed}; m23K has {m23k_rows} "
+                         "rows; the random sets keep R1's correct answers among int(size / random_estimated_accuracy) "
+                         "drawn rows). Lower curate.sets, or set curate.allow_short_sets: true to keep them (flagged "
+                         "in Table 3)")
+    for name, v in short.items():
+        logger.warning("curated set %s has %d rows, fewer than the %d requested (curate.allow_short_sets)", name,
+                       v["rows"], v["requested"])
+    return short
+
+
 def run_sample(
     cfg: Mapping[str, Any],
     domains_path: str,
@@ -386,7 +403,8 @@ def run_sample(
     counts_out: str,
     stage_counts: Mapping[str, str],
 ) -> dict[str, Any]:
-    """cfg: seed, sizes{...}, grader. Writes the five sets, m23K, Table 4 and counts.json."""
+    """cfg: seed, sizes{...}, grader, allow_short_sets. Writes the five sets, m23K, Table 4 and counts.json; a set
+    smaller than its size is an error unless allowed (:func:`check_set_sizes`)."""
     from m1repro.curate.domains import domain_counts
 
     m23k = read_table(domains_path)
@@ -401,6 +419,8 @@ def run_sample(
     drawn = read_table(random_path, required=("id", "draw_rank", *(f"in_{s}" for s in RANDOM_SETS)))
     for name, df in random_sets(read_table(traces_path), drawn, sizes, cfg.get("grader", "faithful")).items():
         sets[name] = _as_set(df)
+    short = check_set_sizes({k: v.height for k, v in sets.items()}, sizes, m23k.height,
+                            bool(cfg.get("allow_short_sets", False)))
     for name, path in sets_out.items():
         write_table(sets[name], path)
     write_table(_as_set(m23k), m23k_out)
@@ -412,6 +432,7 @@ def run_sample(
         )
     counts["stages"]["m23k"] = _counts(m23k)
     counts["random_draws"] = {s: _counts(drawn.filter(pl.col(f"in_{s}"))) for s in RANDOM_SETS}
+    counts["short_sets"] = short
     write_json_atomic(counts_out, counts)
     log_event(logger, "sets written", **{k: v["total"] for k, v in counts["sets"].items()})
     return counts

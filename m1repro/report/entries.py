@@ -24,15 +24,17 @@ def report_table2(job: RuleJob) -> None:
 def report_table3(job: RuleJob) -> None:
     """Table 3: samples per source at each curation stage (counts.json) or, for released sets, in each set."""
     from m1repro.io import read_json
-    from m1repro.report.tables import table3_frame, table3_from_sets, write_table3
+    from m1repro.report.tables import short_set_notes, table3_frame, table3_from_sets, write_table3
 
     i, o = job.input, job.output
+    flags: list[str] = []
     if i.get("counts"):
-        df, origin = table3_frame(read_json(i.counts)), i.counts
+        counts = read_json(i.counts)
+        df, origin, flags = table3_frame(counts), i.counts, short_set_notes(counts)
     else:
         df = table3_from_sets(dict(zip(job.params.sets, i.sets, strict=True)))
         origin = "the released sets (" + ", ".join(i.sets) + "); no stage counts"
-    write_table3(df, o.csv, o.md, o.tex, origin)
+    write_table3(df, o.csv, o.md, o.tex, origin, flags)
 
 
 def report_table4(job: RuleJob) -> None:

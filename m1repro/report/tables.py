@@ -51,15 +51,31 @@ def to_markdown(df: pl.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def empty_cells(df: pl.DataFrame, label: str = "model") -> dict[str, list[str]]:
+    """Table 1/2 columns with empty cells: {column: row labels}. A dataset without scored items (an empty evaluation
+    source, accepted with ``eval.allow_empty_datasets``) leaves its cells, and Avg, empty."""
+    return {c: [str(r) for r, v in zip(df[label], df[c]) if v is None] for c in TABLE1_COLUMNS.values()
+            if df[c].null_count()}
+
+
+def empty_cell_notes(df: pl.DataFrame, label: str = "model") -> list[str]:
+    return [f"FLAGGED: {column} is empty for {', '.join(rows)}: no scored items (an empty evaluation source, allowed "
+            "by eval.allow_empty_datasets; see results/eval/validation.json), so Avg is not computed for these rows."
+            for column, rows in empty_cells(df, label).items()]
+
+
 def write_table1(score_paths: list[str], models: list[dict[str, Any]], csv_out: str, md_out: str,
                  tex_out: str | None = None) -> pl.DataFrame:
     df = table1_frame(score_paths, models)
+    notes = empty_cell_notes(df)
     with atomic_open(csv_out) as fh:
         df.write_csv(fh, float_precision=2)
-    write_text_atomic(md_out, to_markdown(df))
+    write_text_atomic(md_out, to_markdown(df) + "".join(f"\n- {n}" for n in notes) + ("\n" if notes else ""))
     if tex_out:
         write_text_atomic(tex_out, to_latex(df, caption="Table 1: accuracy (%) per model and dataset", label="tab:main"))
-    log_event(log, "table 1 written", rows=df.height)
+    for n in notes:
+        log.warning(n)
+    log_event(log, "table 1 written", rows=df.height, flagged=len(notes))
     return df
 
 
@@ -155,6 +171,7 @@ def write_table2(score_paths: list[str], models: list[dict[str, Any]], csv_out: 
                      "`ablation_row`, so the table is empty (see config/config.yaml `train.runs`).")
     elif missing:
         notes.append("Rows of the paper without a model in this configuration: " + ", ".join(missing) + ".")
+    notes += empty_cell_notes(df)
     write_table(df, csv_out, md_out, tex_out, title="Table 2: data-filtering ablation (accuracy %)", notes=notes,
                 label="tab:ablation")
     log_event(log, "table 2 written", rows=df.height, missing=missing)
@@ -216,15 +233,28 @@ def table3_from_sets(set_paths: dict[str, str]) -> pl.DataFrame:
     return table3_frame(counts)
 
 
-def write_table3(df: pl.DataFrame, csv_out: str, md_out: str, tex_out: str, origin: str) -> pl.DataFrame:
+def short_set_notes(counts: dict[str, Any]) -> list[str]:
+    """Flags for curated sets smaller than requested (accepted with ``curate.allow_short_sets``), from counts.json."""
+    return [
+        f"FLAGGED: set {name} has {v['rows']} rows, fewer than the {v['requested']} requested (too few rows to draw "
+        "from: a small pool, or fewer correct R1 answers than curate.random_estimated_accuracy assumes; allowed by "
+        "curate.allow_short_sets)."
+        for name, v in (counts.get("short_sets") or {}).items()
+    ]
+
+
+def write_table3(df: pl.DataFrame, csv_out: str, md_out: str, tex_out: str, origin: str,
+                 flags: list[str] | None = None) -> pl.DataFrame:
     notes = [f"Counts from {origin}.",
              "Rows with in_paper = false are stages this pipeline reports separately (the paper folds them into its "
-             "'Decontamination & deduplication' row)."]
+             "'Decontamination & deduplication' row).", *(flags or [])]
     if df.height == 0:
         notes.append("No curation counts in this configuration.")
     write_table(df, csv_out, md_out, tex_out, title="Table 3: samples per source at each curation stage and set",
                 notes=notes, label="tab:data-stats")
-    log_event(log, "table 3 written", rows=df.height)
+    for n in flags or []:
+        log.warning(n)
+    log_event(log, "table 3 written", rows=df.height, flagged=len(flags or []))
     return df
 
 

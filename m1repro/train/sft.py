@@ -23,6 +23,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+from m1repro.io import partial_path
 from m1repro.log import log_event, setup_logging
 from m1repro.train.format import PAD_TOKEN, build_dataset, load_training_rows
 from m1repro.train.hparams import RunSpec
@@ -186,7 +187,7 @@ def _train(
     spec: RunSpec, data_path: str | Path, output_dir: str | Path, checkpoint_dir: str | Path, callbacks: Sequence[Any]
 ) -> dict[str, Any]:
     output_dir = Path(output_dir)
-    tmp_dir = output_dir.parent / f".{output_dir.name}.partial"
+    tmp_dir = partial_path(output_dir)
     t0 = time.time()
     trainer = build_trainer(spec, data_path, checkpoint_dir, callbacks)
     resume = last_checkpoint(checkpoint_dir)

@@ -79,6 +79,10 @@ def resources(config: Mapping[str, Any], site: Site, run: str, data: str | None 
 def checkpoint_dir(config: Mapping[str, Any], run: str, site: Site | None = None) -> str:
     """Trainer checkpoints of a run, keyed by a hash of its resolved spec: a resumed job continues only a run with
     the same hyperparameters and data; a changed spec starts afresh instead of resuming the old one."""
-    root = (config.get("train") or {}).get("checkpoint_root", "cache/train")
     key = hashlib.sha256(spec_json(config, run, site).encode()).hexdigest()[:12]
-    return f"{root}/{run}/{key}/checkpoints"
+    return f"{run_checkpoint_root(config, run)}/{key}/checkpoints"
+
+
+def run_checkpoint_root(config: Mapping[str, Any], run: str) -> str:
+    """The folder of every checkpoint of one run (all its specs): ``{train.checkpoint_root}/{run}``."""
+    return f"{(config.get('train') or {}).get('checkpoint_root', 'cache/train')}/{run}"
