@@ -19,8 +19,9 @@ from pathlib import Path
 
 from m1repro.budget import ThinkState
 from m1repro.engines.hf import HFEngine
-from m1repro.eval import EvalSettings, Variant, _think_naive, _think_shared, run_job
+from m1repro.eval import EvalSettings, _think_naive, _think_shared, run_job
 from m1repro.records import load_eval_file
+from m1repro.variants import Variant
 
 REPO = Path(__file__).resolve().parent.parent
 
