@@ -346,3 +346,40 @@ def test_gpu_rule_resources_are_the_jobs_requests_per_key(cfg, a100):
     res = {k: (f(W, 1) if k == "runtime" else f(W) if callable(f) else f) for k, f in cpu.items()}
     line = sbatch(res)
     assert (res["gpu"], res["gpu_model"]) == (0, "") and "--gpus" not in line and f"-p {a100.cpu_partition}" in line
+
+
+def test_transformers_jobs_ask_for_the_engines_gpus(a100):
+    """The transformers backend asks ``engine.gpus`` GPUs (default: 1 with device cuda, none on a CPU), on the GPU
+    partition with its share of the node and the site's typed request; SGLang's GPUs stay tp x dp."""
+    from m1repro.config import deep_merge
+
+    tiny = load_config(REPO / "config" / "tiny.yaml")
+    assert rsc.predict_job(tiny, a100, "tiny-base", ["NEJM"]).gpus == 0
+    assert rsc.difficulty_job(tiny, a100, "tiny-qwen", items=10).gpus == 0
+
+    def with_engine(engine: dict[str, Any]) -> dict[str, Any]:
+        diff_engine = {"curate": {"difficulty": {"models": {"tiny-qwen": {"engine": engine}}}}}
+        return deep_merge(tiny, {"engine_defaults": engine, **diff_engine})
+
+    assert rsc.predict_job(with_engine({"device": "cuda"}), a100, "tiny-base", ["NEJM"]).gpus == 1
+    assert rsc.predict_job(with_engine({"device": "auto"}), a100, "tiny-base", ["NEJM"]).gpus == 0
+    two = with_engine({"gpus": 2})
+    job = rsc.predict_job(two, a100, "tiny-base", ["NEJM"])
+    assert job.gpus == 2 and job.limit_min == rsc.FIXED_RUNTIME_MIN
+    assert rsc.difficulty_job(two, a100, "tiny-qwen", items=10).gpus == 2
+    line = sbatch(rsc.gpu_job_resources(a100, job))
+    assert "--gpus=a100:2" in line and f"-p {a100.gpu_partition}" in line
+    assert option(line, r"--cpus-per-task=(\d+)") == str(2 * a100.cpus_per_gpu)
+    with pytest.raises(rsc.PlanError, match=r"eval_predict tiny-base/NEJM: engine.gpus 5 but a node of the site has 4"):
+        rsc.predict_job(with_engine({"gpus": 5}), a100, "tiny-base", ["NEJM"])
+    # the engine's own settings are what the job's params carry: `gpus` is passed on (and ignored) by the engine
+    assert rsc.engine_options(two, a100, "tiny-base", ["NEJM"])["gpus"] == 2
+
+
+def test_engine_gpus_is_an_error_on_sglang(cfg, a100):
+    from m1repro.config import deep_merge
+
+    wrong = deep_merge(cfg, {"models": {"Med42-70B": {"engine": {"gpus": 4}}}})
+    with pytest.raises(rsc.PlanError, match=r"eval_predict Med42-70B/NEJM: engine.gpus is for the transformers"):
+        rsc.predict_job(wrong, a100, "Med42-70B", ["NEJM"])
+    assert rsc.predict_job(cfg, a100, "Med42-70B", ["NEJM"]).gpus == 4  # tp 4 x dp 1 on 4 x A100
