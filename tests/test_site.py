@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import shlex
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from workflow_helpers import sbatch
 
 from m1repro import resources as rsc
 from m1repro import workflow as wf
@@ -209,44 +209,6 @@ def test_a_job_that_cannot_fit_is_an_error_naming_it(cfg, a100):
 
 
 # ------------------------------------------------------------------------------------------ sbatch, rendered
-
-
-class Res(dict):
-    """Snakemake's job.resources as the plugin reads it: .get() and attribute access."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
-@dataclasses.dataclass
-class FakeJob:
-    resources: Res
-    threads: int = 1
-    name: str = "job"
-
-    def is_group(self) -> bool:
-        return False
-
-
-def sbatch(res: dict[str, Any]) -> str:
-    """The plugin's own sbatch line for a job with these resources (its account and partition arguments are
-    built as its get_account_arg/get_partition_arg do for a given slurm_account/slurm_partition)."""
-    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
-    from snakemake_executor_plugin_slurm.utils import set_gres_string
-
-    job = FakeJob(Res(res))
-    params = {
-        "run_uuid": "u",
-        "slurm_logfile": "log",
-        "comment_str": "c",
-        "workdir": None,
-        "account": f" -A {shlex.quote(res['slurm_account'])}" if res.get("slurm_account") else "",
-        "partition": f" -p {shlex.quote(res['slurm_partition'])}",
-    }
-    return get_submit_command(job, params) + set_gres_string(job)
 
 
 def option(line: str, pattern: str) -> str | None:
