@@ -102,8 +102,9 @@ def warn_missing_api_keys():
 
 # ---- software deployment -------------------------------------------------------------------------------------------
 # The SLURM profile deploys each rule's conda env, and Snakemake runs `conda info` for that even in a dry run. Planning
-# must not need conda (docs/cluster.md): without `conda` on the PATH the submitting process plans without envs (a dry
-# run and results/plan.md work, and a warning says so); a run that would start any other job stops at its start.
+# must not need conda (docs/overlays.md): without `conda` on the PATH the submitting process plans without envs (a dry
+# run and results/plan.md work, and a warning says so); a run that would start any other job stops at its start
+# (onstart, which --no-hooks skips).
 PLAN_WITHOUT_CONDA = wf.plan_without_conda(
     DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method,
     workflow.exec_mode == ExecMode.DEFAULT,
@@ -115,7 +116,7 @@ if PLAN_WITHOUT_CONDA:
     )
     logger.warning(
         "conda is not on the PATH: planning without the rules' conda envs. A dry run (-n) and the plan "
-        "(results/plan.md) work; a run of any other job needs conda or mamba on this machine (docs/cluster.md)."
+        "(results/plan.md) work; a run of any other job needs conda or mamba on this machine (docs/overlays.md)."
     )
 
 
@@ -127,9 +128,9 @@ def require_conda():
     if need:
         raise WorkflowError(
             f"conda is not on the PATH, and the jobs of {', '.join(need)} run in the rules' conda envs "
-            "(software-deployment-method: conda in the profile). Install conda or mamba on this machine and build the "
-            "envs first (snakemake --profile slurm --conda-create-envs-only results/table1.csv), or give "
-            "--software-deployment-method env-modules to run every job in this Python environment instead."
+            "(software-deployment-method: conda). Install conda or mamba on this machine and build the envs first "
+            "(snakemake --profile slurm --conda-create-envs-only results/table1.csv); or, where this Python "
+            "environment has every package the jobs need, give --software-deployment-method env-modules."
         )
 
 

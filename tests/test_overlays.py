@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from workflow_helpers import REPO, DryJob, copy_checkout, local_rules, parse_dry_run, run_snakemake
+from workflow_helpers import REPO, DryJob, copy_checkout, local_rules, parse_dry_run, run_snakemake, sbatch
 
 from m1repro import hub
 from m1repro import resources as rsc
@@ -229,3 +229,24 @@ def test_every_command_of_the_overlays_page_plans(dry):
     for args in commands:
         jobs, out = dry(tuple(a for a in args if a != "-n"))
         assert jobs or "Nothing to be done" in out, (args, out[-2000:])
+
+
+def test_the_slurm_tests_overlay_asks_the_labs_typed_gpus(dry):
+    """tests/slurm/profile (config/tiny.yaml + the overlay tests/slurm/tiny_lab.yaml) planned here without a cluster:
+    the tiny prediction and difficulty jobs ask one typed GPU of the lab's site file, every other cluster job its CPU
+    partition; each sbatch line (the plugin's own) fits one node of the lab."""
+    lab = load_site(REPO / "tests" / "slurm" / "site.yaml")
+    jobs, _ = dry(("--profile", "profiles/slurm", "--profile", "tests/slurm/profile", "results/table1.csv"))
+    remote = [j for j in jobs if j.rule not in local_rules("config/tiny.yaml")]
+    gpu_rules = {j.rule for j in remote if j.res_int("gpu")}
+    assert gpu_rules == {"eval_predict", "curate_difficulty_model"}
+    for j in remote:
+        res = {k: int(v) if v.isdigit() else v for k, v in slurm_resources(j).items()}
+        line = sbatch(res)
+        assert f"-A {lab.account}" in line, line
+        if j.rule in gpu_rules:
+            assert f"-p {lab.gpu_partition}" in line and f"--gpus={lab.gpu_model}:1" in line, line
+        else:
+            assert f"-p {lab.cpu_partition}" in line and "--gpus" not in line and "--gres" not in line, line
+        assert int(re.search(r"--mem (\d+)", line).group(1)) <= lab.mem_mb_per_node, line
+        assert int(re.search(r"--cpus-per-task=(\d+)", line).group(1)) <= lab.cpus_per_node, line

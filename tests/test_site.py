@@ -228,11 +228,12 @@ def checkout(tmp_path_factory) -> Path:
 
 
 def all_jobs(checkout: Path, site_file: Path) -> list[tuple[str, dict[str, Any]]]:
-    """Every GPU job of the paper DAG planned for the site (difficulty, training, prediction), with the resources
-    Snakemake gives it (``--config site=...``, a dry run with everything to do)."""
+    """Every GPU job of the paper DAG (report_all: Tables 1-4 and the figures, so the ablation runs too) planned for
+    the site (difficulty, training, prediction), with the resources Snakemake gives it (``--config site=...``, a dry
+    run with everything to do)."""
     from workflow_helpers import dry_run
 
-    jobs = dry_run(["results/table1.csv", "--forceall", "--config", f"site={site_file}"], cwd=checkout)
+    jobs = dry_run(["report_all", "--forceall", "--config", f"site={site_file}"], cwd=checkout)
     out = []
     for j in jobs:
         if j.rule in ("eval_predict", "curate_difficulty_model", "train_sft"):

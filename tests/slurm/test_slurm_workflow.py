@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ (shared helpers)
-from workflow_helpers import REPO, SNAKEMAKE, copy_checkout, dry_run, sbatch  # noqa: E402
+from workflow_helpers import REPO, SNAKEMAKE, copy_checkout, dry_run, local_rules, sbatch  # noqa: E402
 
 from m1repro import resources as rsc  # noqa: E402
 from m1repro import workflow as wf  # noqa: E402
@@ -131,7 +131,8 @@ def slurm_run(cluster, tmp_path_factory):
     work = copy_checkout(tmp_path_factory.mktemp("slurm"))
     planned = dry_run([*PROFILES, "results/table1.csv"], cwd=work)
     # keyed as the SLURM plugin names each job's log directory: rule_<rule>/<wildcard values joined by _>/
-    remote = {(j.rule, "_".join(j.wildcards.values())): j for j in planned if not j.local}
+    local = local_rules("config/tiny.yaml")  # (a dry run prints every job as `rule`, local or not)
+    remote = {(j.rule, "_".join(j.wildcards.values())): j for j in planned if j.rule not in local}
     t0 = time.time()
     rc = run_interruptible([SNAKEMAKE, *PROFILES, "results/table1.csv"], work, SLURM_TIMEOUT_S, work / "snakemake.log")
     wall = time.time() - t0
