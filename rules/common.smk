@@ -106,7 +106,7 @@ def warn_missing_api_keys():
 # run and results/plan.md work, and a warning says so); a run that would start any other job stops at its start
 # (onstart, which --no-hooks skips).
 PLAN_WITHOUT_CONDA = wf.plan_without_conda(
-    DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method,
+    DeploymentMethod.CONDA in getattr(workflow.deployment_settings, "deployment_method", ()),
     workflow.exec_mode == ExecMode.DEFAULT,
     shutil.which("conda"),
 )
