@@ -56,7 +56,7 @@ SMALL_JOB_MIN = 60.0
 # Attempts of one job: 1 + the SLURM profile's `retries` (profiles/slurm/config.yaml). A training run resumes from
 # its last checkpoint, so it may need several attempts at max_runtime_min.
 MAX_ATTEMPTS = 3
-# Non-SGLang prediction jobs (the transformers backend, CPU runs): a fixed limit.
+# Non-SGLang prediction and difficulty jobs (the transformers backend: CPU runs, small GPU runs): a fixed limit.
 FIXED_RUNTIME_MIN = 60
 
 
@@ -261,13 +261,41 @@ def uses_sglang(engine: Mapping[str, Any]) -> bool:
     return engine.get("backend", "sglang") == "sglang"
 
 
+def engine_gpus(site: Site, engine: Mapping[str, Any], job: str) -> int:
+    """GPUs a non-SGLang (transformers) job requests: the engine's ``gpus``, else 1 with ``device: cuda`` and 0
+    otherwise (``cpu``, or ``auto``, which uses a GPU only when the job has one). SGLang's GPUs are tp x dp."""
+    gpus = engine.get("gpus")
+    if gpus is None:
+        return 1 if str(engine.get("device", "cpu")).startswith("cuda") else 0
+    if int(gpus) > site.gpus_per_node:
+        raise PlanError(
+            f"{job}: engine.gpus {gpus} but a node of the site has {site.gpus_per_node} GPUs ({site.source})"
+        )
+    return int(gpus)
+
+
+def _fixed_job(site: Site, name: str, engine: Mapping[str, Any], tokens: int) -> GpuJob:
+    """A job of the transformers backend: one process on its ``engine_gpus`` (none on a CPU), a fixed time limit."""
+    gpus = engine_gpus(site, engine, name)
+    return GpuJob(name, Layout(gpus, 1 if gpus else 0), tokens, 0.0, 0.0, FIXED_RUNTIME_MIN, FIXED_RUNTIME_MIN)
+
+
+def _check_sglang_engine(engine: Mapping[str, Any], job: str) -> None:
+    if engine.get("gpus") is not None:
+        raise PlanError(
+            f"{job}: engine.gpus is for the transformers backend; an SGLang job takes tp x dp GPUs (engine.tp/dp, "
+            "derived from the site when not given)"
+        )
+
+
 def predict_job(cfg: Mapping[str, Any], site: Site, model: str, datasets: list[str]) -> GpuJob:
     """The prediction job of one model over ``datasets`` (one dataset, or all when datasets are grouped)."""
     view = cfgview.model(cfg, model)
     tokens = sum(predict_tokens(cfg, model, d) for d in datasets)
     name = f"eval_predict {model}/{datasets[0] if len(datasets) == 1 else 'all'}"
     if not uses_sglang(view.engine):
-        return GpuJob(name, Layout(0, 0), tokens, 0.0, 0.0, FIXED_RUNTIME_MIN, FIXED_RUNTIME_MIN)
+        return _fixed_job(site, name, view.engine, tokens)
+    _check_sglang_engine(view.engine, name)
     what = (
         "fewer budgets or forcing rounds (eval.budgets, eval.forcing), eval.max_items_per_dataset, "
         "eval.group_datasets: false, or a partition with a longer limit"
@@ -305,8 +333,11 @@ def difficulty_job(cfg: Mapping[str, Any], site: Site, dmodel: str, items: int |
     n = items if items is not None else curation_counts(cfg)["pool"]
     tokens = n * int(diff["max_tokens"])
     name = f"curate_difficulty_model {dmodel}"
-    if diff.get("backend", "engine") != "engine" or not uses_sglang(engine):
+    if diff.get("backend", "engine") != "engine":  # an API does the work; the job only waits for it
         return GpuJob(name, Layout(0, 0), tokens, 0.0, 0.0, FIXED_RUNTIME_MIN, FIXED_RUNTIME_MIN)
+    if not uses_sglang(engine):
+        return _fixed_job(site, name, engine, tokens)
+    _check_sglang_engine(engine, name)
     what = "lower curate.difficulty.max_tokens, use curate.difficulty.backend: api, or a partition with a longer limit"
     return _sglang_job(cfg, site, name, difficulty_params_b(cfg, dmodel), engine, tokens, what)
 

@@ -6,7 +6,7 @@ Snakemake). Rules and scripts name paths through here and nowhere else.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -216,3 +216,21 @@ def ablation_rows(cfg: Config) -> dict[str, str]:
         if row:
             out[name] = row
     return out
+
+
+# ---- software deployment ---------------------------------------------------------------------------------------
+# The one job that may run without the rules' conda envs: the plan needs only polars, PyYAML and jsonschema, which a
+# Snakemake installation of this package has (pyproject.toml). Every other job needs its env.
+PLAN_RULES = frozenset({"report_plan"})
+
+
+def plan_without_conda(wants_conda: bool, submitting: bool, conda: str | None) -> bool:
+    """Whether Snakemake should drop conda deployment in this process: the profile asks for conda, ``conda`` is not
+    on the PATH (``conda``: its path or None; Snakemake runs ``conda info`` even for a dry run), and this is the
+    submitting process (a job on a node runs in the env the submitting process gave it)."""
+    return wants_conda and submitting and conda is None
+
+
+def rules_needing_conda(rules: Iterable[str]) -> list[str]:
+    """The rules among ``rules`` that cannot run without their conda env (all but the plan)."""
+    return sorted(set(rules) - PLAN_RULES)

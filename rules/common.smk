@@ -2,6 +2,11 @@
 # get_* functions over `config` backed by m1repro.workflow (tested without Snakemake). No rules here.
 import os
 import re
+import shutil
+
+from snakemake.exceptions import WorkflowError
+from snakemake.settings.types import DeploymentMethod
+from snakemake_interface_executor_plugins.settings import ExecMode
 
 from m1repro import hub
 from m1repro import resources as rsc
@@ -123,6 +128,46 @@ def warn_missing_api_keys():
             f"API key variables {', '.join(CURATE_KEYS_MISSING)} are not set: the curation API stages (R1 traces, "
             "MeSH domains) will stop at their start. Set them, or use curate.sets_source: released (no API spend)."
         )
+
+
+# ---- software deployment -------------------------------------------------------------------------------------------
+# The SLURM profile deploys each rule's conda env, and Snakemake runs `conda info` for that even in a dry run. Planning
+# must not need conda (docs/overlays.md): without `conda` on the PATH the submitting process plans without envs (a dry
+# run and results/plan.md work, and a warning says so); a run that would start any other job stops at its start
+# (onstart, which --no-hooks skips).
+PLAN_WITHOUT_CONDA = wf.plan_without_conda(
+    DeploymentMethod.CONDA in getattr(workflow.deployment_settings, "deployment_method", ()),
+    workflow.exec_mode == ExecMode.DEFAULT,
+    shutil.which("conda"),
+)
+if PLAN_WITHOUT_CONDA:
+    workflow.deployment_settings.deployment_method = frozenset(
+        set(workflow.deployment_settings.deployment_method) - {DeploymentMethod.CONDA}
+    )
+    logger.warning(
+        "conda is not on the PATH: planning without the rules' conda envs. A dry run (-n) and the plan "
+        "(results/plan.md) work; a run of any other job needs conda or mamba on this machine (docs/overlays.md)."
+    )
+
+
+def require_conda():
+    """Before a run (not a dry run): without conda only the plan may run; any other job would run outside its env."""
+    if not PLAN_WITHOUT_CONDA:
+        return
+    need = wf.rules_needing_conda(j.rule.name for j in workflow.dag.needrun_jobs())
+    if need:
+        raise WorkflowError(
+            f"conda is not on the PATH, and the jobs of {', '.join(need)} run in the rules' conda envs "
+            "(software-deployment-method: conda). Install conda or mamba on this machine and build the envs first "
+            "(snakemake --profile slurm --conda-create-envs-only results/table1.csv); or, where this Python "
+            "environment has every package the jobs need, give --software-deployment-method env-modules."
+        )
+
+
+def before_run():
+    """onstart (rules/curate.smk): checks before the first job of a run starts (never in a dry run)."""
+    require_conda()
+    warn_missing_api_keys()
 
 
 def get_curate_eval_file():

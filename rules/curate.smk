@@ -13,7 +13,7 @@ if CURATE_KEYS and not CURATE_KEYS_MISSING:
 
 
 onstart:
-    warn_missing_api_keys()
+    before_run()
 
 
 rule curate_collect:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import shlex
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from workflow_helpers import sbatch
 
 from m1repro import resources as rsc
 from m1repro import workflow as wf
@@ -211,44 +211,6 @@ def test_a_job_that_cannot_fit_is_an_error_naming_it(cfg, a100):
 # ------------------------------------------------------------------------------------------ sbatch, rendered
 
 
-class Res(dict):
-    """Snakemake's job.resources as the plugin reads it: .get() and attribute access."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
-@dataclasses.dataclass
-class FakeJob:
-    resources: Res
-    threads: int = 1
-    name: str = "job"
-
-    def is_group(self) -> bool:
-        return False
-
-
-def sbatch(res: dict[str, Any]) -> str:
-    """The plugin's own sbatch line for a job with these resources (its account and partition arguments are
-    built as its get_account_arg/get_partition_arg do for a given slurm_account/slurm_partition)."""
-    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
-    from snakemake_executor_plugin_slurm.utils import set_gres_string
-
-    job = FakeJob(Res(res))
-    params = {
-        "run_uuid": "u",
-        "slurm_logfile": "log",
-        "comment_str": "c",
-        "workdir": None,
-        "account": f" -A {shlex.quote(res['slurm_account'])}" if res.get("slurm_account") else "",
-        "partition": f" -p {shlex.quote(res['slurm_partition'])}",
-    }
-    return get_submit_command(job, params) + set_gres_string(job)
-
-
 def option(line: str, pattern: str) -> str | None:
     m = re.search(pattern, line)
     return m.group(1) if m else None
@@ -266,8 +228,9 @@ def checkout(tmp_path_factory) -> Path:
 
 
 def all_jobs(checkout: Path, site_file: Path) -> list[tuple[str, dict[str, Any]]]:
-    """Every GPU job of the paper DAG planned for the site (difficulty, training, prediction), with the resources
-    Snakemake gives it (``--config site=...``, a dry run with everything to do)."""
+    """Every GPU job of the paper DAG (report_all: Tables 1-4 and the figures, so the ablation runs too) planned for
+    the site (difficulty, training, prediction), with the resources Snakemake gives it (``--config site=...``, a dry
+    run with everything to do)."""
     from workflow_helpers import dry_run
 
     jobs = dry_run(["report_all", "--forceall", "--config", f"site={site_file}"], cwd=checkout)
@@ -346,3 +309,40 @@ def test_gpu_rule_resources_are_the_jobs_requests_per_key(cfg, a100):
     res = {k: (f(W, 1) if k == "runtime" else f(W) if callable(f) else f) for k, f in cpu.items()}
     line = sbatch(res)
     assert (res["gpu"], res["gpu_model"]) == (0, "") and "--gpus" not in line and f"-p {a100.cpu_partition}" in line
+
+
+def test_transformers_jobs_ask_for_the_engines_gpus(a100):
+    """The transformers backend asks ``engine.gpus`` GPUs (default: 1 with device cuda, none on a CPU), on the GPU
+    partition with its share of the node and the site's typed request; SGLang's GPUs stay tp x dp."""
+    from m1repro.config import deep_merge
+
+    tiny = load_config(REPO / "config" / "tiny.yaml")
+    assert rsc.predict_job(tiny, a100, "tiny-base", ["NEJM"]).gpus == 0
+    assert rsc.difficulty_job(tiny, a100, "tiny-qwen", items=10).gpus == 0
+
+    def with_engine(engine: dict[str, Any]) -> dict[str, Any]:
+        diff_engine = {"curate": {"difficulty": {"models": {"tiny-qwen": {"engine": engine}}}}}
+        return deep_merge(tiny, {"engine_defaults": engine, **diff_engine})
+
+    assert rsc.predict_job(with_engine({"device": "cuda"}), a100, "tiny-base", ["NEJM"]).gpus == 1
+    assert rsc.predict_job(with_engine({"device": "auto"}), a100, "tiny-base", ["NEJM"]).gpus == 0
+    two = with_engine({"gpus": 2})
+    job = rsc.predict_job(two, a100, "tiny-base", ["NEJM"])
+    assert job.gpus == 2 and job.limit_min == rsc.FIXED_RUNTIME_MIN
+    assert rsc.difficulty_job(two, a100, "tiny-qwen", items=10).gpus == 2
+    line = sbatch(rsc.gpu_job_resources(a100, job))
+    assert "--gpus=a100:2" in line and f"-p {a100.gpu_partition}" in line
+    assert option(line, r"--cpus-per-task=(\d+)") == str(2 * a100.cpus_per_gpu)
+    with pytest.raises(rsc.PlanError, match=r"eval_predict tiny-base/NEJM: engine.gpus 5 but a node of the site has 4"):
+        rsc.predict_job(with_engine({"gpus": 5}), a100, "tiny-base", ["NEJM"])
+    # the engine's own settings are what the job's params carry: `gpus` is passed on (and ignored) by the engine
+    assert rsc.engine_options(two, a100, "tiny-base", ["NEJM"])["gpus"] == 2
+
+
+def test_engine_gpus_is_an_error_on_sglang(cfg, a100):
+    from m1repro.config import deep_merge
+
+    wrong = deep_merge(cfg, {"models": {"Med42-70B": {"engine": {"gpus": 4}}}})
+    with pytest.raises(rsc.PlanError, match=r"eval_predict Med42-70B/NEJM: engine.gpus is for the transformers"):
+        rsc.predict_job(wrong, a100, "Med42-70B", ["NEJM"])
+    assert rsc.predict_job(cfg, a100, "Med42-70B", ["NEJM"]).gpus == 4  # tp 4 x dp 1 on 4 x A100

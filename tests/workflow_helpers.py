@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -123,3 +125,42 @@ def load_workflow(configfile: str) -> tuple[tuple[Any, ...], frozenset[str]]:
         )
         w = wf._workflow
         return tuple(w.rules), frozenset(w._localrules)
+
+
+# ---- sbatch lines as the SLURM executor plugin renders them -----------------------------------------------------
+class PluginResources(dict):
+    """Snakemake's job.resources as the plugin reads it: .get() and attribute access."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@dataclasses.dataclass
+class PluginJob:
+    resources: PluginResources
+    threads: int = 1
+    name: str = "job"
+
+    def is_group(self) -> bool:
+        return False
+
+
+def sbatch(res: dict[str, Any], logfile: str = "log") -> str:
+    """The plugin's own sbatch line for a job with these resources (its account and partition arguments are
+    built as its get_account_arg/get_partition_arg do for a given slurm_account/slurm_partition)."""
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    job = PluginJob(PluginResources(res))
+    params = {
+        "run_uuid": "u",
+        "slurm_logfile": logfile,
+        "comment_str": "c",
+        "workdir": None,
+        "account": f" -A {shlex.quote(res['slurm_account'])}" if res.get("slurm_account") else "",
+        "partition": f" -p {shlex.quote(res['slurm_partition'])}",
+    }
+    return get_submit_command(job, params) + set_gres_string(job)

@@ -3,8 +3,10 @@
 # m1repro SLURM test (tests/slurm/test_slurm_workflow.py, run by .ci/slurm-test.sh): munge, MariaDB + slurmdbd
 # (so sacct shows every job), slurmctld and one slurmd per virtual node; partitions `cpu` (default) and `gpu`;
 # fake GPUs. Defaults: two virtual nodes (the multi-node training rule needs nodes=2), two fake GPUs per node.
-# Adapted from the slurm-lab reference (shared/tools/slurm-lab/up.sh). Idempotent: safe to run again;
-# daemons that are already running (per recorded PID) are left alone. cluster_down.sh stops them by PID.
+# .ci/slurm-test.sh shapes it like a typical university site (docs/site.md): typed GPUs (Gres=gpu:a100:2) and node
+# names with a suffix (<host>-n1-ib, <host>-n2-ib), described to the workflow by tests/slurm/site.yaml.
+# Idempotent: safe to run again; daemons that are already running (per recorded PID) are left alone.
+# cluster_down.sh stops them by PID.
 #
 # Must run as root. No systemd, no cgroups. Everything lives under $SLURMLAB, except:
 #   /etc/slurm/slurm.conf  -> symlink to $SLURMLAB/etc/slurm.conf (client commands
@@ -20,9 +22,17 @@
 #   SLURMLAB_ACCOUNT=ci            slurm account created for $SLURMLAB_USER (slurmdbd mode)
 #   SLURMLAB_USER=$(id -un)
 #   SLURMLAB_GPUS=2                number of fake GPUs (gres gpu) per node
-#   SLURMLAB_GPU_TYPE=             optional GPU type, e.g. a100 (for gpu_model= rules)
+#   SLURMLAB_GPU_TYPE=             optional GPU type, e.g. a100: typed gres (Gres=gpu:a100:N) and its
+#                                  accounting TRES (gres/gpu:a100), for gpu_model= rules
 #   SLURMLAB_NODES=2               >1: that many virtual nodes (one slurmd each, all on
 #                                  this host, each with all CPUs) for multi-node rules
+#   SLURMLAB_NODE_SUFFIX=          text after each virtual node's number, e.g. -ib (<host>-n1-ib);
+#                                  SLURM 22.05 rejects a bracket range followed by text
+#                                  ("Invalid hostlist"), so such nodes are listed one by one
+#   SLURMLAB_MEM_MB=               memory (MB) each node declares; default 90% of the machine's,
+#                                  shared among the virtual nodes. More than the machine has is
+#                                  declared with SlurmdParameters=config_overrides (no cgroups here:
+#                                  nothing enforces it; it lets the site's per-GPU memory be asked)
 #   SLURMLAB_SMOKE=1               run srun smoke tests at the end
 set -euo pipefail
 
@@ -33,6 +43,8 @@ CI_USER=${SLURMLAB_USER:-$(id -un)}
 NGPU=${SLURMLAB_GPUS:-2}
 GPU_TYPE=${SLURMLAB_GPU_TYPE:-}
 NNODES=${SLURMLAB_NODES:-2}
+NODE_SUFFIX=${SLURMLAB_NODE_SUFFIX:-}
+NODE_MEM=${SLURMLAB_MEM_MB:-}
 SMOKE=${SLURMLAB_SMOKE:-1}
 CLUSTER=lab
 DB_PORT=3307
@@ -77,13 +89,19 @@ if [[ ! -s $LAB/etc/munge.key ]]; then
 fi
 chmod 400 "$LAB/etc/munge.key"
 
-# node names: the short hostname, or <host>-n1..N virtual nodes (multiple slurmd)
+# node names: the short hostname, or <host>-n1..N virtual nodes (multiple slurmd), with the optional suffix. A
+# suffix after a bracket range (<host>-n[1-2]-ib) is "Invalid hostlist" to SLURM 22.05, so the list is spelled out.
 if ((NNODES > 1)); then
-    NODES=(); for ((i = 1; i <= NNODES; i++)); do NODES+=("$NODE-n$i"); done
-    NODELIST="$NODE-n[1-$NNODES]"
+    NODES=(); for ((i = 1; i <= NNODES; i++)); do NODES+=("$NODE-n$i$NODE_SUFFIX"); done
+    if [[ -n $NODE_SUFFIX ]]; then NODELIST=$(IFS=,; echo "${NODES[*]}"); else NODELIST="$NODE-n[1-$NNODES]"; fi
     MEM=$((MEM / NNODES))
 else
-    NODES=("$NODE"); NODELIST=$NODE
+    NODES=("$NODE$NODE_SUFFIX"); NODELIST=${NODES[0]}
+fi
+SLURMD_PARAMS=""
+if [[ -n $NODE_MEM ]]; then
+    ((NODE_MEM > MEM)) && SLURMD_PARAMS="SlurmdParameters=config_overrides"
+    MEM=$NODE_MEM
 fi
 GRES_NODE=""
 GRES_LINES="AutoDetect=off"
@@ -106,7 +124,7 @@ JobAcctGatherFrequency=30
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
 AccountingStoragePort=6819
-AccountingStorageTRES=gres/gpu"
+AccountingStorageTRES=gres/gpu${GPU_TYPE:+,gres/gpu:$GPU_TYPE}"
 else
     ACCT_BLOCK="JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none"
@@ -151,6 +169,7 @@ KillWait=5
 InactiveLimit=0
 SlurmdTimeout=60
 GresTypes=gpu
+$SLURMD_PARAMS
 ${NODE_LINES}PartitionName=cpu Nodes=$NODELIST Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=$NODELIST MaxTime=INFINITE State=UP
 EOF
@@ -265,8 +284,8 @@ done
 if [[ $SMOKE == 1 ]]; then
     [[ $(srun -p cpu -t 1 -N "$NNODES" hostname | sort -u) == "$NODE" ]] || die "srun smoke test failed"
     if ((NGPU > 0)); then
-        g=$(srun -p gpu -t 1 --gpus=1 printenv CUDA_VISIBLE_DEVICES) || die "gpu smoke test failed"
-        log "gpu smoke test: CUDA_VISIBLE_DEVICES=$g"
+        g=$(srun -p gpu -t 1 --gpus=${GPU_TYPE:+$GPU_TYPE:}1 printenv CUDA_VISIBLE_DEVICES) || die "gpu smoke test failed"
+        log "gpu smoke test (--gpus=${GPU_TYPE:+$GPU_TYPE:}1): CUDA_VISIBLE_DEVICES=$g"
     fi
     if [[ $ACCOUNTING == slurmdbd ]]; then
         wait_for 30 "sacct" sacct -X -n -o JobID
