@@ -29,7 +29,7 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         "results/table1.csv",
-    default_target: True
     localrule: True

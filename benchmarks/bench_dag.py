@@ -52,11 +52,19 @@ def main() -> None:
         m = re.match(r"^\s+wildcards: .*model=([^,\s]+)", line)
         if m and rule and rule.startswith("eval_predict"):
             loads[m.group(1)] += 1
-    print(json.dumps({
-        "config": args.configfile, "dry_run_s": round(wall, 2), "peak_rss_mb": round(peak_mb, 1),
-        "jobs": counts.get("total"), "jobs_per_rule": {k: v for k, v in counts.items() if k != "total"},
-        "model_loads_per_model": {"min": min(loads.values()), "max": max(loads.values()), "models": len(loads)},
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "config": args.configfile,
+                "dry_run_s": round(wall, 2),
+                "peak_rss_mb": round(peak_mb, 1),
+                "jobs": counts.get("total"),
+                "jobs_per_rule": {k: v for k, v in counts.items() if k != "total"},
+                "model_loads_per_model": {"min": min(loads.values()), "max": max(loads.values()), "models": len(loads)},
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

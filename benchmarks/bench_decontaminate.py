@@ -15,9 +15,11 @@ import polars as pl
 
 from m1repro.curate import fuzzy
 
-WORDS = ("patient presents with pain fever cough renal hepatic cardiac nerve muscle drug dose acute chronic "
-         "syndrome deficiency infection artery vein which following most likely diagnosis treatment of the a "
-         "in is with for year old man woman child history examination shows").split()
+WORDS = (
+    "patient presents with pain fever cough renal hepatic cardiac nerve muscle drug dose acute chronic "
+    "syndrome deficiency infection artery vein which following most likely diagnosis treatment of the a "
+    "in is with for year old man woman child history examination shows"
+).split()
 
 
 def text(rng: random.Random, n_words: int) -> str:
@@ -36,9 +38,15 @@ def main() -> None:
     rng = random.Random(0)
     pool_items = [item(rng) for _ in range(n)]
     evals = [fuzzy.EvalQuestion("E", i, *item(rng)) for i in range(12_000)]
-    pool = pl.DataFrame({"id": [str(i) for i in range(n)], "source": ["MedMCQA"] * n,
-                         "question": [q for q, _ in pool_items], "options": [o for _, o in pool_items],
-                         "prompt": [q + "\n" + "\n".join(f"{'ABCD'[k]}. {t}" for k, t in enumerate(o)) for q, o in pool_items]})
+    pool = pl.DataFrame(
+        {
+            "id": [str(i) for i in range(n)],
+            "source": ["MedMCQA"] * n,
+            "question": [q for q, _ in pool_items],
+            "options": [o for _, o in pool_items],
+            "prompt": [q + "\n" + "\n".join(f"{'ABCD'[k]}. {t}" for k, t in enumerate(o)) for q, o in pool_items],
+        }
+    )
     t0 = time.perf_counter()
     fuzzy.faithful_contamination(pool["prompt"].to_list(), evals, 95.0, workers)
     t1 = time.perf_counter()
@@ -51,7 +59,7 @@ def main() -> None:
     print(f"items={n} eval=12000 workers={workers}")
     print(f"decontaminate faithful: {f:.1f} s  -> per 10K {f * 10_000 / n:.1f} s -> 196K {f * scale / 60:.1f} min")
     print(f"decontaminate improved: {im:.1f} s  -> per 10K {im * 10_000 / n:.1f} s -> 196K {im * scale / 60:.1f} min")
-    print(f"dedup faithful (n x n): {dd:.1f} s  -> 196K x 196K (quadratic) {dd * scale ** 2 / 3600:.1f} h")
+    print(f"dedup faithful (n x n): {dd:.1f} s  -> 196K x 196K (quadratic) {dd * scale**2 / 3600:.1f} h")
 
 
 if __name__ == "__main__":

@@ -95,18 +95,26 @@ def main() -> None:
             naive_tokens += ne.thinking
             identical &= key(states) == key(shared[v])
         report[label] = {
-            "variants": [v.name for v in variants], "shared_thinking_tokens": shared_eng.thinking,
-            "naive_thinking_tokens": naive_tokens, "token_ratio": round(shared_eng.thinking / max(1, naive_tokens), 3),
-            "shared_s": round(shared_s, 2), "naive_s": round(naive_s, 2), "identical": identical,
+            "variants": [v.name for v in variants],
+            "shared_thinking_tokens": shared_eng.thinking,
+            "naive_thinking_tokens": naive_tokens,
+            "token_ratio": round(shared_eng.thinking / max(1, naive_tokens), 3),
+            "shared_s": round(shared_s, 2),
+            "naive_s": round(naive_s, 2),
+            "identical": identical,
         }
     # answer-phase overhead: the whole job (shared thinking + one answer pass for every variant)
     ce = Counting(eng)
     t = time.perf_counter()
     run_job(ce, eng.tokenizer, items, "thinking", [Variant(b, 0) for b in budgets], settings)
     total = time.perf_counter() - t
-    report["answer_phase"] = {"answer_tokens": ce.answer, "thinking_tokens": ce.thinking,
-                              "answer_s": round(ce.answer_s, 2), "job_s": round(total, 2),
-                              "answer_share_of_time": round(ce.answer_s / total, 3)}
+    report["answer_phase"] = {
+        "answer_tokens": ce.answer,
+        "thinking_tokens": ce.thinking,
+        "answer_s": round(ce.answer_s, 2),
+        "job_s": round(total, 2),
+        "answer_share_of_time": round(ce.answer_s / total, 3),
+    }
     # throughput of the transformers backend
     tput = {}
     for bs in (1, 4, 16, 64):

@@ -25,8 +25,10 @@ def main() -> None:
     p.add_argument("--nominal", action="store_true", help="ignore curated sets; use the paper's nominal sizes")
     a = p.parse_args()
     cfg = load_config(a.config)
-    print(f"{'run':24} {'set':15} {'source':8} {'examples':>8} {'tokens':>11} {'GPUs':>4} {'compute':>8} "
-          f"{'comm':>8} {'wall':>8} {'GPU-h':>7}")
+    print(
+        f"{'run':24} {'set':15} {'source':8} {'examples':>8} {'tokens':>11} {'GPUs':>4} {'compute':>8} "
+        f"{'comm':>8} {'wall':>8} {'GPU-h':>7}"
+    )
     total = 0.0
     for run in trainwf.runs(cfg):
         s = trainwf.spec(cfg, run)
@@ -38,8 +40,10 @@ def main() -> None:
                 (n, tokens), source = counted, "set"
         e = est.estimate(n, tokens, est.params_of(s.base), s.nodes, s.gpus_per_node, s.epochs, s.global_batch_size)
         total += e.gpu_hours
-        print(f"{run:24} {s.data:15} {source:8} {n:8d} {tokens:11,d} {e.gpus:4d} {e.compute_s / 60:7.1f}m "
-              f"{e.comm_s / 60:7.1f}m {e.wall_s / 60:7.1f}m {e.gpu_hours:7.1f}")
+        print(
+            f"{run:24} {s.data:15} {source:8} {n:8d} {tokens:11,d} {e.gpus:4d} {e.compute_s / 60:7.1f}m "
+            f"{e.comm_s / 60:7.1f}m {e.wall_s / 60:7.1f}m {e.gpu_hours:7.1f}"
+        )
     print(f"{'total':24} {'':15} {'':8} {'':8} {'':11} {'':4} {'':8} {'':8} {'':8} {total:7.1f}")
 
 

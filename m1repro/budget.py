@@ -161,8 +161,13 @@ def exact_think(
     else:
         comps = generate_batched(engine, prompt_ids, budget, batch_size)
         states = [
-            ThinkState(p, engine.decode(c.token_ids or ()), c.finish_reason, len(c.token_ids or ()),
-                       ids=list(c.token_ids or ()))
+            ThinkState(
+                p,
+                engine.decode(c.token_ids or ()),
+                c.finish_reason,
+                len(c.token_ids or ()),
+                ids=list(c.token_ids or ()),
+            )
             for p, c in zip(prompts, comps)
         ]
     history = [[replace(s, ids=list(s.ids)) for s in states]]
@@ -199,13 +204,19 @@ class Segment:
 
 
 def exact_trajectories(
-    engine: Engine, prompts: Sequence[str], max_budget: int, max_rounds: int, batch_size: int,
-    sep_rule: SeparatorRule = "faithful", initial: Sequence[ThinkState] | None = None,
+    engine: Engine,
+    prompts: Sequence[str],
+    max_budget: int,
+    max_rounds: int,
+    batch_size: int,
+    sep_rule: SeparatorRule = "faithful",
+    initial: Sequence[ThinkState] | None = None,
 ) -> list[list[Segment]]:
     """Exact thinking at the largest budget and round count, kept as segments [phase 1, wait, gen, wait, gen, ...]
     so that every smaller (budget, rounds) pair can be cut from it (see :func:`exact_slice`)."""
-    history = exact_think(engine, prompts, max_budget, max_rounds, batch_size, sep_rule, snapshots=True,
-                          initial=initial)
+    history = exact_think(
+        engine, prompts, max_budget, max_rounds, batch_size, sep_rule, snapshots=True, initial=initial
+    )
     trajectories: list[list[Segment]] = []
     for i in range(len(prompts)):
         segs = [Segment(list(history[0][i].ids), history[0][i].finish_reason)]
@@ -213,10 +224,10 @@ def exact_trajectories(
             prev, cur = history[r - 1][i], history[r][i]
             if cur.num_wait == prev.num_wait:
                 break
-            grown = cur.ids[len(prev.ids):]
+            grown = cur.ids[len(prev.ids) :]
             wait_ids = engine.encode(wait_separator(prev.thinking, sep_rule) + WAIT)
             segs.append(Segment(grown[: len(wait_ids)], "wait"))
-            segs.append(Segment(grown[len(wait_ids):], cur.finish_reason))
+            segs.append(Segment(grown[len(wait_ids) :], cur.finish_reason))
         trajectories.append(segs)
     return trajectories
 
@@ -277,15 +288,17 @@ def answer_phase(
             gen += engine.count_tokens(c.text)
         else:
             gen = s.num_tokens + c.num_tokens
-        out.append(Answer(
-            thinking_text=s.thinking,
-            thinking_finish_reason=s.finish_reason,
-            response_text=p + c.text,
-            finish_reason=c.finish_reason,
-            num_thinking_tokens=s.num_tokens,
-            num_gen_tokens=gen,
-            num_wait=s.num_wait,
-        ))
+        out.append(
+            Answer(
+                thinking_text=s.thinking,
+                thinking_finish_reason=s.finish_reason,
+                response_text=p + c.text,
+                finish_reason=c.finish_reason,
+                num_thinking_tokens=s.num_tokens,
+                num_gen_tokens=gen,
+                num_wait=s.num_wait,
+            )
+        )
     return out
 
 

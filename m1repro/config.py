@@ -66,7 +66,9 @@ def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str,
     """``overlay`` onto ``base``: mappings merge key by key, anything else (lists included) replaces."""
     out = copy.deepcopy(dict(base))
     for k, v in overlay.items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else copy.deepcopy(v)
+        out[k] = (
+            deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else copy.deepcopy(v)
+        )
     return out
 
 
@@ -87,7 +89,9 @@ def _typed_cli_values(value: Any) -> Any:
 
 
 def resolve_config(
-    given: Mapping[str, Any], configfiles: Sequence[str | Path] = (), cli: Mapping[str, Any] | None = None,
+    given: Mapping[str, Any],
+    configfiles: Sequence[str | Path] = (),
+    cli: Mapping[str, Any] | None = None,
     workdir: str | Path | None = None,
 ) -> dict[str, Any]:
     """The validated configuration of a run: ``given`` (what Snakemake read from ``configfiles`` and ``--config``,
@@ -98,8 +102,11 @@ def resolve_config(
     overlay = dict(given)
     for key, value in (cli or {}).items():
         if isinstance(value, dict | list):
-            overlay[key] = deep_merge(overlay.get(key) or {}, _typed_cli_values(value)) if isinstance(value, dict) \
+            overlay[key] = (
+                deep_merge(overlay.get(key) or {}, _typed_cli_values(value))
+                if isinstance(value, dict)
                 else _typed_cli_values(value)
+            )
     base = overlay.pop("base", BASE_CONFIG)
     if base and not Path(base).exists() and (REPO / base).exists():
         base = REPO / base  # the repository's own base when read from elsewhere (tools, tests)
@@ -121,12 +128,14 @@ def check_config(cfg: Mapping[str, Any], workdir: str | Path | None = None) -> N
     shared = sorted(label for label, n in labels.items() if n > 1)
     if shared:
         owners = {lb: [n for n, m in cfg["models"].items() if m.get("label", n) == lb] for lb in shared}
-        problems.append(f"models: these Table 1 labels are given to several models: {owners}; give each model its "
-                        "own `label`")
+        problems.append(
+            f"models: these Table 1 labels are given to several models: {owners}; give each model its own `label`"
+        )
     problems += path_problems(cfg, Path.cwd() if workdir is None else Path(workdir))
     if problems:
-        raise ValueError("config: " + "\n  ".join(["problems found:", *problems]) if len(problems) > 1
-                         else f"config {problems[0]}")
+        raise ValueError(
+            "config: " + "\n  ".join(["problems found:", *problems]) if len(problems) > 1 else f"config {problems[0]}"
+        )
 
 
 def load_config(path: str | Path, validate: bool = True) -> dict[str, Any]:
@@ -166,9 +175,17 @@ def model(cfg: Mapping[str, Any], name: str) -> ModelView:
         raise KeyError(f"model {name!r} is not in config 'models' (have {sorted(cfg['models'])})") from None
     engine = {**cfg.get("engine_defaults", {}), **m.get("engine", {})}
     return ModelView(
-        name=name, mode=m["mode"], path=m.get("path"), train=m.get("train"), label=m.get("label", name),
-        group=m.get("group", ""), table1=m.get("table1", True), figures=m.get("figures", False),
-        paper_row=m.get("paper_row"), engine=engine, tokenizer=m.get("tokenizer"),
+        name=name,
+        mode=m["mode"],
+        path=m.get("path"),
+        train=m.get("train"),
+        label=m.get("label", name),
+        group=m.get("group", ""),
+        table1=m.get("table1", True),
+        figures=m.get("figures", False),
+        paper_row=m.get("paper_row"),
+        engine=engine,
+        tokenizer=m.get("tokenizer"),
     )
 
 

@@ -29,9 +29,24 @@ from m1repro.variants import Variant
 log = logging.getLogger(__name__)
 
 RECORD_FIELDS: tuple[str, ...] = (
-    "id", "source", "variant", "budget", "rounds", "budget_mode", "question", "options", "answer_idx", "answer",
-    "prompt", "thinking_text", "thinking_finish_reason", "response_text", "finish_reason", "num_thinking_tokens",
-    "num_gen_tokens", "num_wait",
+    "id",
+    "source",
+    "variant",
+    "budget",
+    "rounds",
+    "budget_mode",
+    "question",
+    "options",
+    "answer_idx",
+    "answer",
+    "prompt",
+    "thinking_text",
+    "thinking_finish_reason",
+    "response_text",
+    "finish_reason",
+    "num_thinking_tokens",
+    "num_gen_tokens",
+    "num_wait",
 )
 
 
@@ -56,8 +71,9 @@ def _think_naive(engine: Engine, prompts: list[str], v: Variant, s: EvalSettings
     return states
 
 
-def _think_shared(engine: Engine, prompts: list[str], variants: list[Variant], s: EvalSettings
-                  ) -> dict[Variant, list[bc.ThinkState]]:
+def _think_shared(
+    engine: Engine, prompts: list[str], variants: list[Variant], s: EvalSettings
+) -> dict[Variant, list[bc.ThinkState]]:
     """Every variant from as few generations as the semantics allow (see :mod:`m1repro.budget`)."""
     out: dict[Variant, list[bc.ThinkState]] = {}
     bmax = max(v.budget for v in variants if v.budget is not None)
@@ -77,8 +93,10 @@ def _think_shared(engine: Engine, prompts: list[str], variants: list[Variant], s
         return out
     # faithful: phase 1 once at the largest budget; forcing budgets each run their own rounds (batch-level limits)
     base = bc.faithful_phase1(engine, prompts, bmax, s.batch_size)
-    phase1 = {b: [bc.truncate_phase1(engine, st, b) for st in base]
-              for b in {v.budget for v in variants if v.budget is not None}}
+    phase1 = {
+        b: [bc.truncate_phase1(engine, st, b) for st in base]
+        for b in {v.budget for v in variants if v.budget is not None}
+    }
     for v in variants:
         if v.rounds == 0 and v.budget is not None:
             out[v] = phase1[v.budget]
@@ -117,22 +135,36 @@ def run_job(
             thinking = {v: _think_naive(engine, prompts, v, settings) for v in vs}
         # one answer-phase pass for all variants: the engine batches them together
         flat = [st for v in vs for st in thinking[v]]
-        flat_answers = bc.answer_phase(engine, flat, settings.answer_max_tokens, settings.batch_size,
-                                       settings.budget_mode)
+        flat_answers = bc.answer_phase(
+            engine, flat, settings.answer_max_tokens, settings.batch_size, settings.budget_mode
+        )
         for k, v in enumerate(vs):
             answers[v] = flat_answers[k * len(items) : (k + 1) * len(items)]
     rows: list[dict[str, Any]] = []
     for v, ans in answers.items():
         for it, prompt, a in zip(items, prompts, ans, strict=True):
-            rows.append({
-                "id": it.id, "source": it.source, "variant": v.name, "budget": v.budget, "rounds": v.rounds,
-                "budget_mode": settings.budget_mode if v.budget is not None else None,
-                "question": it.question, "options": it.options, "answer_idx": it.answer_idx, "answer": it.answer,
-                "prompt": prompt, "thinking_text": a.thinking_text, "thinking_finish_reason": a.thinking_finish_reason,
-                "response_text": a.response_text, "finish_reason": a.finish_reason,
-                "num_thinking_tokens": a.num_thinking_tokens, "num_gen_tokens": a.num_gen_tokens,
-                "num_wait": a.num_wait,
-            })
+            rows.append(
+                {
+                    "id": it.id,
+                    "source": it.source,
+                    "variant": v.name,
+                    "budget": v.budget,
+                    "rounds": v.rounds,
+                    "budget_mode": settings.budget_mode if v.budget is not None else None,
+                    "question": it.question,
+                    "options": it.options,
+                    "answer_idx": it.answer_idx,
+                    "answer": it.answer,
+                    "prompt": prompt,
+                    "thinking_text": a.thinking_text,
+                    "thinking_finish_reason": a.thinking_finish_reason,
+                    "response_text": a.response_text,
+                    "finish_reason": a.finish_reason,
+                    "num_thinking_tokens": a.num_thinking_tokens,
+                    "num_gen_tokens": a.num_gen_tokens,
+                    "num_wait": a.num_wait,
+                }
+            )
     return rows
 
 
@@ -163,8 +195,16 @@ def eval_predict(job: RuleJob) -> None:
     engine = load_engine(spec)
     log_event(log, "engine loaded", model=spec_job["model"], backend=spec.backend, seconds=round(time.time() - t0, 2))
     try:
-        log_event(log, "predicting", model=spec_job["model"], datasets=spec_job["datasets"], items=len(items),
-                  variants=[v.name for v in variants], mode=spec_job["mode"], settings=spec_job["settings"])
+        log_event(
+            log,
+            "predicting",
+            model=spec_job["model"],
+            datasets=spec_job["datasets"],
+            items=len(items),
+            variants=[v.name for v in variants],
+            mode=spec_job["mode"],
+            settings=spec_job["settings"],
+        )
         rows = run_job(engine, engine.tokenizer, items, spec_job["mode"], variants, settings)
         n = write_jsonl_atomic(job.output[0], rows)
     finally:

@@ -30,12 +30,16 @@ def download_eval_file(url: str, out: str | Path, md5: str | None, timeout: floa
             while block := resp.read(1 << 20):
                 fh.write(block)
     except urllib.error.HTTPError as exc:
-        raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason} (config eval.data.url); check the URL, or set "
-                            "eval.data.path to a local copy") from None
+        raise DownloadError(
+            f"{url}: HTTP {exc.code} {exc.reason} (config eval.data.url); check the URL, or set "
+            "eval.data.path to a local copy"
+        ) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        raise DownloadError(f"{url}: cannot download ({reason}) (config eval.data.url); compute nodes are often "
-                            "offline: download on the login node, or set eval.data.path to a local copy") from None
+        raise DownloadError(
+            f"{url}: cannot download ({reason}) (config eval.data.url); compute nodes are often "
+            "offline: download on the login node, or set eval.data.path to a local copy"
+        ) from None
     got = md5sum(out)
     if md5 and got != md5:
         out.unlink()
@@ -61,9 +65,13 @@ def prepare_items(
     empty = [d for d in datasets if not counts.get(d)]
     if empty and not allow_empty:
         excluded = {d: sum(e.source == d for e in evalset.excluded) for d in empty}
-        raise InputError(eval_path, f"configured dataset(s) {empty} have no valid items (excluded: {excluded}): fix "
-                         "the file, drop them from eval.datasets, or set eval.allow_empty_datasets: true (their "
-                         "Table 1 cells are then left empty and flagged)", record=empty[0])
+        raise InputError(
+            eval_path,
+            f"configured dataset(s) {empty} have no valid items (excluded: {excluded}): fix "
+            "the file, drop them from eval.datasets, or set eval.allow_empty_datasets: true (their "
+            "Table 1 cells are then left empty and flagged)",
+            record=empty[0],
+        )
     write_jsonl_atomic(items_out, (it.to_dict() for items in evalset.items.values() for it in items))
     summary = {
         "file": str(eval_path),
@@ -86,8 +94,15 @@ def prepare_items(
 
 def eval_prepare(job: RuleJob) -> None:
     """Rule eval_prepare."""
-    prepare_items(job.input[0], list(job.params.datasets), job.output.eval_items, job.output.validation,
-                  job.params.on_invalid, job.params.max_items, job.params.allow_empty)
+    prepare_items(
+        job.input[0],
+        list(job.params.datasets),
+        job.output.eval_items,
+        job.output.validation,
+        job.params.on_invalid,
+        job.params.max_items,
+        job.params.allow_empty,
+    )
 
 
 def eval_download(job: RuleJob) -> None:

@@ -110,8 +110,9 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise InputError(path, f"not UTF-8 text ({exc.reason}); save it as UTF-8",
-                                 record=f"line {lineno}") from None
+                raise InputError(
+                    path, f"not UTF-8 text ({exc.reason}); save it as UTF-8", record=f"line {lineno}"
+                ) from None
             if not line.strip():
                 continue
             try:
@@ -128,7 +129,8 @@ def read_json(path: str | Path) -> Any:
         return json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise InputError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8",
-                         record=f"line {line}") from None
+        raise InputError(
+            path, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8", record=f"line {line}"
+        ) from None
     except json.JSONDecodeError as exc:
         raise InputError(path, f"invalid JSON at line {exc.lineno} ({exc.msg})") from exc

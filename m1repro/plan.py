@@ -118,8 +118,12 @@ def prediction_rows(cfg: Mapping[str, Any], site: Site) -> list[dict[str, Any]]:
         for mode in wf.budget_modes(cfg, name):
             for part in wf.prediction_parts(cfg, name, mode):
                 job = rsc.predict_job(cfg, site, name, wf.part_datasets(cfg, part))
-                rows.append({**_gpu_row("prediction", job, name, part, site, basis),
-                             "job": f"eval_predict {mode}/{name}/{part}"})
+                rows.append(
+                    {
+                        **_gpu_row("prediction", job, name, part, site, basis),
+                        "job": f"eval_predict {mode}/{name}/{part}",
+                    }
+                )
     return rows
 
 

@@ -47,7 +47,10 @@ def render_prompt(tokenizer: Any, question: str, options: Mapping[str, str], mod
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     else:
         text = tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True, chat_template=LLAMA3_CHAT_TEMPLATE,
+            messages,
+            tokenize=False,
+            add_generation_prompt=True,
+            chat_template=LLAMA3_CHAT_TEMPLATE,
             bos_token=tokenizer.bos_token or "",
         )
     if mode == "thinking":

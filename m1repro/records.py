@@ -18,8 +18,17 @@ from m1repro.io import InputError, read_json
 log = logging.getLogger(__name__)
 
 EVAL_SOURCES: tuple[str, ...] = (
-    "MedMCQA_validation", "MedQA_USLME_test", "PubMedQA_test", "MMLU-Pro_Medical_test", "GPQA_Medical_test", "Lancet",
-    "HumanityLastExam", "MedBullets_op4", "MedBullets_op5", "MedXpertQA", "NEJM",
+    "MedMCQA_validation",
+    "MedQA_USLME_test",
+    "PubMedQA_test",
+    "MMLU-Pro_Medical_test",
+    "GPQA_Medical_test",
+    "Lancet",
+    "HumanityLastExam",
+    "MedBullets_op4",
+    "MedBullets_op5",
+    "MedXpertQA",
+    "NEJM",
 )
 # Table 1's column for each source, in the paper's order (HumanityLastExam is not in Table 1).
 TABLE1_COLUMNS: dict[str, str] = {
@@ -104,7 +113,11 @@ def validate_item(path: str | Path, source: str, pos: int, raw: Any) -> EvalItem
             path, f"{answer!r} differs from options[{idx!r}] = {options[idx]!r}", record=rec, field="answer"
         )
     return EvalItem(
-        id=_item_id(source, pos, raw), source=source, question=question, options=dict(options), answer_idx=idx,
+        id=_item_id(source, pos, raw),
+        source=source,
+        question=question,
+        options=dict(options),
+        answer_idx=idx,
         answer=answer,
     )
 

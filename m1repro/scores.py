@@ -30,17 +30,41 @@ from m1repro.variants import Variant
 
 log = logging.getLogger(__name__)
 
-SCORE_COLUMNS = ["model", "budget_mode", "dataset", "variant", "budget", "rounds", "scorer", "n", "n_correct",
-                 "accuracy", "accuracy_m1", "accuracy_improved", "mean_thinking_tokens", "mean_gen_tokens",
-                 "mean_wait", "thinking_length_rate"]
+SCORE_COLUMNS = [
+    "model",
+    "budget_mode",
+    "dataset",
+    "variant",
+    "budget",
+    "rounds",
+    "scorer",
+    "n",
+    "n_correct",
+    "accuracy",
+    "accuracy_m1",
+    "accuracy_improved",
+    "mean_thinking_tokens",
+    "mean_gen_tokens",
+    "mean_wait",
+    "thinking_length_rate",
+]
 
 # field -> (accepted types, may be None); ints exclude bools (JSON true is no token count)
 _TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
-    "id": ((str,), False), "source": ((str,), False), "variant": ((str,), False), "answer_idx": ((str,), False),
-    "answer": ((str,), False), "options": ((dict,), False), "question": ((str,), False),
-    "response_text": ((str,), False), "finish_reason": ((str,), False), "thinking_text": ((str,), False),
-    "thinking_finish_reason": ((str,), True), "num_thinking_tokens": ((int,), False),
-    "num_gen_tokens": ((int,), False), "num_wait": ((int,), False),
+    "id": ((str,), False),
+    "source": ((str,), False),
+    "variant": ((str,), False),
+    "answer_idx": ((str,), False),
+    "answer": ((str,), False),
+    "options": ((dict,), False),
+    "question": ((str,), False),
+    "response_text": ((str,), False),
+    "finish_reason": ((str,), False),
+    "thinking_text": ((str,), False),
+    "thinking_finish_reason": ((str,), True),
+    "num_thinking_tokens": ((int,), False),
+    "num_gen_tokens": ((int,), False),
+    "num_wait": ((int,), False),
 }
 _FINISH = ("stop", "length")
 
@@ -62,11 +86,16 @@ def check_record(path: str | Path, line: int, rec: Any) -> None:
         if types == (int,) and v < 0:
             raise InputError(path, f"a token or round count cannot be negative ({v})", record=where, field=key)
     if rec["finish_reason"] not in _FINISH:
-        raise InputError(path, f"expected one of {_FINISH}, got {rec['finish_reason']!r}", record=where,
-                         field="finish_reason")
+        raise InputError(
+            path, f"expected one of {_FINISH}, got {rec['finish_reason']!r}", record=where, field="finish_reason"
+        )
     if rec["thinking_finish_reason"] not in (None, *_FINISH):
-        raise InputError(path, f"expected null or one of {_FINISH}, got {rec['thinking_finish_reason']!r}",
-                         record=where, field="thinking_finish_reason")
+        raise InputError(
+            path,
+            f"expected null or one of {_FINISH}, got {rec['thinking_finish_reason']!r}",
+            record=where,
+            field="thinking_finish_reason",
+        )
     try:
         Variant.parse(rec["variant"])
     except ValueError as exc:
@@ -88,27 +117,41 @@ def load_predictions(
             where = f"line {line}"
             item = by_id.get(rec["id"])
             if item is None:
-                raise InputError(path, f"id {rec['id']!r} is not an item of this evaluation (results/eval/items.jsonl)",
-                                 record=where, field="id")
+                raise InputError(
+                    path,
+                    f"id {rec['id']!r} is not an item of this evaluation (results/eval/items.jsonl)",
+                    record=where,
+                    field="id",
+                )
             for key in ("source", "question", "options", "answer_idx", "answer"):
                 if rec[key] != getattr(item, key):
                     raise InputError(path, f"differs from the prepared item {item.id!r}", record=where, field=key)
             if rec["variant"] not in wanted:
-                raise InputError(path, f"variant {rec['variant']!r} is not one this model predicts "
-                                 f"({sorted(wanted)})", record=where, field="variant")
+                raise InputError(
+                    path,
+                    f"variant {rec['variant']!r} is not one this model predicts ({sorted(wanted)})",
+                    record=where,
+                    field="variant",
+                )
             key = (rec["variant"], rec["id"])
             if key in seen:
                 first = seen[key]
-                raise InputError(path, f"{rec['id']!r} of {rec['variant']} appears twice (first in {first[0]} "
-                                 f"line {first[1]})", record=where, field="id")
+                raise InputError(
+                    path,
+                    f"{rec['id']!r} of {rec['variant']} appears twice (first in {first[0]} line {first[1]})",
+                    record=where,
+                    field="id",
+                )
             seen[key] = (str(path), line)
             out.append(rec)
     missing = [(v, it.id) for v in sorted(wanted) for it in items if (v, it.id) not in seen]
     if missing:
         shown = ", ".join(f"{v}/{i}" for v, i in missing[:5])
-        raise InputError(paths[0] if len(paths) == 1 else f"{len(paths)} prediction files",
-                         f"{len(missing)} (variant, item) predictions are missing, e.g. {shown}: rerun the prediction "
-                         "job (delete its output or use --forcerun eval_predict)")
+        raise InputError(
+            paths[0] if len(paths) == 1 else f"{len(paths)} prediction files",
+            f"{len(missing)} (variant, item) predictions are missing, e.g. {shown}: rerun the prediction "
+            "job (delete its output or use --forcerun eval_predict)",
+        )
     return out
 
 
@@ -116,11 +159,17 @@ def scored_record(rec: Mapping[str, Any], scorer: str) -> dict[str, Any]:
     """The slim scored record: identity, both verdicts, the chosen one, and the counts the tables read."""
     verdict = score_item(rec["response_text"], rec["options"], rec["answer_idx"], rec["answer"])
     return {
-        "id": rec["id"], "source": rec["source"], "variant": rec["variant"], "extracted": verdict["extracted"],
-        "correct_m1": verdict["correct_m1"], "correct_improved": verdict["correct_improved"],
+        "id": rec["id"],
+        "source": rec["source"],
+        "variant": rec["variant"],
+        "extracted": verdict["extracted"],
+        "correct_m1": verdict["correct_m1"],
+        "correct_improved": verdict["correct_improved"],
         "correct": verdict["correct_m1"] if scorer == "m1" else verdict["correct_improved"],
-        "num_thinking_tokens": rec["num_thinking_tokens"], "num_gen_tokens": rec["num_gen_tokens"],
-        "num_wait": rec["num_wait"], "thinking_finish_reason": rec["thinking_finish_reason"],
+        "num_thinking_tokens": rec["num_thinking_tokens"],
+        "num_gen_tokens": rec["num_gen_tokens"],
+        "num_wait": rec["num_wait"],
+        "thinking_finish_reason": rec["thinking_finish_reason"],
         "finish_reason": rec["finish_reason"],
     }
 
@@ -136,23 +185,40 @@ def score_frame(scored: Sequence[Mapping[str, Any]], model: str, budget_mode: st
         n = len(rs)
         n_m1 = sum(r["correct_m1"] for r in rs)
         n_imp = sum(r["correct_improved"] for r in rs)
-        rows.append({
-            "model": model, "budget_mode": budget_mode, "dataset": dataset, "variant": variant, "budget": v.budget,
-            "rounds": v.rounds, "scorer": scorer, "n": n, "n_correct": n_m1 if scorer == "m1" else n_imp,
-            "accuracy": 100.0 * (n_m1 if scorer == "m1" else n_imp) / n,
-            "accuracy_m1": 100.0 * n_m1 / n, "accuracy_improved": 100.0 * n_imp / n,
-            "mean_thinking_tokens": sum(r["num_thinking_tokens"] for r in rs) / n,
-            "mean_gen_tokens": sum(r["num_gen_tokens"] for r in rs) / n,
-            "mean_wait": sum(r["num_wait"] for r in rs) / n,
-            "thinking_length_rate": sum(r["thinking_finish_reason"] == "length" for r in rs) / n,
-        })
+        rows.append(
+            {
+                "model": model,
+                "budget_mode": budget_mode,
+                "dataset": dataset,
+                "variant": variant,
+                "budget": v.budget,
+                "rounds": v.rounds,
+                "scorer": scorer,
+                "n": n,
+                "n_correct": n_m1 if scorer == "m1" else n_imp,
+                "accuracy": 100.0 * (n_m1 if scorer == "m1" else n_imp) / n,
+                "accuracy_m1": 100.0 * n_m1 / n,
+                "accuracy_improved": 100.0 * n_imp / n,
+                "mean_thinking_tokens": sum(r["num_thinking_tokens"] for r in rs) / n,
+                "mean_gen_tokens": sum(r["num_gen_tokens"] for r in rs) / n,
+                "mean_wait": sum(r["num_wait"] for r in rs) / n,
+                "thinking_length_rate": sum(r["thinking_finish_reason"] == "length" for r in rs) / n,
+            }
+        )
     df = pl.DataFrame(rows, schema_overrides={"budget": pl.Int64}, infer_schema_length=None).select(SCORE_COLUMNS)
     return df.sort(["dataset", "budget", "rounds"], nulls_last=False)
 
 
 def score_model(
-    predictions: Sequence[str], items_path: str, datasets: Sequence[str], variants: Sequence[str], model: str,
-    budget_mode: str, scorer: str, scores_out: str, scored_out: str,
+    predictions: Sequence[str],
+    items_path: str,
+    datasets: Sequence[str],
+    variants: Sequence[str],
+    model: str,
+    budget_mode: str,
+    scorer: str,
+    scores_out: str,
+    scored_out: str,
 ) -> pl.DataFrame:
     if scorer not in SCORERS:
         raise ValueError(f"unknown scorer {scorer!r} (expected one of {SCORERS})")
@@ -163,13 +229,22 @@ def score_model(
     write_jsonl_atomic(scored_out, scored)
     with atomic_open(scores_out) as fh:
         df.write_csv(fh)
-    log_event(log, "scored", model=model, budget_mode=budget_mode, files=len(predictions), records=len(scored),
-              scorer=scorer)
+    log_event(
+        log, "scored", model=model, budget_mode=budget_mode, files=len(predictions), records=len(scored), scorer=scorer
+    )
     return df
 
 
 def eval_score(job: RuleJob) -> None:
     """Rule eval_score."""
-    score_model(list(job.input.predictions), job.input.eval_items, list(job.params.datasets), list(job.params.variants),
-                job.wildcards.model, job.wildcards.budget_mode, job.params.scorer, job.output.scores,
-                job.output.scored)
+    score_model(
+        list(job.input.predictions),
+        job.input.eval_items,
+        list(job.params.datasets),
+        list(job.params.variants),
+        job.wildcards.model,
+        job.wildcards.budget_mode,
+        job.params.scorer,
+        job.output.scores,
+        job.output.scored,
+    )

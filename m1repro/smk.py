@@ -38,8 +38,16 @@ def run(smk: Any, entry: Callable[[RuleJob], object]) -> None:
         from m1repro.hub import OFFLINE_ENV
 
         os.environ.update(OFFLINE_ENV)  # the job's repos were pre-fetched: never reach the hub from a compute node
-    job = RuleJob(rule=smk.rule, input=smk.input, output=smk.output, params=smk.params, log=smk.log,
-                  wildcards=smk.wildcards, resources=smk.resources, threads=smk.threads)
+    job = RuleJob(
+        rule=smk.rule,
+        input=smk.input,
+        output=smk.output,
+        params=smk.params,
+        log=smk.log,
+        wildcards=smk.wildcards,
+        resources=smk.resources,
+        threads=smk.threads,
+    )
     try:
         entry(job)
     except Exception:

@@ -23,13 +23,28 @@ QWEN2_SPLIT_PATTERN = (
 )
 # Added tokens of Qwen2.5 from id 151643, with their `special` flag as in the released tokenizer_config.json.
 QWEN25_ADDED_TOKENS: list[tuple[str, bool]] = [
-    ("<|endoftext|>", True), ("<|im_start|>", True), ("<|im_end|>", True),
-    ("<|object_ref_start|>", True), ("<|object_ref_end|>", True), ("<|box_start|>", True), ("<|box_end|>", True),
-    ("<|quad_start|>", True), ("<|quad_end|>", True), ("<|vision_start|>", True), ("<|vision_end|>", True),
-    ("<|vision_pad|>", True), ("<|image_pad|>", True), ("<|video_pad|>", True),
-    ("<tool_call>", False), ("</tool_call>", False),
-    ("<|fim_prefix|>", False), ("<|fim_middle|>", False), ("<|fim_suffix|>", False), ("<|fim_pad|>", False),
-    ("<|repo_name|>", False), ("<|file_sep|>", False),
+    ("<|endoftext|>", True),
+    ("<|im_start|>", True),
+    ("<|im_end|>", True),
+    ("<|object_ref_start|>", True),
+    ("<|object_ref_end|>", True),
+    ("<|box_start|>", True),
+    ("<|box_end|>", True),
+    ("<|quad_start|>", True),
+    ("<|quad_end|>", True),
+    ("<|vision_start|>", True),
+    ("<|vision_end|>", True),
+    ("<|vision_pad|>", True),
+    ("<|image_pad|>", True),
+    ("<|video_pad|>", True),
+    ("<tool_call>", False),
+    ("</tool_call>", False),
+    ("<|fim_prefix|>", False),
+    ("<|fim_middle|>", False),
+    ("<|fim_suffix|>", False),
+    ("<|fim_pad|>", False),
+    ("<|repo_name|>", False),
+    ("<|file_sep|>", False),
 ]
 FIRST_ADDED_ID = 151643
 
@@ -156,8 +171,18 @@ def build_tiny_model(
         model.generation_config.pad_token_id = FIRST_ADDED_ID
         model.save_pretrained(str(tmp), safe_serialization=True)
         (tmp / "m1repro_tiny.json").write_text(
-            json.dumps({"hidden_size": hidden_size, "num_layers": num_layers, "num_heads": num_heads,
-                        "num_kv_heads": num_kv_heads, "seed": seed, "init_std": init_std}, indent=2) + "\n"
+            json.dumps(
+                {
+                    "hidden_size": hidden_size,
+                    "num_layers": num_layers,
+                    "num_heads": num_heads,
+                    "num_kv_heads": num_kv_heads,
+                    "seed": seed,
+                    "init_std": init_std,
+                },
+                indent=2,
+            )
+            + "\n"
         )
         if out_dir.exists():
             shutil.rmtree(out_dir)

@@ -5,6 +5,7 @@ Snakemake). Rules and scripts name paths through here and nowhere else.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -33,6 +34,12 @@ ALL_PARTS = "all"  # a prediction job over every dataset, in the evaluation file
 BUDGET_MODES = ("faithful", "exact")
 DATASET_NAMES = EVAL_SOURCES  # the schema's enum is checked against this list by the tests
 SET_NAMES = curate_schema.SET_NAMES  # owned by the curation schema; the rules take it from here
+
+
+def prepend_pythonpath(path: str) -> None:
+    """Put ``path`` first on ``PYTHONPATH`` (keeping what the user set), for the jobs and the processes they start."""
+    parts = [path, *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != path)]
+    os.environ["PYTHONPATH"] = os.pathsep.join(parts)
 
 
 # ---- names -------------------------------------------------------------------------------------------------------
@@ -162,8 +169,10 @@ def part_datasets(cfg: Config, part: str) -> list[str]:
 
 
 def prediction_files(cfg: Config, name: str, budget_mode: str) -> list[str]:
-    return [PREDICTIONS.format(budget_mode=budget_mode, model=name, part=p)
-            for p in prediction_parts(cfg, name, budget_mode)]
+    return [
+        PREDICTIONS.format(budget_mode=budget_mode, model=name, part=p)
+        for p in prediction_parts(cfg, name, budget_mode)
+    ]
 
 
 def variant_names(cfg: Config, name: str) -> list[str]:

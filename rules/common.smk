@@ -16,7 +16,7 @@ from m1repro.train import workflow as trainwf
 
 # Jobs (local, or re-executed on a SLURM node) and the processes they launch (torchrun, the SGLang server) import
 # the package from this checkout, in whichever conda env the rule uses; a PYTHONPATH of the user's is kept after it.
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p)
+wf.prepend_pythonpath(workflow.basedir)
 
 # The cluster, described once (docs/site.md): every job's partition, GPUs, CPUs, memory and time limit follow from it.
 SITE = load_site(config["site"])
@@ -255,8 +255,13 @@ def get_train_resources():
 def report_model_row(name):
     """What a table needs of a model: name, label, group, the paper's Table 1 row and the Table 1 variant."""
     view = wf.cfg_model(config, name)
-    return {"name": name, "label": view.label, "group": view.group, "paper_row": view.paper_row or name,
-            "variant": wf.table1_variant(config, name)}
+    return {
+        "name": name,
+        "label": view.label,
+        "group": view.group,
+        "paper_row": view.paper_row or name,
+        "variant": wf.table1_variant(config, name),
+    }
 
 
 TABLE1_MODELS = wf.models_where(config, table1=True)
@@ -273,8 +278,11 @@ def report_score_files(names, budget_mode=None):
 def report_bench_files():
     """Benchmark files of the reported models' prediction jobs."""
     mode = config["eval"]["budget_mode"]
-    return [f"logs/benchmarks/eval_predict/{mode}/{m}/{p}.tsv" for m in REPORTED_MODELS
-            for p in wf.prediction_parts(config, m, mode)]
+    return [
+        f"logs/benchmarks/eval_predict/{mode}/{m}/{p}.tsv"
+        for m in REPORTED_MODELS
+        for p in wf.prediction_parts(config, m, mode)
+    ]
 
 
 def report_table3_inputs(wildcards):

@@ -23,13 +23,13 @@ rule curate_collect:
         pool="results/curate/pool.parquet",
         counts="results/curate/collect_counts.json",
         pubmedqa_test="results/curate/pubmedqa_test.parquet",
-    params:
-        cfg={k: CURATE.get(k) for k in ("source", "fixtures", "seed", "on_invalid", "check_paper_counts")},
     log:
         "logs/curate_collect.log",
     localrule: True
     conda:
         "../envs/data.yaml"
+    params:
+        cfg={k: CURATE.get(k) for k in ("source", "fixtures", "seed", "on_invalid", "check_paper_counts")},
     script:
         "../scripts/curate_collect.py"
 
@@ -39,13 +39,13 @@ rule curate_benchmarks:
         unpack(get_curate_benchmark_inputs),
     output:
         "results/curate/benchmarks.parquet",
-    params:
-        cfg={k: CURATE.get(k) for k in ("source", "benchmark_fixtures")},
     log:
         "logs/curate_benchmarks.log",
     localrule: True
     conda:
         "../envs/data.yaml"
+    params:
+        cfg={k: CURATE.get(k) for k in ("source", "benchmark_fixtures")},
     script:
         "../scripts/curate_benchmarks.py"
 
@@ -56,15 +56,15 @@ rule curate_dedup:
     output:
         pool="results/curate/dedup.parquet",
         removed="results/curate/dedup_removed.parquet",
-    params:
-        cfg=CURATE["dedup"],
-    threads: CURATE["dedup"]["workers"]
-    resources:
-        **get_cpu_resources(runtime=240, mem_mb=16000),
     log:
         "logs/curate_dedup.log",
     conda:
         "../envs/data.yaml"
+    threads: CURATE["dedup"]["workers"]
+    resources:
+        **get_cpu_resources(runtime=240, mem_mb=16000),
+    params:
+        cfg=CURATE["dedup"],
     script:
         "../scripts/curate_dedup.py"
 
@@ -78,15 +78,15 @@ rule curate_decontaminate:
         pool="results/curate/decontaminated.parquet",
         csv="results/curate/contamination_report.csv",
         md="results/curate/contamination_report.md",
-    params:
-        cfg=CURATE["decontaminate"],
-    threads: CURATE["decontaminate"]["workers"]
-    resources:
-        **get_cpu_resources(runtime=120, mem_mb=16000),
     log:
         "logs/curate_decontaminate.log",
     conda:
         "../envs/data.yaml"
+    threads: CURATE["decontaminate"]["workers"]
+    resources:
+        **get_cpu_resources(runtime=120, mem_mb=16000),
+    params:
+        cfg=CURATE["decontaminate"],
     script:
         "../scripts/curate_decontaminate.py"
 
@@ -98,18 +98,18 @@ rule curate_difficulty_model:
         hub=get_difficulty_hub_inputs,
     output:
         "results/curate/difficulty/{dmodel}.parquet",
-    params:
-        cfg=get_difficulty_cfg,
-    wildcard_constraints:
-        dmodel=name_regex(CURATE_DMODELS),
-    resources:
-        **rsc.gpu_rule_resources(SITE, get_difficulty_gpu_job),
     log:
         "logs/curate_difficulty_model/{dmodel}.log",
     benchmark:
         "logs/benchmarks/curate_difficulty_model/{dmodel}.tsv"
+    wildcard_constraints:
+        dmodel=name_regex(CURATE_DMODELS),
     conda:
         "../envs/inference.yaml"
+    resources:
+        **rsc.gpu_rule_resources(SITE, get_difficulty_gpu_job),
+    params:
+        cfg=get_difficulty_cfg,
     script:
         "../scripts/curate_difficulty_model.py"
 
@@ -120,14 +120,14 @@ rule curate_difficulty:
         models=expand("results/curate/difficulty/{dmodel}.parquet", dmodel=CURATE_DMODELS),
     output:
         "results/curate/hard.parquet",
-    params:
-        models=CURATE_DMODELS,
-    resources:
-        **get_cpu_resources(),
     log:
         "logs/curate_difficulty.log",
     conda:
         "../envs/data.yaml"
+    resources:
+        **get_cpu_resources(),
+    params:
+        models=CURATE_DMODELS,
     script:
         "../scripts/curate_difficulty.py"
 
@@ -138,6 +138,13 @@ rule curate_random_draw:
         eval=get_curate_eval_file(),
     output:
         "results/curate/random_draws.parquet",
+    log:
+        "logs/curate_random_draw.log",
+    conda:
+        "../envs/data.yaml"
+    threads: CURATE["decontaminate"]["workers"]
+    resources:
+        **get_cpu_resources(),
     params:
         cfg={
             "seed": CURATE["seed"],
@@ -145,13 +152,6 @@ rule curate_random_draw:
             "estimated_accuracy": CURATE["random_estimated_accuracy"],
             "decontaminate": CURATE["decontaminate"],
         },
-    threads: CURATE["decontaminate"]["workers"]
-    resources:
-        **get_cpu_resources(),
-    log:
-        "logs/curate_random_draw.log",
-    conda:
-        "../envs/data.yaml"
     script:
         "../scripts/curate_random_draw.py"
 
@@ -164,16 +164,16 @@ rule curate_traces:
     output:
         traces="results/curate/traces.parquet",
         stats="results/curate/traces_api.json",
-    params:
-        cfg={k: CURATE["traces"][k] for k in ("api", "request")},
-    resources:
-        runtime=1440,
-        api_slots=1,
     log:
         "logs/curate_traces.log",
     localrule: True
     conda:
         "../envs/data.yaml"
+    resources:
+        runtime=1440,
+        api_slots=1,
+    params:
+        cfg={k: CURATE["traces"][k] for k in ("api", "request")},
     script:
         "../scripts/curate_traces.py"
 
@@ -187,14 +187,14 @@ rule curate_verify:
         csv="results/curate/contamination_report_m23k.csv",
         md="results/curate/contamination_report_m23k.md",
         counts="results/curate/verify_counts.json",
-    params:
-        cfg={"grader": CURATE["traces"]["grader"], "decontaminate": CURATE["decontaminate"]},
-    resources:
-        **get_cpu_resources(),
     log:
         "logs/curate_verify.log",
     conda:
         "../envs/data.yaml"
+    resources:
+        **get_cpu_resources(),
+    params:
+        cfg={"grader": CURATE["traces"]["grader"], "decontaminate": CURATE["decontaminate"]},
     script:
         "../scripts/curate_verify.py"
 
@@ -207,16 +207,16 @@ rule curate_domains:
     output:
         labelled="results/curate/domains.parquet",
         stats="results/curate/domains_api.json",
-    params:
-        cfg={k: CURATE["domains"][k] for k in ("api", "request", "on_unparseable")},
-    resources:
-        runtime=720,
-        api_slots=1,
     log:
         "logs/curate_domains.log",
     localrule: True
     conda:
         "../envs/data.yaml"
+    resources:
+        runtime=720,
+        api_slots=1,
+    params:
+        cfg={k: CURATE["domains"][k] for k in ("api", "request", "on_unparseable")},
     script:
         "../scripts/curate_domains.py"
 
@@ -239,16 +239,20 @@ rule curate_sample:
         m23k=wf.M23K,
         domain_counts="results/curate/domain_counts.parquet",
         counts="results/curate/counts.json",
-    params:
-        cfg={"seed": CURATE["seed"], "sizes": CURATE["sets"], "grader": CURATE["traces"]["grader"],
-             "allow_short_sets": CURATE["allow_short_sets"]},
-        sets=CURATE_SETS,
-    resources:
-        **get_cpu_resources(),
     log:
         "logs/curate_sample.log",
     conda:
         "../envs/data.yaml"
+    resources:
+        **get_cpu_resources(),
+    params:
+        cfg={
+            "seed": CURATE["seed"],
+            "sizes": CURATE["sets"],
+            "grader": CURATE["traces"]["grader"],
+            "allow_short_sets": CURATE["allow_short_sets"],
+        },
+        sets=CURATE_SETS,
     script:
         "../scripts/curate_sample.py"
 
@@ -256,15 +260,15 @@ rule curate_sample:
 rule curate_released:
     output:
         "results/curate/released/{set}.parquet",
-    params:
-        hub_id=lookup(dpath="curate/released/{set}", within=config),
-    wildcard_constraints:
-        set=name_regex(CURATE_SETS + ["m23k"]),
     log:
         "logs/curate_released/{set}.log",
+    wildcard_constraints:
+        set=name_regex(CURATE_SETS + ["m23k"]),
     localrule: True
     conda:
         "../envs/data.yaml"
+    params:
+        hub_id=lookup(dpath="curate/released/{set}", within=config),
     script:
         "../scripts/curate_released.py"
 
@@ -274,10 +278,10 @@ rule curate_set:
         get_curate_set_input,
     output:
         wf.CURATED_SET,
-    wildcard_constraints:
-        set=name_regex(CURATE_SETS),
     log:
         "logs/curate_set/{set}.log",
+    wildcard_constraints:
+        set=name_regex(CURATE_SETS),
     localrule: True
     conda:
         "../envs/data.yaml"

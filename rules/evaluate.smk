@@ -4,14 +4,14 @@
 rule eval_download:
     output:
         wf.EVAL_DOWNLOAD,
-    params:
-        data=config["eval"]["data"],
-        revision=(config.get("hub") or {}).get("revisions", {}).get(config["eval"]["data"].get("repo"), "main"),
     log:
         "logs/eval_download.log",
     localrule: True
     conda:
         "../envs/data.yaml"
+    params:
+        data=config["eval"]["data"],
+        revision=(config.get("hub") or {}).get("revisions", {}).get(config["eval"]["data"].get("repo"), "main"),
     script:
         "../scripts/eval_download.py"
 
@@ -22,16 +22,16 @@ rule eval_prepare:
     output:
         eval_items=wf.ITEMS,
         validation=wf.VALIDATION,
-    params:
-        datasets=DATASETS,
-        on_invalid=config["eval"]["on_invalid"],
-        max_items=config["eval"]["max_items_per_dataset"],
-        allow_empty=config["eval"]["allow_empty_datasets"],
     log:
         "logs/eval_prepare.log",
     localrule: True
     conda:
         "../envs/data.yaml"
+    params:
+        datasets=DATASETS,
+        on_invalid=config["eval"]["on_invalid"],
+        max_items=config["eval"]["max_items_per_dataset"],
+        allow_empty=config["eval"]["allow_empty_datasets"],
     script:
         "../scripts/eval_prepare.py"
 
@@ -39,14 +39,14 @@ rule eval_prepare:
 rule models_tiny:
     output:
         directory(f"{wf.TINY_MODEL_DIR}/{{name}}"),
-    params:
-        spec=get_tiny_model_spec,
-    resources:
-        **get_cpu_resources(),
     log:
         "logs/models_tiny/{name}.log",
     conda:
         "../envs/train.yaml"
+    resources:
+        **get_cpu_resources(),
+    params:
+        spec=get_tiny_model_spec,
     script:
         "../scripts/models_tiny.py"
 
@@ -61,21 +61,21 @@ rule eval_predict:
         hub=get_model_hub_inputs,
     output:
         wf.PREDICTIONS,
-    wildcard_constraints:
-        budget_mode=name_regex(BUDGET_MODES),
-        model=name_regex(MODELS),
-        part=name_regex(PARTS),
-    params:
-        job=get_predict_job,
     log:
         job="logs/eval_predict/{budget_mode}/{model}/{part}.log",
         server="logs/eval_predict/{budget_mode}/{model}/{part}.sglang.log",
     benchmark:
         "logs/benchmarks/eval_predict/{budget_mode}/{model}/{part}.tsv"
-    resources:
-        **rsc.gpu_rule_resources(SITE, get_predict_gpu_job),
+    wildcard_constraints:
+        budget_mode=name_regex(BUDGET_MODES),
+        model=name_regex(MODELS),
+        part=name_regex(PARTS),
     conda:
         "../envs/inference.yaml"
+    resources:
+        **rsc.gpu_rule_resources(SITE, get_predict_gpu_job),
+    params:
+        job=get_predict_job,
     script:
         "../scripts/eval_predict.py"
 
@@ -88,17 +88,17 @@ rule eval_score:
     output:
         scores=wf.SCORES,
         scored=wf.SCORED,
+    log:
+        "logs/eval_score/{budget_mode}/{model}.log",
     wildcard_constraints:
         budget_mode=name_regex(BUDGET_MODES),
         model=name_regex(MODELS),
+    localrule: True
+    conda:
+        "../envs/data.yaml"
     params:
         scorer=config["eval"]["scorer"],
         datasets=DATASETS,
         variants=get_variant_names,
-    log:
-        "logs/eval_score/{budget_mode}/{model}.log",
-    localrule: True
-    conda:
-        "../envs/data.yaml"
     script:
         "../scripts/eval_score.py"

@@ -11,16 +11,16 @@ onstart:
 rule hub_fetch:
     output:
         hub.MANIFEST,
+    log:
+        "logs/hub_fetch/{repo_type}/{repo_id}.log",
     wildcard_constraints:
         repo_type="model",
         repo_id=name_regex(list(HUB_REFS)),
-    params:
-        ref=get_hub_ref,
-        ignore_patterns=(config.get("hub") or {}).get("ignore_patterns", list(hub.DEFAULT_IGNORE)),
-    log:
-        "logs/hub_fetch/{repo_type}/{repo_id}.log",
     localrule: True
     conda:
         "../envs/data.yaml"
+    params:
+        ref=get_hub_ref,
+        ignore_patterns=(config.get("hub") or {}).get("ignore_patterns", list(hub.DEFAULT_IGNORE)),
     script:
         "../scripts/hub_fetch.py"

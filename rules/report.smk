@@ -4,6 +4,7 @@
 #   snakemake --profile profiles/tiny report_all --report results/report.html     # then the HTML report
 #   snakemake --profile profiles/slurm results/released/paper_comparison.md       # released checkpoints only
 
+
 rule report_table1:
     input:
         scores=report_score_files(TABLE1_MODELS),
@@ -11,13 +12,13 @@ rule report_table1:
         csv=report("results/table1.csv", category="Tables", caption="../report/table1.rst"),
         md="results/table1.md",
         tex="results/table1.tex",
-    params:
-        models=[report_model_row(m) for m in TABLE1_MODELS],
     log:
         "logs/report_table1.log",
     localrule: True
     conda:
         "../envs/report.yaml"
+    params:
+        models=[report_model_row(m) for m in TABLE1_MODELS],
     script:
         "../scripts/report_table1.py"
 
@@ -29,14 +30,14 @@ rule report_table2:
         csv=report("results/table2.csv", category="Tables", caption="../report/table2.rst"),
         md="results/table2.md",
         tex="results/table2.tex",
-    params:
-        models=ABLATION_MODELS,
-        budget=config["eval"]["table1_budget"],
     log:
         "logs/report_table2.log",
     localrule: True
     conda:
         "../envs/report.yaml"
+    params:
+        models=ABLATION_MODELS,
+        budget=config["eval"]["table1_budget"],
     script:
         "../scripts/report_table2.py"
 
@@ -48,13 +49,13 @@ rule report_table3:
         csv=report("results/table3.csv", category="Tables", caption="../report/table3.rst"),
         md="results/table3.md",
         tex="results/table3.tex",
-    params:
-        sets=CURATE_SETS,
     log:
         "logs/report_table3.log",
     localrule: True
     conda:
         "../envs/report.yaml"
+    params:
+        sets=CURATE_SETS,
     script:
         "../scripts/report_table3.py"
 
@@ -81,20 +82,20 @@ rule report_figure1:
     output:
         png=report("results/figure1.png", category="Figures", caption="../report/figure1.rst"),
         pdf="results/figure1.pdf",
-        points=report("results/figure1_points.csv", category="Figures", subcategory="Data",
-                      caption="../report/figure1.rst"),
-        fits=report("results/figure1_fits.csv", category="Figures", subcategory="Data",
-                    caption="../report/figure1.rst"),
-    params:
-        models=[{"name": m, "label": wf.cfg_model(config, m).label} for m in FIGURE_MODELS],
-        datasets=DATASETS,
-        budgets=sorted(set(config["eval"]["budgets"]) | {config["eval"]["table1_budget"]}),
-        dpi=REPORT["figure_dpi"],
+        points=report(
+            "results/figure1_points.csv", category="Figures", subcategory="Data", caption="../report/figure1.rst"
+        ),
+        fits=report("results/figure1_fits.csv", category="Figures", subcategory="Data", caption="../report/figure1.rst"),
     log:
         "logs/report_figure1.log",
     localrule: True
     conda:
         "../envs/report.yaml"
+    params:
+        models=[{"name": m, "label": wf.cfg_model(config, m).label} for m in FIGURE_MODELS],
+        datasets=DATASETS,
+        budgets=sorted(set(config["eval"]["budgets"]) | {config["eval"]["table1_budget"]}),
+        dpi=REPORT["figure_dpi"],
     script:
         "../scripts/report_figure1.py"
 
@@ -105,19 +106,20 @@ rule report_figure3:
     output:
         png=report("results/figure3.png", category="Figures", caption="../report/figure3.rst"),
         pdf="results/figure3.pdf",
-        points=report("results/figure3_points.csv", category="Figures", subcategory="Data",
-                      caption="../report/figure3.rst"),
+        points=report(
+            "results/figure3_points.csv", category="Figures", subcategory="Data", caption="../report/figure3.rst"
+        ),
+    log:
+        "logs/report_figure3.log",
+    localrule: True
+    conda:
+        "../envs/report.yaml"
     params:
         models=[{"name": m, "label": wf.cfg_model(config, m).label} for m in FIGURE_MODELS],
         datasets=DATASETS,
         forcing_budgets=config["eval"]["forcing"]["budgets"],
         rounds=config["eval"]["forcing"]["rounds"],
         dpi=REPORT["figure_dpi"],
-    log:
-        "logs/report_figure3.log",
-    localrule: True
-    conda:
-        "../envs/report.yaml"
     script:
         "../scripts/report_figure3.py"
 
@@ -129,24 +131,33 @@ rule report_compare:
         paper=REPORT["paper_numbers"],
         scores=report_score_files(REPORTED_MODELS),
     output:
-        csv=report("results/paper_comparison.csv", category="Comparison with the paper",
-                   caption="../report/paper_comparison.rst"),
+        csv=report(
+            "results/paper_comparison.csv",
+            category="Comparison with the paper",
+            caption="../report/paper_comparison.rst",
+        ),
         md="results/paper_comparison.md",
-        scorer_csv=report("results/scorer_comparison.csv", category="Comparison with the paper",
-                          caption="../report/scorer_comparison.rst"),
-        budget_csv=report("results/budget_mode_comparison.csv", category="Comparison with the paper",
-                          caption="../report/budget_mode_comparison.rst"),
+        scorer_csv=report(
+            "results/scorer_comparison.csv",
+            category="Comparison with the paper",
+            caption="../report/scorer_comparison.rst",
+        ),
+        budget_csv=report(
+            "results/budget_mode_comparison.csv",
+            category="Comparison with the paper",
+            caption="../report/budget_mode_comparison.rst",
+        ),
+    log:
+        "logs/report_compare.log",
+    localrule: True
+    conda:
+        "../envs/report.yaml"
     params:
         table1_models=[report_model_row(m) for m in TABLE1_MODELS],
         table2_models=ABLATION_MODELS,
         tolerance=REPORT["tolerance"],
         count_tolerance=REPORT["count_tolerance"],
         budget_note=REPORT_BUDGET_NOTE,
-    log:
-        "logs/report_compare.log",
-    localrule: True
-    conda:
-        "../envs/report.yaml"
     script:
         "../scripts/report_compare.py"
 
@@ -158,13 +169,13 @@ rule report_runtimes:
     output:
         runtimes=report("results/report/runtimes.csv", category="Runtimes", caption="../report/runtimes.rst"),
         plan=report("results/report/gpu_plan.csv", category="Runtimes", caption="../report/runtimes.rst"),
-    params:
-        models=REPORTED_MODELS,
     log:
         "logs/report_runtimes.log",
     localrule: True
     conda:
         "../envs/report.yaml"
+    params:
+        models=REPORTED_MODELS,
     script:
         "../scripts/report_runtimes.py"
 
@@ -177,13 +188,13 @@ rule report_plan:
     output:
         csv="results/plan.csv",
         md="results/plan.md",
-    params:
-        config=config,
     log:
         "logs/report_plan.log",
     localrule: True
     conda:
         "../envs/data.yaml"
+    params:
+        config=config,
     script:
         "../scripts/report_plan.py"
 
@@ -191,13 +202,13 @@ rule report_plan:
 rule report_config:
     output:
         report("results/report/config.yaml", category="Configuration", caption="../report/config.rst"),
-    params:
-        config=config,
     log:
         "logs/report_config.log",
     localrule: True
     conda:
         "../envs/report.yaml"
+    params:
+        config=config,
     script:
         "../scripts/report_config.py"
 
@@ -217,14 +228,14 @@ rule report_released:
         scorer_csv="results/released/scorer_comparison.csv",
         budget_csv="results/released/budget_mode_comparison.csv",
         plan="results/released/gpu_plan.csv",
-    params:
-        table1_models=[report_model_row(m) for m in RELEASED_MODELS],
-        tolerance=REPORT["tolerance"],
     log:
         "logs/report_released.log",
     localrule: True
     conda:
         "../envs/report.yaml"
+    params:
+        table1_models=[report_model_row(m) for m in RELEASED_MODELS],
+        tolerance=REPORT["tolerance"],
     script:
         "../scripts/report_released.py"
 

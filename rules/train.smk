@@ -10,24 +10,24 @@ rule train_sft:
         hub=get_train_hub_inputs,
     output:
         model=directory(wf.TRAINED_MODEL),
+    log:
+        launcher="logs/train_sft/{run}.launcher.log",  # the job script's JSON lines + all processes' output
+        train="logs/train_sft/{run}.log",  # rank 0's JSON lines
+    benchmark:
+        "logs/benchmarks/train_sft/{run}.tsv"
     wildcard_constraints:
         run=name_regex(TRAIN_RUNS),
-    params:
-        spec=get_train_spec,
-        checkpoints=get_train_checkpoints,
+    conda:
+        "../envs/train.yaml"
     # Two threads keep a CPU (tiny) run alone on a 2-core machine: torch's intra-op threads slow down many times
     # when another job shares the cores. On SLURM the CPUs come from the cpus_per_task resource.
     threads: 2
     resources:
         **get_train_resources(),
         tasks_per_gpu=0,
-    log:
-        launcher="logs/train_sft/{run}.launcher.log",  # the job script's JSON lines + all processes' output
-        train="logs/train_sft/{run}.log",  # rank 0's JSON lines
-    benchmark:
-        "logs/benchmarks/train_sft/{run}.tsv"
-    conda:
-        "../envs/train.yaml"
+    params:
+        spec=get_train_spec,
+        checkpoints=get_train_checkpoints,
     script:
         "../scripts/train_sft.py"
 

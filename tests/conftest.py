@@ -88,8 +88,13 @@ def _run_tiny(tmp_path_factory, name: str) -> Path:
 
     d = copy_checkout(tmp_path_factory.mktemp(name))
     t = time.time()
-    res = subprocess.run([sys.executable, "-m", "snakemake", "--profile", "profiles/tiny", "results/table1.csv"],
-                         cwd=d, capture_output=True, text=True, timeout=1800)
+    res = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--profile", "profiles/tiny", "results/table1.csv"],
+        cwd=d,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert res.returncode == 0, res.stderr[-4000:]
     print(f"\n{name}: tiny run {time.time() - t:.0f} s")
     return d

@@ -69,15 +69,28 @@ def main() -> None:
                     ids = list(c.token_ids or ())
                     if c.finish_reason == "stop":
                         ids.append(151645)  # like SGLang, the matched stop token ends output_ids
-                    out.append({"text": c.text, "output_ids": ids,
-                                "meta_info": {"finish_reason": {"type": c.finish_reason},
-                                              "completion_tokens": c.num_tokens}})
+                    out.append(
+                        {
+                            "text": c.text,
+                            "output_ids": ids,
+                            "meta_info": {
+                                "finish_reason": {"type": c.finish_reason},
+                                "completion_tokens": c.num_tokens,
+                            },
+                        }
+                    )
                 self._send(200, out)
             elif self.path == "/v1/completions":
                 comps = engine.generate(req["prompt"], req["max_tokens"], req["stop"])
-                self._send(200, {"choices": [{"index": i, "text": c.text, "finish_reason": c.finish_reason}
-                                             for i, c in enumerate(comps)],
-                                 "usage": {"completion_tokens": sum(c.num_tokens for c in comps)}})
+                self._send(
+                    200,
+                    {
+                        "choices": [
+                            {"index": i, "text": c.text, "finish_reason": c.finish_reason} for i, c in enumerate(comps)
+                        ],
+                        "usage": {"completion_tokens": sum(c.num_tokens for c in comps)},
+                    },
+                )
             else:
                 self._send(404, {"error": self.path})
 

@@ -118,15 +118,21 @@ def test_faithful_wait_that_reaches_the_budget_skips_the_item_for_the_round():
 
 def test_faithful_rounds_batch_consecutive_items():
     # batch_size 2: items (a, b) share one call and one max_tokens, items (c, d) another
-    segs = {"a": ["a" + STOP, "x" + STOP], "b": ["b" * 20 + STOP, "y" + STOP],
-            "c": ["c" * 10 + STOP, "z" + STOP], "d": ["d" * 12 + STOP, "w" + STOP]}
+    segs = {
+        "a": ["a" + STOP, "x" + STOP],
+        "b": ["b" * 20 + STOP, "y" + STOP],
+        "c": ["c" * 10 + STOP, "z" + STOP],
+        "d": ["d" * 12 + STOP, "w" + STOP],
+    }
     eng = ScriptedEngine(thinker(segs))
     st = bc.faithful_phase1(eng, ["a|", "b|", "c|", "d|"], 40, 2)
     n_calls = len(eng.calls)
     bc.faithful_wait_round(eng, st, 40, 2)
     rounds = eng.calls[n_calls:]
-    assert [r[0] for r in rounds] == [["a|aWait", "b|" + "b" * 20 + "Wait"],
-                                      ["c|" + "c" * 10 + "Wait", "d|" + "d" * 12 + "Wait"]]
+    assert [r[0] for r in rounds] == [
+        ["a|aWait", "b|" + "b" * 20 + "Wait"],
+        ["c|" + "c" * 10 + "Wait", "d|" + "d" * 12 + "Wait"],
+    ]
     assert [r[1] for r in rounds] == [[35, 35], [26, 26]]  # 40 - min(count + 4) within each batch
 
 

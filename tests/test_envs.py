@@ -182,7 +182,9 @@ def test_env_versions_agree_with_the_lock_and_the_package():
     for name in ENV_NAMES:
         for pkg, version in env_pins(load_env(name)).items():
             if pkg in floors:
-                assert Version(version) in floors[pkg], f"envs/{name}.yaml: {pkg}=={version} breaks pyproject {floors[pkg]}"
+                assert Version(version) in floors[pkg], (
+                    f"envs/{name}.yaml: {pkg}=={version} breaks pyproject {floors[pkg]}"
+                )
             if pkg not in lock:
                 continue
             if name == "inference" and pkg in SGLANG_PINNED:
@@ -199,7 +201,11 @@ def test_training_env_matches_the_paper_training_stack():
     if paper["train"].get("deepspeed"):
         assert "deepspeed" in pins, "the paper config trains with DeepSpeed"
     assert {k: pins[k] for k in ("transformers", "trl", "deepspeed", "accelerate")} == {
-        "transformers": "5.23.0", "trl": "1.16.0", "deepspeed": "0.19.8", "accelerate": "1.15.0"}
+        "transformers": "5.23.0",
+        "trl": "1.16.0",
+        "deepspeed": "0.19.8",
+        "accelerate": "1.15.0",
+    }
 
 
 def _pyproject_requirements() -> list[str]:

@@ -82,7 +82,9 @@ def test_api_dollars_from_token_counts_and_prices(df, cfg):
         (traces["tokens_in"] * price["input"] + traces["tokens_out"] * price["output"]) / 1e6
     )
     counts = rsc.curation_counts(cfg)
-    draws = [int(cfg["curate"]["sets"][s] / cfg["curate"]["random_estimated_accuracy"]) for s in ("random_1k", "random_23k")]
+    draws = [
+        int(cfg["curate"]["sets"][s] / cfg["curate"]["random_estimated_accuracy"]) for s in ("random_1k", "random_23k")
+    ]
     assert draws == [1250, 29366]  # the original's draws (random_select.ipynb)
     assert traces["tokens_out"] == (counts["hard"] + sum(draws)) * r1_params()["max_tokens"]
     domains = jobs_of(df).filter(pl.col("stage") == "domains_api").row(0, named=True)

@@ -17,8 +17,10 @@ DATASETS = [*TABLE1_COLUMNS, "HumanityLastExam"]
 BUDGETS = [128, 256, 512, 1024, 2048, 4096, 8192]
 
 
-@pytest.mark.parametrize(("df", "want"), [(1, 12.7062), (2, 4.3027), (3, 3.1824), (4, 2.7764), (5, 2.5706),
-                                          (10, 2.2281), (30, 2.0423), (120, 1.9799)])
+@pytest.mark.parametrize(
+    ("df", "want"),
+    [(1, 12.7062), (2, 4.3027), (3, 3.1824), (4, 2.7764), (5, 2.5706), (10, 2.2281), (30, 2.0423), (120, 1.9799)],
+)
 def test_t_quantile_matches_tables(df, want):
     assert t_quantile(0.975, df) == pytest.approx(want, abs=1e-4)
 
@@ -71,11 +73,26 @@ def _write_scores(path, model, acc):
     for d in DATASETS:
         for b, r in variants:
             a = acc(d, b, r)
-            rows.append({"model": model, "budget_mode": "faithful", "dataset": d,
-                         "variant": f"budget{b}" + (f"_wait{r}" if r else ""),
-                         "budget": b, "rounds": r, "scorer": "m1", "n": 100, "n_correct": round(a), "accuracy": a,
-                         "accuracy_m1": a, "accuracy_improved": a + 1, "mean_thinking_tokens": b * 0.9,
-                         "mean_gen_tokens": b, "mean_wait": r, "thinking_length_rate": 0.5})
+            rows.append(
+                {
+                    "model": model,
+                    "budget_mode": "faithful",
+                    "dataset": d,
+                    "variant": f"budget{b}" + (f"_wait{r}" if r else ""),
+                    "budget": b,
+                    "rounds": r,
+                    "scorer": "m1",
+                    "n": 100,
+                    "n_correct": round(a),
+                    "accuracy": a,
+                    "accuracy_m1": a,
+                    "accuracy_improved": a + 1,
+                    "mean_thinking_tokens": b * 0.9,
+                    "mean_gen_tokens": b,
+                    "mean_wait": r,
+                    "thinking_length_rate": 0.5,
+                }
+            )
     pl.DataFrame(rows).select(SCORE_COLUMNS).write_csv(path)
     return str(path)
 
@@ -84,8 +101,9 @@ def _write_scores(path, model, acc):
 def score_files(tmp_path):
     d_index = {d: i for i, d in enumerate(DATASETS)}
     a = _write_scores(tmp_path / "m-a.csv", "m-a", lambda d, b, r: 30 + d_index[d] + 3 * math.log2(b) - r)
-    b = _write_scores(tmp_path / "m-b.csv", "m-b",
-                      lambda d, b_, r: 50 + ((b_ * 7 + d_index[d] * 13) % 11) / 2 + 0.5 * r)
+    b = _write_scores(
+        tmp_path / "m-b.csv", "m-b", lambda d, b_, r: 50 + ((b_ * 7 + d_index[d] * 13) % 11) / 2 + 0.5 * r
+    )
     return [a, b]
 
 
@@ -136,7 +154,9 @@ def test_figure3_points_rounds_at_the_forcing_budget(score_files):
 
 def test_figures_render(score_files, tmp_path):
     out1 = {k: str(tmp_path / f"f1.{k}") for k in ("png", "pdf")} | {
-        "points": str(tmp_path / "p1.csv"), "fits": str(tmp_path / "fit1.csv")}
+        "points": str(tmp_path / "p1.csv"),
+        "fits": str(tmp_path / "fit1.csv"),
+    }
     write_figure1(score_files, MODELS, DATASETS, BUDGETS, out1, dpi=60)
     out3 = {k: str(tmp_path / f"f3.{k}") for k in ("png", "pdf")} | {"points": str(tmp_path / "p3.csv")}
     write_figure3(score_files, MODELS, DATASETS, [2048], [0, 1, 2, 4], out3, dpi=60)
@@ -150,7 +170,9 @@ def test_figures_render(score_files, tmp_path):
 
 def test_figures_with_no_models_render_empty(tmp_path):
     out = {k: str(tmp_path / f"f.{k}") for k in ("png", "pdf")} | {
-        "points": str(tmp_path / "p.csv"), "fits": str(tmp_path / "fits.csv")}
+        "points": str(tmp_path / "p.csv"),
+        "fits": str(tmp_path / "fits.csv"),
+    }
     pts, ft = write_figure1([], [], DATASETS, BUDGETS, out, dpi=50)
     assert pts.height == 0 and ft.height == 0
 

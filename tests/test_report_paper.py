@@ -80,6 +80,9 @@ def test_table4_sums_match_table3():
 
 
 def test_table4_domains_are_the_mesh_qualifiers():
-    names = [line.split("\t")[0] for line in
-             (REPO / "resources" / "mesh" / "qualifier_scope_note.tsv").read_text().splitlines()[1:] if line]
+    names = [
+        line.split("\t")[0]
+        for line in (REPO / "resources" / "mesh" / "qualifier_scope_note.tsv").read_text().splitlines()[1:]
+        if line
+    ]
     assert sorted(PAPER["table4"]["rows"]) == sorted(names)

@@ -58,8 +58,10 @@ def test_plan_per_model_reads_the_planners_csv(tmp_path):
     assert total["gpu_hours_reserved"] == pytest.approx(jobs["gpu_hours_reserved"].sum())
     assert total["gpu_hours_reserved"] > total["gpu_hours_estimated"]
     gpus = job_gpus(csv)
-    assert gpus["faithful/Med42-70B/NEJM"] == 8 and len(gpus) == pl.read_csv(csv).filter(
-        (pl.col("stage") == "prediction") & (pl.col("job") != "total")).height
+    assert (
+        gpus["faithful/Med42-70B/NEJM"] == 8
+        and len(gpus) == pl.read_csv(csv).filter((pl.col("stage") == "prediction") & (pl.col("job") != "total")).height
+    )
 
 
 def test_released_estimate_in_docs_matches_the_plan(tmp_path):

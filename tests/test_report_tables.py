@@ -34,11 +34,27 @@ DATASETS = [*TABLE1_COLUMNS, "HumanityLastExam"]
 
 def _scores(path: Path, model: str, variant: str, acc: dict[str, float], improved_delta: float = 0.0) -> str:
     budget = None if variant == "baseline" else int(variant.removeprefix("budget"))
-    rows = [{"model": model, "budget_mode": "faithful", "dataset": d, "variant": variant, "budget": budget,
-             "rounds": 0, "scorer": "m1",
-             "n": 200, "n_correct": int(a * 2), "accuracy": a, "accuracy_m1": a, "accuracy_improved": a + improved_delta,
-             "mean_thinking_tokens": 100.0, "mean_gen_tokens": 120.0, "mean_wait": 0.0, "thinking_length_rate": 0.1}
-            for d, a in acc.items()]
+    rows = [
+        {
+            "model": model,
+            "budget_mode": "faithful",
+            "dataset": d,
+            "variant": variant,
+            "budget": budget,
+            "rounds": 0,
+            "scorer": "m1",
+            "n": 200,
+            "n_correct": int(a * 2),
+            "accuracy": a,
+            "accuracy_m1": a,
+            "accuracy_improved": a + improved_delta,
+            "mean_thinking_tokens": 100.0,
+            "mean_gen_tokens": 120.0,
+            "mean_wait": 0.0,
+            "thinking_length_rate": 0.1,
+        }
+        for d, a in acc.items()
+    ]
     pl.DataFrame(rows, schema_overrides={"budget": pl.Int64}).select(SCORE_COLUMNS).write_csv(path)
     return str(path)
 
@@ -54,8 +70,10 @@ def _paper_acc(table: str, row: str, shift: dict[str, float] | None = None) -> d
 def test_table2_in_paper_order_with_avg(tmp_path):
     a = _scores(tmp_path / "abl-hard.csv", "abl-hard", "budget4096", _paper_acc("table2", "23K Hard"))
     b = _scores(tmp_path / "abl-rand.csv", "abl-rand", "budget4096", _paper_acc("table2", "1K Random"))
-    models = [{"name": "abl-hard", "row": "23K Hard", "variant": "budget4096"},
-              {"name": "abl-rand", "row": "1K Random", "variant": "budget4096"}]
+    models = [
+        {"name": "abl-hard", "row": "23K Hard", "variant": "budget4096"},
+        {"name": "abl-rand", "row": "1K Random", "variant": "budget4096"},
+    ]
     df = table2_frame([a, b], models)
     assert df["data_filtering"].to_list() == ["Random", "Hard"] and df["scale"].to_list() == ["1K", "23K"]
     assert df["Avg"].to_list() == pytest.approx([54.75, 58.80], abs=0.006)
@@ -91,8 +109,10 @@ COUNTS = {
         "verify": {"correct": {"MedMCQA": 21628, "MedQA": 1628, "HeadQA": 209, "PubMedQA": 39, "total": 23504}},
         "m23k": {"MedMCQA": 21628, "MedQA": 1628, "HeadQA": 209, "PubMedQA": 28, "total": 23493},
     },
-    "sets": {"m1k": {"MedMCQA": 575, "MedQA": 274, "HeadQA": 123, "PubMedQA": 28, "total": 1000},
-             "random_1k": {"MedMCQA": 900, "MedQA": 80, "HeadQA": 18, "PubMedQA": 2, "total": 1000}},
+    "sets": {
+        "m1k": {"MedMCQA": 575, "MedQA": 274, "HeadQA": 123, "PubMedQA": 28, "total": 1000},
+        "random_1k": {"MedMCQA": 900, "MedQA": 80, "HeadQA": 18, "PubMedQA": 2, "total": 1000},
+    },
 }
 
 
@@ -100,18 +120,35 @@ def test_table3_from_counts_json():
     df = table3_frame(COUNTS)
     assert df.columns == ["stage", "MedQA", "HeadQA", "MedMCQA", "PubMedQA", "Summation", "in_paper"]
     # stages the file lacks (decontaminate, some sets) are left out, not zero
-    assert df["stage"].to_list() == ["Initial collection", "+After deduplication", "+After difficulty filtering",
-                                     "+Generating thinking data", "+Decontamination & deduplication (m23K)",
-                                     "Random 1K", "Hard Domain Dataset Balanced 1K (m1K)"]
+    assert df["stage"].to_list() == [
+        "Initial collection",
+        "+After deduplication",
+        "+After difficulty filtering",
+        "+Generating thinking data",
+        "+Decontamination & deduplication (m23K)",
+        "Random 1K",
+        "Hard Domain Dataset Balanced 1K (m1K)",
+    ]
     assert df.filter(pl.col("stage") == "+Generating thinking data")["PubMedQA"][0] == 39
     assert df["in_paper"].to_list()[1] is False
 
 
 def test_table4_layout_from_domain_counts():
-    dc = pl.DataFrame({"domain": ["Virology", "Abnormalities"], "m23k_MedMCQA": [90, 646], "m23k_MedQA": [12, 24],
-                       "m23k_HeadQA": [5, 0], "m23k_PubMedQA": [0, 1], "m23k_total": [107, 671],
-                       "m1k_MedMCQA": [4, 10], "m1k_MedQA": [6, 10], "m1k_HeadQA": [5, 0], "m1k_PubMedQA": [0, 1],
-                       "m1k_total": [15, 21]})
+    dc = pl.DataFrame(
+        {
+            "domain": ["Virology", "Abnormalities"],
+            "m23k_MedMCQA": [90, 646],
+            "m23k_MedQA": [12, 24],
+            "m23k_HeadQA": [5, 0],
+            "m23k_PubMedQA": [0, 1],
+            "m23k_total": [107, 671],
+            "m1k_MedMCQA": [4, 10],
+            "m1k_MedQA": [6, 10],
+            "m1k_HeadQA": [5, 0],
+            "m1k_PubMedQA": [0, 1],
+            "m1k_total": [15, 21],
+        }
+    )
     df = table4_frame(dc)
     assert df.columns == ["Domain", *TABLE4_COLUMNS]
     assert df.row(0) == ("Abnormalities", 24, 1, 0, 646, 671, 10, 1, 0, 10, 21)  # the paper's first row exactly
@@ -121,8 +158,10 @@ def test_comparison_flags_cells_beyond_tolerance(tmp_path):
     shifted = _paper_acc("table1", "m1-7B-23K", {"GPQA": 2.5, "NEJM": -0.4})
     s1 = _scores(tmp_path / "m1-7B-23K-released.csv", "m1-7B-23K-released", "budget4096", shifted, improved_delta=1.5)
     s2 = _scores(tmp_path / "qwen-cot.csv", "qwen-cot", "baseline", _paper_acc("table1", "Qwen2.5-7B-Instruct-CoT"))
-    t1 = [{"name": "m1-7B-23K-released", "label": "m1-7B-23K", "paper_row": "m1-7B-23K", "variant": "budget4096"},
-          {"name": "qwen-cot", "label": "+CoT", "paper_row": "Qwen2.5-7B-Instruct-CoT", "variant": "baseline"}]
+    t1 = [
+        {"name": "m1-7B-23K-released", "label": "m1-7B-23K", "paper_row": "m1-7B-23K", "variant": "budget4096"},
+        {"name": "qwen-cot", "label": "+CoT", "paper_row": "Qwen2.5-7B-Instruct-CoT", "variant": "baseline"},
+    ]
     cmp = comparison_frame(PAPER, [s1, s2], t1, [], tolerance=1.0, count_tolerance=0.01, table3=table3_frame(COUNTS))
     row = cmp.filter((pl.col("table") == "table1") & (pl.col("row") == "m1-7B-23K"))
     by_col = {r["column"]: r for r in row.iter_rows(named=True)}
@@ -143,7 +182,9 @@ def test_comparison_flags_cells_beyond_tolerance(tmp_path):
     assert "+After deduplication" not in t3["row"].to_list()
 
     out = {k: str(tmp_path / f"c.{k}") for k in ("csv", "md")} | {
-        "scorer_csv": str(tmp_path / "s.csv"), "budget_csv": str(tmp_path / "b.csv")}
+        "scorer_csv": str(tmp_path / "s.csv"),
+        "budget_csv": str(tmp_path / "b.csv"),
+    }
     write_comparison(str(PAPER_PATH), [s1, s2], t1, [], 1.0, 0.01, out)
     md = Path(out["md"]).read_text()
     assert "**55.58 / 53.08 (+2.50)**" in md  # the flagged GPQA cell in bold

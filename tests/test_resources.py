@@ -114,8 +114,9 @@ def _overlay(base: dict, extra: dict) -> dict:
     return out
 
 
-@pytest.mark.parametrize("configfile", sorted(p.name for p in (REPO / "config").glob("*.yaml")
-                                              if p.name != "paper_numbers.yaml"))
+@pytest.mark.parametrize(
+    "configfile", sorted(p.name for p in (REPO / "config").glob("*.yaml") if p.name != "paper_numbers.yaml")
+)
 @pytest.mark.parametrize("switch", list(SWITCHES))
 def test_gpu_jobs_and_only_they_land_on_the_gpu_partition(checkout, tmp_path, configfile, switch):
     """For every config and every switch that adds jobs, under the SLURM profile's partitions from the site file."""
@@ -138,7 +139,9 @@ def test_gpu_jobs_and_only_they_land_on_the_gpu_partition(checkout, tmp_path, co
 def test_no_rule_name_in_any_profile():
     """A profile says where and how work runs, never which rule runs where (a new rule would go stale there)."""
     names = {r.name for r in __import__("workflow_helpers").load_rules("config/config.yaml")}
-    for profile in sorted((REPO / "profiles").glob("*/config.yaml")) + sorted((REPO / "tests").glob("*/profile/*.yaml")):
+    for profile in sorted((REPO / "profiles").glob("*/config.yaml")) + sorted(
+        (REPO / "tests").glob("*/profile/*.yaml")
+    ):
         text = profile.read_text()
         assert "set-resources" not in text, profile
         words = set(text.replace(":", " ").replace("/", " ").split())

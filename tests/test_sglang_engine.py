@@ -20,8 +20,15 @@ def test_launch_command_matches_the_original():
     cmd = sg.launch_command("UCSC-VLAA/m1-32B-1K", tp=2, dp=4, seed=42, port=31000, python="python")
     assert cmd[:3] == ["python", "-m", "sglang.launch_server"]
     flags = dict(zip(cmd[3::2], cmd[4::2]))
-    assert flags == {"--model-path": "UCSC-VLAA/m1-32B-1K", "--mem-fraction-static": "0.8", "--dp": "4",
-                     "--tp": "2", "--random-seed": "42", "--host": "127.0.0.1", "--port": "31000"}
+    assert flags == {
+        "--model-path": "UCSC-VLAA/m1-32B-1K",
+        "--mem-fraction-static": "0.8",
+        "--dp": "4",
+        "--tp": "2",
+        "--random-seed": "42",
+        "--host": "127.0.0.1",
+        "--port": "31000",
+    }
 
 
 def test_request_builders_and_parsers():
@@ -31,7 +38,8 @@ def test_request_builders_and_parsers():
     with pytest.raises(TypeError):
         sg.build_native_request(["a", [1]], [1, 1], STOP)
     got = sg.parse_native_response(
-        [{"text": "x", "output_ids": [9], "meta_info": {"finish_reason": {"type": "length"}, "completion_tokens": 1}}], 1
+        [{"text": "x", "output_ids": [9], "meta_info": {"finish_reason": {"type": "length"}, "completion_tokens": 1}}],
+        1,
     )
     assert got[0].finish_reason == "length" and got[0].token_ids == (9,)
     with pytest.raises(ValueError, match="abort"):
@@ -39,17 +47,29 @@ def test_request_builders_and_parsers():
     with pytest.raises(ValueError, match="expected 2"):
         sg.parse_native_response([], 2)
     oa = sg.build_openai_request("m", ["p"], 2048, STOP)
-    assert oa == {"model": "m", "prompt": ["p"], "max_tokens": 2048, "temperature": 0.0, "frequency_penalty": 0.0,
-                  "stop": STOP}
-    body = {"choices": [{"index": 1, "text": "b", "finish_reason": "stop"}, {"index": 0, "text": "aa", "finish_reason": "length"}]}
+    assert oa == {
+        "model": "m",
+        "prompt": ["p"],
+        "max_tokens": 2048,
+        "temperature": 0.0,
+        "frequency_penalty": 0.0,
+        "stop": STOP,
+    }
+    body = {
+        "choices": [
+            {"index": 1, "text": "b", "finish_reason": "stop"},
+            {"index": 0, "text": "aa", "finish_reason": "length"},
+        ]
+    }
     parsed = sg.parse_openai_response(body, 2, len)
     assert [c.text for c in parsed] == ["aa", "b"] and parsed[0].num_tokens == 2
 
 
 def _engine(model_dir, tmp_path, *extra, api="native", timeout=60.0):
     cmd = [sys.executable, STANDIN, "--model-path", str(model_dir), "--tp", "1", "--dp", "1", *extra]
-    return sg.SGLangEngine(str(model_dir), server_command=cmd, api=api, server_timeout_s=timeout,
-                           log_path=str(tmp_path / "server.log"))
+    return sg.SGLangEngine(
+        str(model_dir), server_command=cmd, api=api, server_timeout_s=timeout, log_path=str(tmp_path / "server.log")
+    )
 
 
 def _alive(pid: int) -> bool:
@@ -62,8 +82,10 @@ def _alive(pid: int) -> bool:
 
 def test_generate_matches_transformers_and_server_stops(tiny_model_dir, tmp_path):
     hf = HFEngine(str(tiny_model_dir), batch_size=16, num_threads=1)
-    prompts = ["<|im_start|>user\nWhich vitamin deficiency causes scurvy?<|im_end|>\n<|im_start|>assistant\n",
-               "Hello there"]
+    prompts = [
+        "<|im_start|>user\nWhich vitamin deficiency causes scurvy?<|im_end|>\n<|im_start|>assistant\n",
+        "Hello there",
+    ]
     want = hf.generate(prompts, [12, 5], STOP)
     eng = _engine(tiny_model_dir, tmp_path, "--args-out", str(tmp_path / "args.json"))
     pid = eng._proc.pid
@@ -73,7 +95,8 @@ def test_generate_matches_transformers_and_server_stops(tiny_model_dir, tmp_path
     finally:
         eng.close()
     assert [(c.text, c.finish_reason, c.token_ids) for c in got] == [
-        (c.text, c.finish_reason, c.token_ids) for c in want]
+        (c.text, c.finish_reason, c.token_ids) for c in want
+    ]
     assert [c.token_ids for c in ids] == [c.token_ids for c in want]
     assert json.loads((tmp_path / "args.json").read_text())["tp"] == 1
     assert not _alive(pid)

@@ -64,7 +64,8 @@ def test_bad_sets_name_file_record_and_field(tmp_path):
     with pytest.raises(InputError, match="distilled_answer_string"):
         load_training_rows(bad)
     empty = tmp_path / "empty.parquet"
-    pl.DataFrame({"id": ["a", "b"], "prompt": ["p", "p"], "reasoning": ["r", "  "],
-                  "distilled_answer_string": ["x", "y"]}).write_parquet(empty)
+    pl.DataFrame(
+        {"id": ["a", "b"], "prompt": ["p", "p"], "reasoning": ["r", "  "], "distilled_answer_string": ["x", "y"]}
+    ).write_parquet(empty)
     with pytest.raises(InputError, match=r"empty.parquet, record b, field 'reasoning'"):
         load_training_rows(empty)

@@ -23,7 +23,13 @@ def paper_config() -> dict:
 def test_paper_runs_resolve_to_the_original_code():
     cfg = paper_config()
     s7 = trainwf.spec(cfg, "m1-7B-1K")
-    assert (s7.learning_rate, s7.epochs, s7.global_batch_size, s7.weight_decay, s7.warmup_ratio) == (1e-5, 5, 16, 1e-4, 0.05)
+    assert (s7.learning_rate, s7.epochs, s7.global_batch_size, s7.weight_decay, s7.warmup_ratio) == (
+        1e-5,
+        5,
+        16,
+        1e-4,
+        0.05,
+    )
     assert (s7.adam_beta1, s7.adam_beta2, s7.lr_scheduler, s7.bf16, s7.max_length) == (0.9, 0.95, "cosine", True, 32768)
     assert s7.gradient_accumulation_steps == 2 and not s7.gradient_checkpointing  # 16 / (8 GPUs x 1 node)
     s32 = trainwf.spec(cfg, "m1-32B-1K")
@@ -60,11 +66,28 @@ def test_gradient_accumulation_must_divide():
 def test_hyperparameters_reach_the_trl_trainer(tiny_model_dir, tmp_path):
     from m1repro.train.sft import build_trainer
 
-    spec = tiny_spec(tiny_model_dir, learning_rate=2e-3, epochs=3, global_batch_size=4, weight_decay=0.01,
-                     warmup_ratio=0.1, adam_beta1=0.8, adam_beta2=0.9, max_length=77, seed=7, lr_scheduler="cosine")
+    spec = tiny_spec(
+        tiny_model_dir,
+        learning_rate=2e-3,
+        epochs=3,
+        global_batch_size=4,
+        weight_decay=0.01,
+        warmup_ratio=0.1,
+        adam_beta1=0.8,
+        adam_beta2=0.9,
+        max_length=77,
+        seed=7,
+        lr_scheduler="cosine",
+    )
     trainer = build_trainer(spec, write_set(tmp_path / "set.parquet", n=4), tmp_path / "ck")
     a = trainer.args
-    assert (a.learning_rate, a.num_train_epochs, a.weight_decay, a.adam_beta1, a.adam_beta2) == (2e-3, 3, 0.01, 0.8, 0.9)
+    assert (a.learning_rate, a.num_train_epochs, a.weight_decay, a.adam_beta1, a.adam_beta2) == (
+        2e-3,
+        3,
+        0.01,
+        0.8,
+        0.9,
+    )
     assert (a.per_device_train_batch_size, a.gradient_accumulation_steps) == (1, 4)
     assert (a.max_length, a.packing, a.seed, str(a.lr_scheduler_type.value)) == (77, False, 7, "cosine")
     assert a.warmup_steps == 0.1 and a.bf16 is False
@@ -86,8 +109,14 @@ def test_checkpoints_are_keyed_by_the_spec():
     from m1repro.train.workflow import checkpoint_dir
 
     def cfg(lr):
-        return {"train": {"device": "cpu", "deepspeed": None, "defaults": {"learning_rate": lr},
-                          "runs": {"r": {"base": "resources/tiny/models/tiny-qwen", "data": "m1k"}}}}
+        return {
+            "train": {
+                "device": "cpu",
+                "deepspeed": None,
+                "defaults": {"learning_rate": lr},
+                "runs": {"r": {"base": "resources/tiny/models/tiny-qwen", "data": "m1k"}},
+            }
+        }
 
     a, b = checkpoint_dir(cfg(1e-3), "r"), checkpoint_dir(cfg(2e-3), "r")
     assert a != b and a.startswith("cache/train/r/") and a.endswith("/checkpoints")

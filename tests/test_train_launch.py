@@ -104,6 +104,14 @@ def test_a_taken_rendezvous_port_is_a_clear_error():
 
 
 def test_a_plain_run_does_not_inherit_a_parents_launcher_or_accelerate_settings():
-    env = {"PATH": "/bin", "RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500",
-           "LOCAL_RANK": "0", "ACCELERATE_USE_DEEPSPEED": "true", "HF_HOME": "/x"}
+    env = {
+        "PATH": "/bin",
+        "RANK": "0",
+        "WORLD_SIZE": "1",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": "29500",
+        "LOCAL_RANK": "0",
+        "ACCELERATE_USE_DEEPSPEED": "true",
+        "HF_HOME": "/x",
+    }
     assert plain_process_env(env) == {"PATH": "/bin", "HF_HOME": "/x"}

@@ -75,13 +75,22 @@ def test_final_model_loads_with_chat_template_and_learned_the_format(tiny_model_
 
     tok = AutoTokenizer.from_pretrained(str(out))
     model = AutoModelForCausalLM.from_pretrained(str(out))
-    prompt = tok.apply_chat_template(
-        [{"role": "user", "content": "A patient with finding 1 needs which drug?\nA. aspirin\nB. insulin\nC. statin\nD. heparin"}],
-        tokenize=False, add_generation_prompt=True,
-    ) + "<|im_start|>think\n"
+    prompt = (
+        tok.apply_chat_template(
+            [
+                {
+                    "role": "user",
+                    "content": "A patient with finding 1 needs which drug?\nA. aspirin\nB. insulin\nC. statin\nD. heparin",
+                }
+            ],
+            tokenize=False,
+            add_generation_prompt=True,
+        )
+        + "<|im_start|>think\n"
+    )
     ids = tok(prompt, return_tensors="pt", add_special_tokens=False)
     gen = model.generate(**ids, max_new_tokens=20, do_sample=False)
-    text = tok.decode(gen[0, ids["input_ids"].shape[1]:])
+    text = tok.decode(gen[0, ids["input_ids"].shape[1] :])
     assert "<|im_start|>answer" in text, text  # the think/answer format was learned
 
 
@@ -92,8 +101,6 @@ def extensions_dir(tmp_path_factory, monkeypatch):
     path = os.environ.get("TORCH_EXTENSIONS_DIR") or str(tmp_path_factory.getbasetemp() / "torch_extensions")
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", path)
     return path
-
-
 
 
 @pytest.mark.skipif(os.environ.get("M1REPRO_SKIP_DEEPSPEED") == "1", reason="M1REPRO_SKIP_DEEPSPEED=1")
@@ -143,8 +150,19 @@ def test_two_trainings_started_together_on_one_node_both_finish(tiny_model_dir, 
     spec = tiny_spec(tiny_model_dir, deepspeed=str(REPO / "config/deepspeed/zero3.json"))
     procs = []
     for k in range(2):
-        cmd = [sys.executable, "-m", "m1repro.train.sft", "--spec", spec_json(spec), "--data", str(data),
-               "--output", str(tmp_path / f"r{k}/model"), "--checkpoints", str(tmp_path / f"r{k}/ck")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "m1repro.train.sft",
+            "--spec",
+            spec_json(spec),
+            "--data",
+            str(data),
+            "--output",
+            str(tmp_path / f"r{k}/model"),
+            "--checkpoints",
+            str(tmp_path / f"r{k}/ck"),
+        ]
         log = open(tmp_path / f"r{k}.log", "w")
         procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO), log))
     try:

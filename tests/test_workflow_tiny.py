@@ -18,7 +18,10 @@ pytestmark = pytest.mark.slow
 
 def snakemake(workdir: Path, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*SNAKEMAKE, "--profile", "profiles/tiny", *args], cwd=workdir, capture_output=True, text=True,
+        [*SNAKEMAKE, "--profile", "profiles/tiny", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
 
@@ -32,8 +35,20 @@ def test_table1_shape(runs):
     import polars as pl
 
     df = pl.read_csv(runs[0] / "results/table1.csv")
-    assert df.columns[:12] == ["model", "MedMCQA", "MedQA", "PubMedQA", "MMLU-Pro", "GPQA", "Lancet",
-                               "MedBullets-op4", "MedBullets-op5", "MedXpertQA", "NEJM", "Avg"]
+    assert df.columns[:12] == [
+        "model",
+        "MedMCQA",
+        "MedQA",
+        "PubMedQA",
+        "MMLU-Pro",
+        "GPQA",
+        "Lancet",
+        "MedBullets-op4",
+        "MedBullets-op5",
+        "MedXpertQA",
+        "NEJM",
+        "Avg",
+    ]
     assert df.height >= 3
     ten = df.select(df.columns[1:11]).to_numpy()
     assert ((ten >= 0) & (ten <= 100)).all()
@@ -66,8 +81,9 @@ def test_prediction_and_scored_records(runs):
     forced = [r for r in records if r["variant"] == "budget32_wait1" and r["source"] == "NEJM"]
     assert forced and all(r["prompt"].endswith("<|im_start|>think\n") for r in forced)
     assert all(r["response_text"].startswith("<|im_start|>answer") for r in forced)
-    scored = [json.loads(line) for line in
-              (runs[0] / "results/scored/faithful/tiny-think.jsonl").read_text().splitlines()]
+    scored = [
+        json.loads(line) for line in (runs[0] / "results/scored/faithful/tiny-think.jsonl").read_text().splitlines()
+    ]
     assert len(scored) == len(records)
     assert {"extracted", "correct", "correct_m1", "correct_improved"} <= set(scored[0])
     validation = json.loads((runs[0] / "results/eval/validation.json").read_text())

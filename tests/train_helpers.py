@@ -32,8 +32,15 @@ def write_set(path: Path, n: int = 8) -> Path:
 
 def tiny_spec(base: Path, deepspeed: str | None = None, **hparams: Any) -> RunSpec:
     """A one-process CPU run over the tiny model with small, fast hyperparameters (overridable)."""
-    hp = {"learning_rate": 3e-3, "epochs": 1, "global_batch_size": 2, "bf16": False, "max_length": 96,
-          "save_strategy": "no", "logging_steps": 1}
+    hp = {
+        "learning_rate": 3e-3,
+        "epochs": 1,
+        "global_batch_size": 2,
+        "bf16": False,
+        "max_length": 96,
+        "save_strategy": "no",
+        "logging_steps": 1,
+    }
     hp.update(hparams)
     cfg = {"defaults": hp, "runs": {"t": {"base": str(base), "data": "m1k", "device": "cpu", "deepspeed": deepspeed}}}
     return resolve_run(cfg, "t")

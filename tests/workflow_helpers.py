@@ -58,13 +58,16 @@ def parse_dry_run(text: str) -> list[DryJob]:
     return jobs
 
 
-def run_snakemake(args: list[str], cwd: Path, timeout: float = 300, check: bool = True,
-                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+def run_snakemake(
+    args: list[str], cwd: Path, timeout: float = 300, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
-                             f"{proc.stderr[-4000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
     return proc
 
 
@@ -80,8 +83,13 @@ def job_counts(jobs: list[DryJob]) -> dict[str, int]:
 
 def copy_checkout(dest: Path) -> Path:
     """The checkout as git would ship it (tracked and untracked, not ignored files), without outputs or state."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True,
-                           check=True).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True, check=True
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     dest.mkdir(parents=True, exist_ok=True)
     for rel in filter(None, files):
         src = REPO / rel

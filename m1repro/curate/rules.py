@@ -27,8 +27,9 @@ def curate_dedup(job: RuleJob) -> None:
 
 def curate_decontaminate(job: RuleJob) -> None:
     i, o = job.input, job.output
-    stages.run_decontaminate(dict(job.params.cfg, workers=job.threads), i.pool, i.eval, o.pool, o.csv, o.md,
-                             benchmarks_path=i.benchmarks)
+    stages.run_decontaminate(
+        dict(job.params.cfg, workers=job.threads), i.pool, i.eval, o.pool, o.csv, o.md, benchmarks_path=i.benchmarks
+    )
 
 
 def curate_difficulty_model(job: RuleJob) -> None:
@@ -41,8 +42,9 @@ def curate_difficulty_model(job: RuleJob) -> None:
 
 
 def curate_difficulty(job: RuleJob) -> None:
-    stages.run_difficulty_filter(job.input.pool, dict(zip(job.params.models, job.input.models, strict=True)),
-                                 job.output[0])
+    stages.run_difficulty_filter(
+        job.input.pool, dict(zip(job.params.models, job.input.models, strict=True)), job.output[0]
+    )
 
 
 def curate_random_draw(job: RuleJob) -> None:
@@ -67,10 +69,27 @@ def curate_domains(job: RuleJob) -> None:
 
 def curate_sample(job: RuleJob) -> None:
     i, o = job.input, job.output
-    stage_counts = {"collect": i.collect, "pool": i.pool, "dedup": i.dedup, "decontaminate": i.decontaminated,
-                    "difficulty": i.hard, "verify": i.verify, "traces_api": i.traces_api, "domains_api": i.domains_api}
-    stages.run_sample(job.params.cfg, i.domains, i.traces, i.random, dict(zip(job.params.sets, o.sets, strict=True)),
-                      o.m23k, o.domain_counts, o.counts, stage_counts)
+    stage_counts = {
+        "collect": i.collect,
+        "pool": i.pool,
+        "dedup": i.dedup,
+        "decontaminate": i.decontaminated,
+        "difficulty": i.hard,
+        "verify": i.verify,
+        "traces_api": i.traces_api,
+        "domains_api": i.domains_api,
+    }
+    stages.run_sample(
+        job.params.cfg,
+        i.domains,
+        i.traces,
+        i.random,
+        dict(zip(job.params.sets, o.sets, strict=True)),
+        o.m23k,
+        o.domain_counts,
+        o.counts,
+        stage_counts,
+    )
 
 
 def curate_released(job: RuleJob) -> None:

@@ -286,8 +286,9 @@ def _api_cache(api: Mapping[str, Any], replay_cache: str | None, stage: str) -> 
     return str(path)
 
 
-def run_traces(cfg: Mapping[str, Any], hard_path: str, random_path: str, out: str, stats_out: str,
-               replay_cache: str | None = None) -> dict[str, Any]:
+def run_traces(
+    cfg: Mapping[str, Any], hard_path: str, random_path: str, out: str, stats_out: str, replay_cache: str | None = None
+) -> dict[str, Any]:
     """cfg: api{...} (``model`` defaults to the original's), request (faithful|greedy); replay mode reads the
     replay cache only and stops on any missing or broken entry."""
     from m1repro.api.chat import client_from_config
@@ -337,8 +338,14 @@ def run_verify(
     return counts
 
 
-def run_domains(cfg: Mapping[str, Any], m23k_path: str, qualifiers_path: str, out: str, stats_out: str,
-                replay_cache: str | None = None) -> dict[str, Any]:
+def run_domains(
+    cfg: Mapping[str, Any],
+    m23k_path: str,
+    qualifiers_path: str,
+    out: str,
+    stats_out: str,
+    replay_cache: str | None = None,
+) -> dict[str, Any]:
     """cfg: api{...} (``model`` defaults to the original's), request (faithful|greedy), on_unparseable
     (error|unlabelled)."""
     from m1repro.api.chat import client_from_config
@@ -347,8 +354,13 @@ def run_domains(cfg: Mapping[str, Any], m23k_path: str, qualifiers_path: str, ou
     df = read_table(m23k_path)
     api = {"model": MESH_MODEL, **cfg["api"]}
     client = client_from_config(api, _api_cache(api, replay_cache, "domains"))
-    labelled, stats = label_domains(df, client, load_qualifiers(qualifiers_path),
-                                    mesh_params(cfg.get("request", "faithful")), cfg.get("on_unparseable", "error"))
+    labelled, stats = label_domains(
+        df,
+        client,
+        load_qualifiers(qualifiers_path),
+        mesh_params(cfg.get("request", "faithful")),
+        cfg.get("on_unparseable", "error"),
+    )
     write_table(labelled, out)
     write_json_atomic(stats_out, stats)
     return stats
@@ -375,20 +387,27 @@ def random_sets(
     return {s: correct.filter(pl.col(f"in_{s}")).head(int(sizes[s])) for s in RANDOM_SETS}
 
 
-def check_set_sizes(rows: Mapping[str, int], sizes: Mapping[str, int], m23k_rows: int, allow_short: bool
-                    ) -> dict[str, dict[str, int]]:
+def check_set_sizes(
+    rows: Mapping[str, int], sizes: Mapping[str, int], m23k_rows: int, allow_short: bool
+) -> dict[str, dict[str, int]]:
     """Sets with fewer rows than ``curate.sets`` asks: an error naming them and the sizes, or, with ``allow_short``
     (``curate.allow_short_sets``), returned ({set: {requested, rows}}) for counts.json and Table 3's flags."""
     short = {name: {"requested": int(sizes[name]), "rows": int(n)} for name, n in rows.items() if n < int(sizes[name])}
     if short and not allow_short:
         listed = "; ".join(f"{k}: {v['rows']} rows of {v['requested']} requested" for k, v in short.items())
-        raise ValueError(f"curate.sets: {len(short)} set(s) are smaller than requested ({listed}; m23K has {m23k_rows} "
-                         "rows; the random sets keep R1's correct answers among int(size / random_estimated_accuracy) "
-                         "drawn rows). Lower curate.sets, or set curate.allow_short_sets: true to keep them (flagged "
-                         "in Table 3)")
+        raise ValueError(
+            f"curate.sets: {len(short)} set(s) are smaller than requested ({listed}; m23K has {m23k_rows} "
+            "rows; the random sets keep R1's correct answers among int(size / random_estimated_accuracy) "
+            "drawn rows). Lower curate.sets, or set curate.allow_short_sets: true to keep them (flagged "
+            "in Table 3)"
+        )
     for name, v in short.items():
-        logger.warning("curated set %s has %d rows, fewer than the %d requested (curate.allow_short_sets)", name,
-                       v["rows"], v["requested"])
+        logger.warning(
+            "curated set %s has %d rows, fewer than the %d requested (curate.allow_short_sets)",
+            name,
+            v["rows"],
+            v["requested"],
+        )
     return short
 
 
@@ -419,8 +438,9 @@ def run_sample(
     drawn = read_table(random_path, required=("id", "draw_rank", *(f"in_{s}" for s in RANDOM_SETS)))
     for name, df in random_sets(read_table(traces_path), drawn, sizes, cfg.get("grader", "faithful")).items():
         sets[name] = _as_set(df)
-    short = check_set_sizes({k: v.height for k, v in sets.items()}, sizes, m23k.height,
-                            bool(cfg.get("allow_short_sets", False)))
+    short = check_set_sizes(
+        {k: v.height for k, v in sets.items()}, sizes, m23k.height, bool(cfg.get("allow_short_sets", False))
+    )
     for name, path in sets_out.items():
         write_table(sets[name], path)
     write_table(_as_set(m23k), m23k_out)

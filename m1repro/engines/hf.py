@@ -110,8 +110,8 @@ class HFEngine(TokenizerMixin):
         attention = torch.zeros((len(batch), width), dtype=torch.long)
         for r, row in enumerate(batch):
             if row:
-                input_ids[r, width - len(row):] = torch.tensor(row, dtype=torch.long)
-                attention[r, width - len(row):] = 1
+                input_ids[r, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+                attention[r, width - len(row) :] = 1
         max_new = max(limits)
         if max_new <= 0:
             return [Completion(text="", finish_reason="length", num_tokens=0, token_ids=()) for _ in batch]

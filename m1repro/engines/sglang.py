@@ -53,8 +53,18 @@ def launch_command(
     if tokenizer_path:
         cmd += ["--tokenizer-path", tokenizer_path]
     cmd += [
-        "--mem-fraction-static", str(mem_fraction_static), "--dp", str(dp), "--tp", str(tp),
-        "--random-seed", str(seed), "--host", host, "--port", str(port),
+        "--mem-fraction-static",
+        str(mem_fraction_static),
+        "--dp",
+        str(dp),
+        "--tp",
+        str(tp),
+        "--random-seed",
+        str(seed),
+        "--host",
+        host,
+        "--port",
+        str(port),
     ]
     return cmd + list(extra_args)
 
@@ -76,7 +86,9 @@ def parse_native_response(body: Any, n: int) -> list[Completion]:
     if isinstance(body, dict):
         body = [body]
     if not isinstance(body, list) or len(body) != n:
-        raise ValueError(f"SGLang /generate returned {type(body).__name__} of {len(body) if isinstance(body, list) else '?'} results, expected {n}")
+        raise ValueError(
+            f"SGLang /generate returned {type(body).__name__} of {len(body) if isinstance(body, list) else '?'} results, expected {n}"
+        )
     out = []
     for k, r in enumerate(body):
         meta = r.get("meta_info", {})
@@ -85,17 +97,27 @@ def parse_native_response(body: Any, n: int) -> list[Completion]:
         if kind not in ("stop", "length"):
             raise ValueError(f"SGLang result {k}: finish_reason {reason!r} (expected stop or length)")
         ids = r.get("output_ids")
-        out.append(Completion(
-            text=r["text"], finish_reason=kind, num_tokens=int(meta.get("completion_tokens", len(ids or ()))),
-            token_ids=tuple(ids) if ids is not None else None,
-        ))
+        out.append(
+            Completion(
+                text=r["text"],
+                finish_reason=kind,
+                num_tokens=int(meta.get("completion_tokens", len(ids or ()))),
+                token_ids=tuple(ids) if ids is not None else None,
+            )
+        )
     return out
 
 
 def build_openai_request(model: str, prompts: Sequence[str], max_tokens: int, stop: Sequence[str]) -> dict[str, Any]:
     """The original's request: text completions, greedy, no frequency penalty."""
-    return {"model": model, "prompt": list(prompts), "max_tokens": int(max_tokens), "temperature": 0.0,
-            "frequency_penalty": 0.0, "stop": list(stop)}
+    return {
+        "model": model,
+        "prompt": list(prompts),
+        "max_tokens": int(max_tokens),
+        "temperature": 0.0,
+        "frequency_penalty": 0.0,
+        "stop": list(stop),
+    }
 
 
 def parse_openai_response(body: dict[str, Any], n: int, count_tokens: Any) -> list[Completion]:
@@ -139,8 +161,18 @@ class SGLangEngine(TokenizerMixin):
         self.base_url = f"http://127.0.0.1:{self.port}"
         # The server keeps the model's own tokenizer, as the original started it (--model-path only): an override
         # tokenizer (config `tokenizer:`) renders the chat template and counts tokens on this side, nothing more.
-        cmd = list(server_command) if server_command else launch_command(
-            model_path, tp, dp, seed, mem_fraction_static, port=self.port, extra_args=extra_args,
+        cmd = (
+            list(server_command)
+            if server_command
+            else launch_command(
+                model_path,
+                tp,
+                dp,
+                seed,
+                mem_fraction_static,
+                port=self.port,
+                extra_args=extra_args,
+            )
         )
         if server_command:
             cmd += ["--port", str(self.port)]
@@ -181,7 +213,9 @@ class SGLangEngine(TokenizerMixin):
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 pass
             time.sleep(1.0)
-        raise TimeoutError(f"SGLang server not healthy after {timeout:.0f} s; see {self.server_log}:\n{self._log_tail()}")
+        raise TimeoutError(
+            f"SGLang server not healthy after {timeout:.0f} s; see {self.server_log}:\n{self._log_tail()}"
+        )
 
     def _log_tail(self, n: int = 2000) -> str:
         try:
@@ -239,12 +273,14 @@ class SGLangEngine(TokenizerMixin):
         if self.api == "openai":
             if len(set(limits)) != 1 or not all(isinstance(p, str) for p in prompts):
                 raise ValueError("api='openai' takes text prompts with one max_tokens per call (use api='native')")
-            body = self._post("/v1/completions", build_openai_request(self.model_path, [str(p) for p in prompts],
-                                                                      limits[0], stop))
+            body = self._post(
+                "/v1/completions", build_openai_request(self.model_path, [str(p) for p in prompts], limits[0], stop)
+            )
             out = parse_openai_response(body, len(prompts), self.count_tokens)
         else:
-            out = parse_native_response(self._post("/generate", build_native_request(prompts, limits, stop)),
-                                        len(prompts))
+            out = parse_native_response(
+                self._post("/generate", build_native_request(prompts, limits, stop)), len(prompts)
+            )
             out = [self._drop_stop_token(c, stop) for c in out]
         self.generated_tokens += sum(c.num_tokens for c in out)
         return out

@@ -49,8 +49,9 @@ def report_table4(job: RuleJob) -> None:
     else:
         counts = domain_counts_from_sets(i.m23k, i.m1k)
         origin = f"the released sets ({i.m23k}, {i.m1k})"
-    write_table4(table4_frame(counts) if counts.height else counts.rename({"domain": "Domain"}), o.csv, o.md, o.tex,
-                 origin)
+    write_table4(
+        table4_frame(counts) if counts.height else counts.rename({"domain": "Domain"}), o.csv, o.md, o.tex, origin
+    )
 
 
 def report_figure1(job: RuleJob) -> None:
@@ -58,8 +59,14 @@ def report_figure1(job: RuleJob) -> None:
     from m1repro.report.figures import write_figure1
 
     p, o = job.params, job.output
-    write_figure1(list(job.input.scores), list(p.models), list(p.datasets), list(p.budgets),
-                  {"png": o.png, "pdf": o.pdf, "points": o.points, "fits": o.fits}, dpi=p.dpi)
+    write_figure1(
+        list(job.input.scores),
+        list(p.models),
+        list(p.datasets),
+        list(p.budgets),
+        {"png": o.png, "pdf": o.pdf, "points": o.points, "fits": o.fits},
+        dpi=p.dpi,
+    )
 
 
 def report_figure3(job: RuleJob) -> None:
@@ -67,8 +74,15 @@ def report_figure3(job: RuleJob) -> None:
     from m1repro.report.figures import write_figure3
 
     p, o = job.params, job.output
-    write_figure3(list(job.input.scores), list(p.models), list(p.datasets), list(p.forcing_budgets), list(p.rounds),
-                  {"png": o.png, "pdf": o.pdf, "points": o.points}, dpi=p.dpi)
+    write_figure3(
+        list(job.input.scores),
+        list(p.models),
+        list(p.datasets),
+        list(p.forcing_budgets),
+        list(p.rounds),
+        {"png": o.png, "pdf": o.pdf, "points": o.points},
+        dpi=p.dpi,
+    )
 
 
 def report_compare(job: RuleJob) -> None:
@@ -77,10 +91,17 @@ def report_compare(job: RuleJob) -> None:
 
     i, p, o = job.input, job.params, job.output
     write_comparison(
-        i.paper, list(i.scores), list(p.table1_models), list(p.table2_models), p.tolerance, p.count_tolerance,
+        i.paper,
+        list(i.scores),
+        list(p.table1_models),
+        list(p.table2_models),
+        p.tolerance,
+        p.count_tolerance,
         {"csv": o.csv, "md": o.md, "scorer_csv": o.scorer_csv, "budget_csv": o.budget_csv},
-        table3_csv=i.get("table3"), table4_csv=i.get("table4"),
-        exact_paths=list(i.get("exact", [])) or None, faithful_paths=list(i.get("faithful", [])),
+        table3_csv=i.get("table3"),
+        table4_csv=i.get("table4"),
+        exact_paths=list(i.get("exact", [])) or None,
+        faithful_paths=list(i.get("faithful", [])),
         budget_note=p.budget_note,
     )
 
@@ -94,9 +115,16 @@ def report_released(job: RuleJob) -> None:
 
     i, p, o = job.input, job.params, job.output
     write_table1(list(i.scores), list(p.table1_models), o.table1_csv, o.table1_md, o.table1_tex)
-    write_comparison(i.paper, list(i.scores), list(p.table1_models), [], p.tolerance, 0.0,
-                     {"csv": o.csv, "md": o.md, "scorer_csv": o.scorer_csv, "budget_csv": o.budget_csv},
-                     budget_note="Not part of the released evaluation.")
+    write_comparison(
+        i.paper,
+        list(i.scores),
+        list(p.table1_models),
+        [],
+        p.tolerance,
+        0.0,
+        {"csv": o.csv, "md": o.md, "scorer_csv": o.scorer_csv, "budget_csv": o.budget_csv},
+        budget_note="Not part of the released evaluation.",
+    )
     write_csv(plan_per_model(i.plan, [m["name"] for m in p.table1_models]), o.plan)
 
 
@@ -118,9 +146,14 @@ def report_plan(job: RuleJob) -> None:
 
     df = write_plan(dict(job.params.config), load_site(job.input.site), job.output.csv, job.output.md)
     total = df.row(df.height - 1, named=True)
-    log_event(logging.getLogger(__name__), "plan written", jobs=df.height,
-              gpu_hours_estimated=round(total["gpu_hours_estimated"], 1),
-              gpu_hours_reserved=round(total["gpu_hours_reserved"], 1), usd=round(total["usd"], 2))
+    log_event(
+        logging.getLogger(__name__),
+        "plan written",
+        jobs=df.height,
+        gpu_hours_estimated=round(total["gpu_hours_estimated"], 1),
+        gpu_hours_reserved=round(total["gpu_hours_reserved"], 1),
+        usd=round(total["usd"], 2),
+    )
 
 
 def report_config(job: RuleJob) -> None:

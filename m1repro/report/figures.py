@@ -25,13 +25,33 @@ log = logging.getLogger(__name__)
 AVG = "Avg"  # the mean over Table 1's ten columns, an extra panel
 DATASET_TITLES = {**TABLE1_COLUMNS, "HumanityLastExam": "HLE", AVG: "Average (Table 1 columns)"}
 
-POINT_SCHEMA = {"model": pl.String, "label": pl.String, "dataset": pl.String, "budget": pl.Int64, "rounds": pl.Int64,
-                "x": pl.Float64, "accuracy": pl.Float64, "n": pl.Int64, "mean_thinking_tokens": pl.Float64,
-                "mean_wait": pl.Float64}
-FIT_SCHEMA = {"model": pl.String, "label": pl.String, "dataset": pl.String, "n_points": pl.Int64,
-              "slope": pl.Float64, "intercept": pl.Float64, "r2": pl.Float64, "slope_ci_low": pl.Float64,
-              "slope_ci_high": pl.Float64, "residual_se": pl.Float64, "t_crit": pl.Float64, "x_mean": pl.Float64,
-              "sxx": pl.Float64}
+POINT_SCHEMA = {
+    "model": pl.String,
+    "label": pl.String,
+    "dataset": pl.String,
+    "budget": pl.Int64,
+    "rounds": pl.Int64,
+    "x": pl.Float64,
+    "accuracy": pl.Float64,
+    "n": pl.Int64,
+    "mean_thinking_tokens": pl.Float64,
+    "mean_wait": pl.Float64,
+}
+FIT_SCHEMA = {
+    "model": pl.String,
+    "label": pl.String,
+    "dataset": pl.String,
+    "n_points": pl.Int64,
+    "slope": pl.Float64,
+    "intercept": pl.Float64,
+    "r2": pl.Float64,
+    "slope_ci_low": pl.Float64,
+    "slope_ci_high": pl.Float64,
+    "residual_se": pl.Float64,
+    "t_crit": pl.Float64,
+    "x_mean": pl.Float64,
+    "sxx": pl.Float64,
+}
 
 
 def _with_average(points: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
@@ -39,8 +59,13 @@ def _with_average(points: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     t1 = points.filter(pl.col("dataset").is_in(list(TABLE1_COLUMNS)))
     avg = (
         t1.group_by(["model", "label", *keys])
-        .agg(pl.col("accuracy").mean(), pl.col("n").sum(), pl.col("mean_thinking_tokens").mean(),
-             pl.col("mean_wait").mean(), pl.len().alias("_k"))
+        .agg(
+            pl.col("accuracy").mean(),
+            pl.col("n").sum(),
+            pl.col("mean_thinking_tokens").mean(),
+            pl.col("mean_wait").mean(),
+            pl.len().alias("_k"),
+        )
         .filter(pl.col("_k") == len(TABLE1_COLUMNS))
         .drop("_k")
         .with_columns(pl.lit(AVG).alias("dataset"))
@@ -48,37 +73,62 @@ def _with_average(points: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     return pl.concat([points, avg.select(points.columns)], how="vertical_relaxed")
 
 
-def _points(score_paths: list[str], models: list[dict[str, Any]], datasets: list[str], keep: pl.Expr,
-            x: pl.Expr) -> pl.DataFrame:
+def _points(
+    score_paths: list[str], models: list[dict[str, Any]], datasets: list[str], keep: pl.Expr, x: pl.Expr
+) -> pl.DataFrame:
     scores = read_scores(score_paths)
     frames = []
     for m in models:
         df = scores[m["name"]].filter(pl.col("dataset").is_in(datasets) & pl.col("budget").is_not_null() & keep)
-        frames.append(df.select(
-            pl.lit(m["name"]).alias("model"), pl.lit(m.get("label", m["name"])).alias("label"), "dataset",
-            pl.col("budget").cast(pl.Int64), pl.col("rounds").cast(pl.Int64), x.alias("x"),
-            pl.col("accuracy").cast(pl.Float64), pl.col("n").cast(pl.Int64),
-            pl.col("mean_thinking_tokens").cast(pl.Float64), pl.col("mean_wait").cast(pl.Float64),
-        ))
+        frames.append(
+            df.select(
+                pl.lit(m["name"]).alias("model"),
+                pl.lit(m.get("label", m["name"])).alias("label"),
+                "dataset",
+                pl.col("budget").cast(pl.Int64),
+                pl.col("rounds").cast(pl.Int64),
+                x.alias("x"),
+                pl.col("accuracy").cast(pl.Float64),
+                pl.col("n").cast(pl.Int64),
+                pl.col("mean_thinking_tokens").cast(pl.Float64),
+                pl.col("mean_wait").cast(pl.Float64),
+            )
+        )
     if not frames:
         return pl.DataFrame(schema=POINT_SCHEMA)
     return pl.concat(frames).cast(POINT_SCHEMA)  # type: ignore[arg-type]
 
 
-def figure1_points(score_paths: list[str], models: list[dict[str, Any]], datasets: list[str],
-                   budgets: list[int]) -> pl.DataFrame:
+def figure1_points(
+    score_paths: list[str], models: list[dict[str, Any]], datasets: list[str], budgets: list[int]
+) -> pl.DataFrame:
     """Accuracy at each budget of the sweep (0 "Wait" rounds), x = log2(budget); plus the Avg panel."""
-    pts = _points(score_paths, models, datasets, (pl.col("rounds") == 0) & pl.col("budget").is_in(budgets),
-                  pl.col("budget").cast(pl.Float64).log(2))
+    pts = _points(
+        score_paths,
+        models,
+        datasets,
+        (pl.col("rounds") == 0) & pl.col("budget").is_in(budgets),
+        pl.col("budget").cast(pl.Float64).log(2),
+    )
     pts = _with_average(pts, ["budget", "rounds", "x"])
     return _sorted(pts, datasets, ["budget"])
 
 
-def figure3_points(score_paths: list[str], models: list[dict[str, Any]], datasets: list[str],
-                   forcing_budgets: list[int], rounds: list[int]) -> pl.DataFrame:
+def figure3_points(
+    score_paths: list[str],
+    models: list[dict[str, Any]],
+    datasets: list[str],
+    forcing_budgets: list[int],
+    rounds: list[int],
+) -> pl.DataFrame:
     """Accuracy at each forcing count (x = rounds) for each forcing budget; plus the Avg panel."""
-    pts = _points(score_paths, models, datasets, pl.col("budget").is_in(forcing_budgets) & pl.col("rounds").is_in(rounds),
-                  pl.col("rounds").cast(pl.Float64))
+    pts = _points(
+        score_paths,
+        models,
+        datasets,
+        pl.col("budget").is_in(forcing_budgets) & pl.col("rounds").is_in(rounds),
+        pl.col("rounds").cast(pl.Float64),
+    )
     pts = _with_average(pts, ["budget", "rounds", "x"])
     return _sorted(pts, datasets, ["budget", "rounds"])
 
@@ -86,9 +136,14 @@ def figure3_points(score_paths: list[str], models: list[dict[str, Any]], dataset
 def _sorted(pts: pl.DataFrame, datasets: list[str], keys: list[str]) -> pl.DataFrame:
     order = {d: i for i, d in enumerate([*datasets, AVG])}
     models = {m: i for i, m in enumerate(dict.fromkeys(pts["model"].to_list()))}
-    return (pts.with_columns(pl.col("dataset").replace_strict(order, return_dtype=pl.Int64).alias("_d"),
-                             pl.col("model").replace_strict(models, return_dtype=pl.Int64).alias("_m"))
-            .sort(["_m", "_d", *keys]).drop("_d", "_m"))
+    return (
+        pts.with_columns(
+            pl.col("dataset").replace_strict(order, return_dtype=pl.Int64).alias("_d"),
+            pl.col("model").replace_strict(models, return_dtype=pl.Int64).alias("_m"),
+        )
+        .sort(["_m", "_d", *keys])
+        .drop("_d", "_m")
+    )
 
 
 def fits(points: pl.DataFrame, group: tuple[str, ...] = ("model", "label", "dataset")) -> pl.DataFrame:
@@ -99,9 +154,21 @@ def fits(points: pl.DataFrame, group: tuple[str, ...] = ("model", "label", "data
         if len(set(xs)) < 2:
             continue
         f = linear_fit(xs, ys)
-        rows.append({**dict(zip(group, key)), "n_points": f.n, "slope": f.slope, "intercept": f.intercept, "r2": f.r2,
-                     "slope_ci_low": f.slope_ci[0], "slope_ci_high": f.slope_ci[1], "residual_se": f.residual_se,
-                     "t_crit": f.t_crit, "x_mean": f.x_mean, "sxx": f.sxx})
+        rows.append(
+            {
+                **dict(zip(group, key)),
+                "n_points": f.n,
+                "slope": f.slope,
+                "intercept": f.intercept,
+                "r2": f.r2,
+                "slope_ci_low": f.slope_ci[0],
+                "slope_ci_high": f.slope_ci[1],
+                "residual_se": f.residual_se,
+                "t_crit": f.t_crit,
+                "x_mean": f.x_mean,
+                "sxx": f.sxx,
+            }
+        )
     return pl.DataFrame(rows, schema=FIT_SCHEMA)
 
 
@@ -112,8 +179,11 @@ def band_frame(fit_row: dict[str, Any], xs: list[float]) -> tuple[list[float], l
         y = fit_row["intercept"] + fit_row["slope"] * x
         line.append(y)
         if fit_row["n_points"] >= 3 and math.isfinite(fit_row["t_crit"]):
-            half = fit_row["t_crit"] * fit_row["residual_se"] * math.sqrt(
-                1 / fit_row["n_points"] + (x - fit_row["x_mean"]) ** 2 / fit_row["sxx"])
+            half = (
+                fit_row["t_crit"]
+                * fit_row["residual_se"]
+                * math.sqrt(1 / fit_row["n_points"] + (x - fit_row["x_mean"]) ** 2 / fit_row["sxx"])
+            )
             lo.append(y - half)
             hi.append(y + half)
         else:
@@ -123,6 +193,7 @@ def band_frame(fit_row: dict[str, Any], xs: list[float]) -> tuple[list[float], l
 
 
 # --- drawing -----------------------------------------------------------------------------------------------------------
+
 
 def _grid(n_panels: int, ncols: int = 4) -> tuple[Any, list[Any]]:
     import matplotlib
@@ -165,8 +236,9 @@ def _accuracy_ylim(ax: Any, ys: list[float]) -> None:
     ax.set_ylim(max(0.0, lo - pad) if lo >= 0 else lo - pad, min(100.0, hi + pad) if hi <= 100 else hi + pad)
 
 
-def plot_figure1(points: pl.DataFrame, fit_table: pl.DataFrame, png: str, pdf: str, title: str = "",
-                 dpi: int = 150) -> None:
+def plot_figure1(
+    points: pl.DataFrame, fit_table: pl.DataFrame, png: str, pdf: str, title: str = "", dpi: int = 150
+) -> None:
     datasets = list(dict.fromkeys(points["dataset"].to_list())) or ["(no data)"]
     fig, axes = _grid(len(datasets))
     labels = list(dict.fromkeys(points["label"].to_list()))
@@ -192,11 +264,18 @@ def plot_figure1(points: pl.DataFrame, fit_table: pl.DataFrame, png: str, pdf: s
         ax.set_xscale("log", base=2)
         if budgets:
             ax.set_xticks(budgets)
-            ax.set_xticklabels([f"{b // 1024}K" if b >= 1024 and b % 1024 == 0 else str(b) for b in budgets],
-                               fontsize=7)
+            ax.set_xticklabels(
+                [f"{b // 1024}K" if b >= 1024 and b % 1024 == 0 else str(b) for b in budgets], fontsize=7
+            )
         _label_panel(ax, DATASET_TITLES.get(ds, ds), "thinking budget (tokens)")
-    _finish(fig, axes, title or "Figure 1: accuracy vs thinking budget (dotted: linear fit on log2 budget, band: 95% CI)",
-            png, pdf, dpi)
+    _finish(
+        fig,
+        axes,
+        title or "Figure 1: accuracy vs thinking budget (dotted: linear fit on log2 budget, band: 95% CI)",
+        png,
+        pdf,
+        dpi,
+    )
 
 
 def _label_panel(ax: Any, title: str, xlabel: str) -> None:
@@ -211,8 +290,15 @@ def _finish(fig: Any, axes: Any, suptitle: str, png: str, pdf: str, dpi: int) ->
     """One legend under the panels, the title, and both files."""
     handles, names = axes[0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, names, loc="lower center", ncol=min(6, len(names)), fontsize=9, frameon=False,
-                   bbox_to_anchor=(0.5, -0.02))
+        fig.legend(
+            handles,
+            names,
+            loc="lower center",
+            ncol=min(6, len(names)),
+            fontsize=9,
+            frameon=False,
+            bbox_to_anchor=(0.5, -0.02),
+        )
     fig.suptitle(suptitle, fontsize=11)
     fig.tight_layout(rect=(0, 0.04, 1, 0.97))
     _save(fig, png, pdf, dpi)
@@ -234,19 +320,33 @@ def plot_figure3(points: pl.DataFrame, png: str, pdf: str, title: str = "", dpi:
                 if p.height == 0:
                     continue
                 name = label if len(budgets) == 1 else f"{label} @ {b}"
-                ax.plot(p["rounds"].to_list(), p["accuracy"].to_list(), "o" + styles[bi % len(styles)],
-                        color=colors[label], lw=1.2, ms=4, label=name)
+                ax.plot(
+                    p["rounds"].to_list(),
+                    p["accuracy"].to_list(),
+                    "o" + styles[bi % len(styles)],
+                    color=colors[label],
+                    lw=1.2,
+                    ms=4,
+                    label=name,
+                )
         _accuracy_ylim(ax, sub["accuracy"].to_list())
         if rounds:
             ax.set_xticks(rounds)
         _label_panel(ax, DATASET_TITLES.get(ds, ds), '"Wait" rounds (budget forcing)')
     btxt = ", ".join(str(b) for b in budgets)
-    _finish(fig, axes, title or f'Figure 3: accuracy vs number of "Wait" rounds (thinking budget {btxt})', png, pdf,
-            dpi)
+    _finish(
+        fig, axes, title or f'Figure 3: accuracy vs number of "Wait" rounds (thinking budget {btxt})', png, pdf, dpi
+    )
 
 
-def write_figure1(score_paths: list[str], models: list[dict[str, Any]], datasets: list[str], budgets: list[int],
-                  out: dict[str, str], dpi: int = 150) -> tuple[pl.DataFrame, pl.DataFrame]:
+def write_figure1(
+    score_paths: list[str],
+    models: list[dict[str, Any]],
+    datasets: list[str],
+    budgets: list[int],
+    out: dict[str, str],
+    dpi: int = 150,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """out: png, pdf, points (CSV), fits (CSV)."""
     pts = figure1_points(score_paths, models, datasets, budgets)
     ft = fits(pts)
@@ -257,9 +357,15 @@ def write_figure1(score_paths: list[str], models: list[dict[str, Any]], datasets
     return pts, ft
 
 
-def write_figure3(score_paths: list[str], models: list[dict[str, Any]], datasets: list[str],
-                  forcing_budgets: list[int], rounds: list[int], out: dict[str, str],
-                  dpi: int = 150) -> pl.DataFrame:
+def write_figure3(
+    score_paths: list[str],
+    models: list[dict[str, Any]],
+    datasets: list[str],
+    forcing_budgets: list[int],
+    rounds: list[int],
+    out: dict[str, str],
+    dpi: int = 150,
+) -> pl.DataFrame:
     """out: png, pdf, points (CSV)."""
     pts = figure3_points(score_paths, models, datasets, forcing_budgets, rounds)
     _write_csv(pts, out["points"])

@@ -24,11 +24,24 @@ def runtimes_frame(bench_paths: list[str], gpus: dict[str, int]) -> pl.DataFrame
         b = pl.read_csv(p, separator="\t")
         s = float(b["s"].mean()) if b.height else float("nan")
         g = int(gpus.get(f"{mode}/{model}/{dataset}", 0))
-        rows.append({"model": model, "dataset": dataset, "wall_s": s,
-                     "max_rss_mb": float(b["max_rss"].max()) if "max_rss" in b.columns and b.height else None,
-                     "gpus": g, "gpu_hours": s * g / 3600})
-    schema = {"model": pl.String, "dataset": pl.String, "wall_s": pl.Float64, "max_rss_mb": pl.Float64,
-              "gpus": pl.Int64, "gpu_hours": pl.Float64}
+        rows.append(
+            {
+                "model": model,
+                "dataset": dataset,
+                "wall_s": s,
+                "max_rss_mb": float(b["max_rss"].max()) if "max_rss" in b.columns and b.height else None,
+                "gpus": g,
+                "gpu_hours": s * g / 3600,
+            }
+        )
+    schema = {
+        "model": pl.String,
+        "dataset": pl.String,
+        "wall_s": pl.Float64,
+        "max_rss_mb": pl.Float64,
+        "gpus": pl.Int64,
+        "gpu_hours": pl.Float64,
+    }
     return pl.DataFrame(rows, schema=schema)
 
 

@@ -101,5 +101,6 @@ def linear_fit(xs: Sequence[float], ys: Sequence[float], level: float = 0.95) ->
         slope_ci = (slope - half, slope + half)
     else:
         se, t, slope_ci = math.nan, math.nan, (math.nan, math.nan)
-    return LinearFit(n=n, slope=slope, intercept=intercept, r2=r2, residual_se=se, x_mean=xm, sxx=sxx, t_crit=t,
-                     slope_ci=slope_ci)
+    return LinearFit(
+        n=n, slope=slope, intercept=intercept, r2=r2, residual_se=se, x_mean=xm, sxx=sxx, t_crit=t, slope_ci=slope_ci
+    )

@@ -54,25 +54,33 @@ def to_markdown(df: pl.DataFrame) -> str:
 def empty_cells(df: pl.DataFrame, label: str = "model") -> dict[str, list[str]]:
     """Table 1/2 columns with empty cells: {column: row labels}. A dataset without scored items (an empty evaluation
     source, accepted with ``eval.allow_empty_datasets``) leaves its cells, and Avg, empty."""
-    return {c: [str(r) for r, v in zip(df[label], df[c]) if v is None] for c in TABLE1_COLUMNS.values()
-            if df[c].null_count()}
+    return {
+        c: [str(r) for r, v in zip(df[label], df[c]) if v is None]
+        for c in TABLE1_COLUMNS.values()
+        if df[c].null_count()
+    }
 
 
 def empty_cell_notes(df: pl.DataFrame, label: str = "model") -> list[str]:
-    return [f"FLAGGED: {column} is empty for {', '.join(rows)}: no scored items (an empty evaluation source, allowed "
-            "by eval.allow_empty_datasets; see results/eval/validation.json), so Avg is not computed for these rows."
-            for column, rows in empty_cells(df, label).items()]
+    return [
+        f"FLAGGED: {column} is empty for {', '.join(rows)}: no scored items (an empty evaluation source, allowed "
+        "by eval.allow_empty_datasets; see results/eval/validation.json), so Avg is not computed for these rows."
+        for column, rows in empty_cells(df, label).items()
+    ]
 
 
-def write_table1(score_paths: list[str], models: list[dict[str, Any]], csv_out: str, md_out: str,
-                 tex_out: str | None = None) -> pl.DataFrame:
+def write_table1(
+    score_paths: list[str], models: list[dict[str, Any]], csv_out: str, md_out: str, tex_out: str | None = None
+) -> pl.DataFrame:
     df = table1_frame(score_paths, models)
     notes = empty_cell_notes(df)
     with atomic_open(csv_out) as fh:
         df.write_csv(fh, float_precision=2)
     write_text_atomic(md_out, to_markdown(df) + "".join(f"\n- {n}" for n in notes) + ("\n" if notes else ""))
     if tex_out:
-        write_text_atomic(tex_out, to_latex(df, caption="Table 1: accuracy (%) per model and dataset", label="tab:main"))
+        write_text_atomic(
+            tex_out, to_latex(df, caption="Table 1: accuracy (%) per model and dataset", label="tab:main")
+        )
     for n in notes:
         log.warning(n)
     log_event(log, "table 1 written", rows=df.height, flagged=len(notes))
@@ -81,8 +89,18 @@ def write_table1(score_paths: list[str], models: list[dict[str, Any]], csv_out: 
 
 # --- shared writers -------------------------------------------------------------------------------------------------
 
-_LATEX_ESCAPES = {"&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$", "{": r"\{", "}": r"\}",
-                  "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+_LATEX_ESCAPES = {
+    "&": r"\&",
+    "%": r"\%",
+    "_": r"\_",
+    "#": r"\#",
+    "$": r"\$",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}",
+}
 
 
 def latex_escape(text: str) -> str:
@@ -100,8 +118,15 @@ def _cell(v: Any) -> str:
 def to_latex(df: pl.DataFrame, caption: str = "", label: str = "") -> str:
     """A booktabs ``table`` (numbers right-aligned, text left), every cell escaped."""
     align = "".join("r" if dt.is_numeric() else "l" for dt in df.dtypes)
-    lines = [r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{align}}}", r"\toprule",
-             " & ".join(latex_escape(c) for c in df.columns) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\small",
+        rf"\begin{{tabular}}{{{align}}}",
+        r"\toprule",
+        " & ".join(latex_escape(c) for c in df.columns) + r" \\",
+        r"\midrule",
+    ]
     for row in df.iter_rows():
         lines.append(" & ".join(latex_escape(_cell(v)) for v in row) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
@@ -113,8 +138,15 @@ def to_latex(df: pl.DataFrame, caption: str = "", label: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_table(df: pl.DataFrame, csv_out: str, md_out: str, tex_out: str | None = None, title: str = "",
-                notes: list[str] | None = None, label: str = "") -> None:
+def write_table(
+    df: pl.DataFrame,
+    csv_out: str,
+    md_out: str,
+    tex_out: str | None = None,
+    title: str = "",
+    notes: list[str] | None = None,
+    label: str = "",
+) -> None:
     """CSV (2 decimals), Markdown (title, table, notes) and LaTeX, each written atomically."""
     with atomic_open(csv_out) as fh:
         df.write_csv(fh, float_precision=2)
@@ -135,8 +167,12 @@ def read_scores(score_paths: list[str]) -> dict[str, pl.DataFrame]:
 
 # The paper's rows in order: (training scale, data filtering); a training run names its row with `ablation_row`.
 TABLE2_ROWS: tuple[tuple[str, str], ...] = (
-    ("1K", "Random"), ("1K", "Hard Random"), ("1K", "Hard Domain"), ("1K", "Hard Domain Dataset"),
-    ("23K", "Random"), ("23K", "Hard"),
+    ("1K", "Random"),
+    ("1K", "Hard Random"),
+    ("1K", "Hard Domain"),
+    ("1K", "Hard Domain Dataset"),
+    ("23K", "Random"),
+    ("23K", "Hard"),
 )
 TABLE2_ROW_NAMES: tuple[str, ...] = tuple(f"{s} {f}" for s, f in TABLE2_ROWS)
 
@@ -153,27 +189,55 @@ def table2_frame(score_paths: list[str], models: list[dict[str, Any]]) -> pl.Dat
     scale = [m["row"].split(" ", 1)[0] for m in models]
     filtering = [m["row"].split(" ", 1)[1] for m in models]
     df = t1.with_columns(
-        pl.Series("scale", scale, dtype=pl.String), pl.Series("data_filtering", filtering, dtype=pl.String),
+        pl.Series("scale", scale, dtype=pl.String),
+        pl.Series("data_filtering", filtering, dtype=pl.String),
         pl.Series("model_name", [m["name"] for m in models], dtype=pl.String),
     )
-    return df.select("scale", "data_filtering", *TABLE1_COLUMNS.values(), "Avg",
-                     pl.col("model_name").alias("model"), "budget", "scorer", "n")
+    return df.select(
+        "scale",
+        "data_filtering",
+        *TABLE1_COLUMNS.values(),
+        "Avg",
+        pl.col("model_name").alias("model"),
+        "budget",
+        "scorer",
+        "n",
+    )
 
 
-def write_table2(score_paths: list[str], models: list[dict[str, Any]], csv_out: str, md_out: str, tex_out: str,
-                 budget: int | None = None) -> pl.DataFrame:
+def write_table2(
+    score_paths: list[str],
+    models: list[dict[str, Any]],
+    csv_out: str,
+    md_out: str,
+    tex_out: str,
+    budget: int | None = None,
+) -> pl.DataFrame:
     df = table2_frame(score_paths, models)
-    notes = [f"Each row is a model fine-tuned on that set (config `train.runs.<run>.ablation_row`), evaluated at the "
-             f"Table 1 budget ({budget} thinking tokens)." if budget else "Evaluated at the Table 1 budget."]
+    notes = [
+        f"Each row is a model fine-tuned on that set (config `train.runs.<run>.ablation_row`), evaluated at the "
+        f"Table 1 budget ({budget} thinking tokens)."
+        if budget
+        else "Evaluated at the Table 1 budget."
+    ]
     missing = [r for r in TABLE2_ROW_NAMES if r not in {f"{s} {f}" for s, f in zip(df["scale"], df["data_filtering"])}]
     if df.height == 0:
-        notes.append("No ablation models in this configuration: no `models:` entry evaluates a training run with an "
-                     "`ablation_row`, so the table is empty (see config/config.yaml `train.runs`).")
+        notes.append(
+            "No ablation models in this configuration: no `models:` entry evaluates a training run with an "
+            "`ablation_row`, so the table is empty (see config/config.yaml `train.runs`)."
+        )
     elif missing:
         notes.append("Rows of the paper without a model in this configuration: " + ", ".join(missing) + ".")
     notes += empty_cell_notes(df)
-    write_table(df, csv_out, md_out, tex_out, title="Table 2: data-filtering ablation (accuracy %)", notes=notes,
-                label="tab:ablation")
+    write_table(
+        df,
+        csv_out,
+        md_out,
+        tex_out,
+        title="Table 2: data-filtering ablation (accuracy %)",
+        notes=notes,
+        label="tab:ablation",
+    )
     log_event(log, "table 2 written", rows=df.height, missing=missing)
     return df
 
@@ -196,8 +260,12 @@ TABLE3_ROWS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("Hard Domain Balanced 1K", ("sets", "hard_domain_1k"), True),
     ("Hard Domain Dataset Balanced 1K (m1K)", ("sets", "m1k"), True),
 )
-TABLE3_SCHEMA = {"stage": pl.String, **{s: pl.Int64 for s in TABLE3_SOURCES}, "Summation": pl.Int64,
-                 "in_paper": pl.Boolean}
+TABLE3_SCHEMA = {
+    "stage": pl.String,
+    **{s: pl.Int64 for s in TABLE3_SOURCES},
+    "Summation": pl.Int64,
+    "in_paper": pl.Boolean,
+}
 
 
 def _dig(obj: Any, keys: tuple[str, ...]) -> Any:
@@ -217,7 +285,9 @@ def table3_frame(counts: dict[str, Any]) -> pl.DataFrame:
         if not isinstance(c, dict):
             continue
         vals = {s: int(c.get(s, 0)) for s in TABLE3_SOURCES}
-        rows.append({"stage": label, **vals, "Summation": int(c.get("total", sum(vals.values()))), "in_paper": in_paper})
+        rows.append(
+            {"stage": label, **vals, "Summation": int(c.get("total", sum(vals.values()))), "in_paper": in_paper}
+        )
     return pl.DataFrame(rows, schema=TABLE3_SCHEMA)
 
 
@@ -243,15 +313,26 @@ def short_set_notes(counts: dict[str, Any]) -> list[str]:
     ]
 
 
-def write_table3(df: pl.DataFrame, csv_out: str, md_out: str, tex_out: str, origin: str,
-                 flags: list[str] | None = None) -> pl.DataFrame:
-    notes = [f"Counts from {origin}.",
-             "Rows with in_paper = false are stages this pipeline reports separately (the paper folds them into its "
-             "'Decontamination & deduplication' row).", *(flags or [])]
+def write_table3(
+    df: pl.DataFrame, csv_out: str, md_out: str, tex_out: str, origin: str, flags: list[str] | None = None
+) -> pl.DataFrame:
+    notes = [
+        f"Counts from {origin}.",
+        "Rows with in_paper = false are stages this pipeline reports separately (the paper folds them into its "
+        "'Decontamination & deduplication' row).",
+        *(flags or []),
+    ]
     if df.height == 0:
         notes.append("No curation counts in this configuration.")
-    write_table(df, csv_out, md_out, tex_out, title="Table 3: samples per source at each curation stage and set",
-                notes=notes, label="tab:data-stats")
+    write_table(
+        df,
+        csv_out,
+        md_out,
+        tex_out,
+        title="Table 3: samples per source at each curation stage and set",
+        notes=notes,
+        label="tab:data-stats",
+    )
     for n in flags or []:
         log.warning(n)
     log_event(log, "table 3 written", rows=df.height, flagged=len(flags or []))
@@ -273,16 +354,23 @@ def table4_frame(domain_counts: pl.DataFrame) -> pl.DataFrame:
     for prefix, label in (("m23k", "m23K"), ("m1k", "m1K")):
         for s in TABLE4_SOURCES:
             col = f"{prefix}_{s}"
-            out[f"{label} {s}"] = domain_counts[col] if col in domain_counts.columns else pl.zeros(
-                domain_counts.height, dtype=pl.Int64, eager=True)
-        out[f"{label} Summation"] = (domain_counts[f"{prefix}_total"] if f"{prefix}_total" in domain_counts.columns
-                                     else sum(out[f"{label} {s}"] for s in TABLE4_SOURCES))
+            out[f"{label} {s}"] = (
+                domain_counts[col]
+                if col in domain_counts.columns
+                else pl.zeros(domain_counts.height, dtype=pl.Int64, eager=True)
+            )
+        out[f"{label} Summation"] = (
+            domain_counts[f"{prefix}_total"]
+            if f"{prefix}_total" in domain_counts.columns
+            else sum(out[f"{label} {s}"] for s in TABLE4_SOURCES)
+        )
     df = pl.DataFrame(out).with_columns(pl.col(c).cast(pl.Int64) for c in TABLE4_COLUMNS)
     return df.sort("Domain")
 
 
 def domain_counts_from_sets(m23k_path: str, m1k_path: str) -> pl.DataFrame:
     """The ``domain_counts`` layout from two set files (released sets); domains missing -> empty frame."""
+
     def wide(path: str, prefix: str) -> pl.DataFrame:
         schema = pl.read_parquet_schema(path)
         if "domain" not in schema or "source" not in schema:
@@ -292,6 +380,7 @@ def domain_counts_from_sets(m23k_path: str, m1k_path: str) -> pl.DataFrame:
         w = w.rename({s: f"{prefix}_{s}" for s in w.columns if s != "domain"})
         cols = [c for c in w.columns if c != "domain"]
         return w.with_columns(pl.sum_horizontal(cols).alias(f"{prefix}_total"))
+
     a, b = wide(m23k_path, "m23k"), wide(m1k_path, "m1k")
     if a.width == 1 and b.width == 1:
         return pl.DataFrame(schema={"domain": pl.String})
@@ -302,7 +391,14 @@ def write_table4(df: pl.DataFrame, csv_out: str, md_out: str, tex_out: str, orig
     notes = [f"Counts from {origin}."]
     if df.height == 0:
         notes.append("No domain labels in this configuration.")
-    write_table(df, csv_out, md_out, tex_out, title="Table 4: MeSH domains of m23K and m1K per source", notes=notes,
-                label="tab:domains")
+    write_table(
+        df,
+        csv_out,
+        md_out,
+        tex_out,
+        title="Table 4: MeSH domains of m23K and m1K per source",
+        notes=notes,
+        label="tab:domains",
+    )
     log_event(log, "table 4 written", rows=df.height)
     return df

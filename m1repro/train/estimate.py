@@ -24,8 +24,14 @@ CHARS_PER_TOKEN = 4.0  # Qwen2.5 tokenizer on English medical QA text (measured 
 TEMPLATE_TOKENS = 40  # system prompt, turn headers and think/answer markers of the training text
 # Before a set exists (DAG planning, cost plans): the paper's sizes and "most samples around 1,000 tokens" (Fig. 8a),
 # taken as a mean of 1,200 tokens per example for the right-skewed distribution.
-NOMINAL_EXAMPLES = {"m1k": 1000, "random_1k": 1000, "hard_random_1k": 1000, "hard_domain_1k": 1000,
-                    "m23k": 23493, "random_23k": 23493}
+NOMINAL_EXAMPLES = {
+    "m1k": 1000,
+    "random_1k": 1000,
+    "hard_random_1k": 1000,
+    "hard_domain_1k": 1000,
+    "m23k": 23493,
+    "random_23k": 23493,
+}
 NOMINAL_TOKENS_PER_EXAMPLE = 1200
 
 PARAMS = {"7B": 7.62e9, "32B": 32.8e9}  # Qwen2.5-7B/32B-Instruct
@@ -81,14 +87,16 @@ def set_token_count(path: str | Path) -> tuple[int, int]:
 
     df = pl.read_parquet(path, columns=["prompt", "reasoning", "distilled_answer_string"])
     chars = df.select(
-        pl.col("prompt").str.len_chars().sum() + pl.col("reasoning").str.len_chars().sum()
+        pl.col("prompt").str.len_chars().sum()
+        + pl.col("reasoning").str.len_chars().sum()
         + pl.col("distilled_answer_string").str.len_chars().sum()
     ).item()
     return df.height, int(chars / CHARS_PER_TOKEN) + TEMPLATE_TOKENS * df.height
 
 
-def estimate(examples: int, tokens: int, params: float, nodes: int, gpus_per_node: int, epochs: float,
-             hw: Hardware) -> Estimate:
+def estimate(
+    examples: int, tokens: int, params: float, nodes: int, gpus_per_node: int, epochs: float, hw: Hardware
+) -> Estimate:
     gpus = nodes * gpus_per_node
     total_tokens = tokens * epochs
     compute_s = 6 * params * total_tokens / (gpus * hw.peak_flops * hw.mfu)

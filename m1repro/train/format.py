@@ -85,8 +85,9 @@ def load_training_rows(path: str | Path) -> list[dict[str, Any]]:
         for field in REQUIRED_COLUMNS[1:]:
             value = row[field]
             if not isinstance(value, str) or not value.strip():
-                raise InputError(path, f"expected a non-empty string, got {value!r:.60}", record=row.get("id", i),
-                                 field=field)
+                raise InputError(
+                    path, f"expected a non-empty string, got {value!r:.60}", record=row.get("id", i), field=field
+                )
     return rows
 
 

@@ -72,7 +72,15 @@ def launch_command(spec: RunSpec, sft_args: Sequence[str], env: Mapping[str, str
     module = ["-m", "m1repro.train.sft", *sft_args]
     if spec.device == "cpu":
         return [python, *module]
-    torchrun = [python, "-m", "torch.distributed.run", "--nproc_per_node", str(spec.gpus_per_node), "--max_restarts", "0"]
+    torchrun = [
+        python,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        str(spec.gpus_per_node),
+        "--max_restarts",
+        "0",
+    ]
     if spec.nodes == 1:
         return [*torchrun, "--standalone", "--nnodes", "1", *module]
     missing = [k for k in ("SLURM_JOB_ID", "SLURM_JOB_NODELIST", "SLURM_NNODES") if not env.get(k)]
@@ -87,10 +95,14 @@ def launch_command(spec: RunSpec, sft_args: Sequence[str], env: Mapping[str, str
     port = rendezvous_port(env)
     return [
         *torchrun,
-        "--nnodes", str(spec.nodes),
-        "--rdzv_backend", "c10d",
-        "--rdzv_endpoint", f"{head}:{port}",
-        "--rdzv_id", f"m1repro-{env['SLURM_JOB_ID']}",
+        "--nnodes",
+        str(spec.nodes),
+        "--rdzv_backend",
+        "c10d",
+        "--rdzv_endpoint",
+        f"{head}:{port}",
+        "--rdzv_id",
+        f"m1repro-{env['SLURM_JOB_ID']}",
         *module,
     ]
 
@@ -98,8 +110,18 @@ def launch_command(spec: RunSpec, sft_args: Sequence[str], env: Mapping[str, str
 def job_command(spec: RunSpec, sft_args: Sequence[str], mpi: str, env: Mapping[str, str]) -> list[str]:
     """The command of the whole job: ``srun`` starting one launcher per node, or this node's launch command."""
     if mpi:
-        return [*shlex.split(mpi), f"--nodes={spec.nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1",
-                sys.executable, "-m", "m1repro.train.launch", "--spec", spec_json(spec), *sft_args]
+        return [
+            *shlex.split(mpi),
+            f"--nodes={spec.nodes}",
+            "--ntasks-per-node=1",
+            "--kill-on-bad-exit=1",
+            sys.executable,
+            "-m",
+            "m1repro.train.launch",
+            "--spec",
+            spec_json(spec),
+            *sft_args,
+        ]
     if spec.nodes > 1:
         raise RuntimeError(f"run {spec.run!r} uses {spec.nodes} nodes: it needs resources.mpi (srun)")
     return launch_command(spec, ["--spec", spec_json(spec), *sft_args], env)
@@ -109,8 +131,16 @@ def spec_json(spec: RunSpec) -> str:
     return json.dumps(spec.to_dict(), sort_keys=True, separators=(",", ":"))
 
 
-def run_job(spec: RunSpec, data: str, output: str, checkpoints: str, train_log: str, process_log: str,
-            mpi: str = "", env: Mapping[str, str] | None = None) -> None:
+def run_job(
+    spec: RunSpec,
+    data: str,
+    output: str,
+    checkpoints: str,
+    train_log: str,
+    process_log: str,
+    mpi: str = "",
+    env: Mapping[str, str] | None = None,
+) -> None:
     """Run the training job to completion; the processes' output is appended to ``process_log``."""
     env = dict(os.environ if env is None else env)
     env.setdefault("TORCH_EXTENSIONS_DIR", str(Path("cache/torch_extensions").resolve()))
@@ -118,8 +148,9 @@ def run_job(spec: RunSpec, data: str, output: str, checkpoints: str, train_log: 
     if spec.device == "cpu":
         env = plain_process_env(env)
     cmd = job_command(spec, sft_args, mpi, env)
-    log_event(logger, "launch", run=spec.run, command=shlex.join(cmd), nodes=spec.nodes,
-              gpus_per_node=spec.gpus_per_node)
+    log_event(
+        logger, "launch", run=spec.run, command=shlex.join(cmd), nodes=spec.nodes, gpus_per_node=spec.gpus_per_node
+    )
     for h in logging.getLogger().handlers:
         h.flush()
     with open(process_log, "a", encoding="utf-8") as fh:
@@ -137,8 +168,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     cmd = launch_command(spec, ["--spec", a.spec, *rest], os.environ)
     if spec.nodes > 1 and os.environ.get("SLURM_NODEID", "0") == "0":
         check_port_free(socket.gethostname(), rendezvous_port(os.environ))
-    print(f"[m1repro.train.launch] node {os.environ.get('SLURM_NODEID', '0')}: {shlex.join(cmd)}", file=sys.stderr,
-          flush=True)
+    print(
+        f"[m1repro.train.launch] node {os.environ.get('SLURM_NODEID', '0')}: {shlex.join(cmd)}",
+        file=sys.stderr,
+        flush=True,
+    )
     if a.dry_run:
         print(shlex.join(cmd))
         return
@@ -158,6 +192,12 @@ def train_sft(job: RuleJob) -> None:
 
     spec = RunSpec.from_dict(json.loads(job.params.spec))
     spec = replace(spec, base=resolve_local(spec.base, list(job.input.hub)))
-    run_job(spec, data=job.input.data, output=job.output.model,
-            checkpoints=job.params.checkpoints, train_log=job.log.train, process_log=job.log.launcher,
-            mpi=job.resources.mpi)
+    run_job(
+        spec,
+        data=job.input.data,
+        output=job.output.model,
+        checkpoints=job.params.checkpoints,
+        train_log=job.log.train,
+        process_log=job.log.launcher,
+        mpi=job.resources.mpi,
+    )

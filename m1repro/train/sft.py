@@ -64,8 +64,16 @@ def single_process_group() -> Iterator[None]:
         yield
         return
     store = dist.TCPStore("127.0.0.1", 0, world_size=1, is_master=True, wait_for_workers=False)
-    os.environ.update({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1",
-                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(store.port)})
+    os.environ.update(
+        {
+            "RANK": "0",
+            "LOCAL_RANK": "0",
+            "WORLD_SIZE": "1",
+            "LOCAL_WORLD_SIZE": "1",
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(store.port),
+        }
+    )
     dist.init_process_group("gloo", store=store, rank=0, world_size=1)
     try:
         yield
@@ -97,8 +105,11 @@ def sft_config(spec: RunSpec, checkpoint_dir: str | Path) -> Any:
     on_cpu = spec.device == "cpu"
     # transformers renamed gradient_checkpointing to activation_checkpointing after 5.17 (the old name stays a
     # deprecated alias until v6): pass the name this version has, so that older GPU images (5.17) train too
-    ckpt_arg = "activation_checkpointing" if "activation_checkpointing" in SFTConfig.__dataclass_fields__ else (
-        "gradient_checkpointing")
+    ckpt_arg = (
+        "activation_checkpointing"
+        if "activation_checkpointing" in SFTConfig.__dataclass_fields__
+        else ("gradient_checkpointing")
+    )
     return SFTConfig(
         output_dir=str(checkpoint_dir),
         learning_rate=spec.learning_rate,
@@ -137,7 +148,9 @@ def last_checkpoint(checkpoint_dir: str | Path) -> str | None:
     d = Path(checkpoint_dir)
     if not d.is_dir():
         return None
-    done = [p for p in d.glob("checkpoint-*") if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").exists()]
+    done = [
+        p for p in d.glob("checkpoint-*") if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").exists()
+    ]
     if not done:
         return None
     return str(max(done, key=lambda p: int(p.name.split("-")[-1])))
@@ -160,8 +173,14 @@ def build_trainer(
     lengths = [len(x) for x in dataset["input_ids"]]
     n_labels = sum(sum(1 for t in lab if t != -100) for lab in dataset["labels"])
     log_event(
-        logger, "training data", path=str(data_path), examples=len(rows), tokens=sum(lengths), label_tokens=n_labels,
-        max_tokens=max(lengths), truncated=sum(n > spec.max_length for n in lengths),
+        logger,
+        "training data",
+        path=str(data_path),
+        examples=len(rows),
+        tokens=sum(lengths),
+        label_tokens=n_labels,
+        max_tokens=max(lengths),
+        truncated=sum(n > spec.max_length for n in lengths),
     )
     dtype = torch.bfloat16 if (spec.bf16 and spec.deepspeed) else torch.float32
     model = AutoModelForCausalLM.from_pretrained(spec.base, dtype=dtype, attn_implementation=spec.attn_implementation)
@@ -191,8 +210,14 @@ def _train(
     t0 = time.time()
     trainer = build_trainer(spec, data_path, checkpoint_dir, callbacks)
     resume = last_checkpoint(checkpoint_dir)
-    log_event(logger, "start", run=spec.run, resume_from=resume, world_size=trainer.args.world_size,
-              gradient_accumulation_steps=trainer.args.gradient_accumulation_steps)
+    log_event(
+        logger,
+        "start",
+        run=spec.run,
+        resume_from=resume,
+        world_size=trainer.args.world_size,
+        gradient_accumulation_steps=trainer.args.gradient_accumulation_steps,
+    )
     result = trainer.train(resume_from_checkpoint=resume)
     train_s = time.time() - t0
     if trainer.is_world_process_zero() and tmp_dir.exists():
@@ -214,8 +239,14 @@ def _train(
         if output_dir.exists():
             shutil.rmtree(output_dir)
         tmp_dir.rename(output_dir)
-        log_event(logger, "final model written", path=str(output_dir), train_seconds=info["train_seconds"],
-                  global_steps=info["global_steps"], train_loss=info["train_loss"])
+        log_event(
+            logger,
+            "final model written",
+            path=str(output_dir),
+            train_seconds=info["train_seconds"],
+            global_steps=info["global_steps"],
+            train_loss=info["train_loss"],
+        )
     trainer.accelerator.wait_for_everyone()
     return info
 

@@ -60,8 +60,9 @@ def uses_srun(s: RunSpec, train_cfg: Mapping[str, Any]) -> bool:
     return s.nodes > 1 and s.device == "cuda" and bool(train_cfg.get("slurm", True))
 
 
-def resources(config: Mapping[str, Any], site: Site, run: str, data: str | None = None, attempt: int = 1
-              ) -> dict[str, Any]:
+def resources(
+    config: Mapping[str, Any], site: Site, run: str, data: str | None = None, attempt: int = 1
+) -> dict[str, Any]:
     """SLURM resources of a run on the site (:func:`m1repro.resources.train_resources`: nodes, ``gres`` per node,
     CPUs and memory per node, time limit by attempt, partition, account) plus the per-node launcher's ``mpi="srun"``
     and one task per node for multi-node runs (``mpi=""`` otherwise: the job's shell runs the launcher itself).
@@ -72,8 +73,12 @@ def resources(config: Mapping[str, Any], site: Site, run: str, data: str | None 
     job = rsc.train_job(config, site, run, counts)
     srun = uses_srun(s, config.get("train") or {})
     cpu_run = {"gres": "", "cpus_per_task": 2, "mem_mb": 8_000}  # one process on two cores (the tiny run)
-    return {**cpu_run, **rsc.train_resources(site, job, attempt), "mpi": "srun" if srun else "",
-            "tasks": s.nodes if srun else 1}
+    return {
+        **cpu_run,
+        **rsc.train_resources(site, job, attempt),
+        "mpi": "srun" if srun else "",
+        "tasks": s.nodes if srun else 1,
+    }
 
 
 def checkpoint_dir(config: Mapping[str, Any], run: str, site: Site | None = None) -> str:

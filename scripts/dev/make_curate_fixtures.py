@@ -738,7 +738,8 @@ def main() -> None:
     generate_traces(pool, r1, r1_params(traces.get("request", "faithful")))
     mesh_usage = {"prompt_tokens": 2500, "completion_tokens": 20}
     mesh = RecordingClient(
-        dom["api"].get("model", MESH_MODEL), lambda m, s: (mesh_plan[row_of(m, prompts)][1 if s else 0], None, mesh_usage)
+        dom["api"].get("model", MESH_MODEL),
+        lambda m, s: (mesh_plan[row_of(m, prompts)][1 if s else 0], None, mesh_usage),
     )
     label_domains(pool, mesh, quals, mesh_params(dom.get("request", "faithful")), "unlabelled")
     write_jsonl(ROOT / traces["api"]["replay_cache"], list(r1.records.values()))
