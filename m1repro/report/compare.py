@@ -205,7 +205,7 @@ BUDGET_MODE_SCHEMA = {
 
 def budget_mode_frame(faithful_paths: list[str], exact_paths: list[str]) -> pl.DataFrame:
     """Faithful vs token-exact budget semantics per model x dataset x variant (score files of the same schema, the
-    exact ones under ``results/scores_exact/{model}.csv``); delta = exact - faithful accuracy."""
+    exact ones under ``results/scores/exact/{model}.csv``); delta = exact - faithful accuracy."""
     faithful, exact = read_scores(faithful_paths), read_scores(exact_paths)
     keep = ["dataset", "variant", "budget", "rounds", "accuracy", "mean_thinking_tokens", "thinking_length_rate"]
     frames = []

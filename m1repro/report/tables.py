@@ -159,7 +159,7 @@ def write_table(
 
 
 def read_scores(score_paths: list[str]) -> dict[str, pl.DataFrame]:
-    """Score files keyed by model name (the file stem, as eval_score writes ``results/scores/{model}.csv``)."""
+    """Score files keyed by model name (the file stem, as eval_score writes ``results/scores/{budget_mode}/{model}.csv``)."""
     return {Path(p).stem: pl.read_csv(p, schema_overrides={"budget": pl.Int64}) for p in score_paths}
 
 
