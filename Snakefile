@@ -28,6 +28,11 @@ include: "rules/evaluate.smk"
 include: "rules/report.smk"
 
 
+# Before the first job of a run (not a dry run): conda envs, hub access and API keys, each problem reported at once.
+onstart:
+    before_run()
+
+
 rule all:
     default_target: True
     input:

@@ -165,8 +165,10 @@ def require_conda():
 
 
 def before_run():
-    """onstart (rules/curate.smk): checks before the first job of a run starts (never in a dry run)."""
+    """onstart (the Snakefile): checks before the first job of a run starts (never in a dry run), each reporting
+    every problem at once: the rules' conda envs, the hub repos to fetch, the API keys."""
     require_conda()
+    check_hub_access()
     warn_missing_api_keys()
 
 

@@ -12,9 +12,6 @@ if CURATE_KEYS and not CURATE_KEYS_MISSING:
         *CURATE_KEYS,
 
 
-onstart:
-    before_run()
-
 
 rule curate_collect:
     input:

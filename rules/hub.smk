@@ -4,9 +4,6 @@
 # unknown-revision repo is reported at once.
 
 
-onstart:
-    check_hub_access()
-
 
 rule hub_fetch:
     output:

@@ -32,7 +32,9 @@ RELEASED_M1 = {"m1-7B-1K-released", "m1-7B-23K-released", "m1-32B-1K-released"}
 
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory) -> Path:
-    return copy_checkout(tmp_path_factory.mktemp("overlays"))
+    work = copy_checkout(tmp_path_factory.mktemp("overlays"))
+    (work / "checkpoints" / "my-m1-7B").mkdir(parents=True)  # the recipe's checkpoint: a local path must exist
+    return work
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +181,8 @@ def test_my_checkpoint_recipe_adds_one_model_and_restricts_table1(dry, resolved)
 
     jobs, _ = dry((*PAPER, "--configfile", MY_CHECKPOINT))
     paper_jobs, _ = dry(PAPER)
-    assert {j.rule for j in jobs} == {"eval_download", "eval_prepare", "eval_predict", "eval_score", "report_table1"}
+    rules = {"hub_fetch", "eval_download", "eval_prepare", "eval_predict", "eval_score", "report_table1"}
+    assert {j.rule for j in jobs} == rules  # hub_fetch: the released m1 models, on the login node
     predict = {key(j): j for j in jobs if j.rule == "eval_predict"}
     mine = [j for j in predict.values() if j.wildcards["model"] == "my-m1-7B"]
     assert sorted(j.wildcards["part"] for j in mine) == sorted(cfg["eval"]["datasets"])

@@ -128,6 +128,11 @@ def test_deepspeed_zero3_matches_the_plain_path(tiny_model_dir, tmp_path, extens
     # a second run in the same process (as a notebook would) builds its own group again
     again = train(spec, data, tmp_path / "ds2/model", tmp_path / "ds2/ck")
     assert again["global_steps"] == 2 and not dist.is_initialized()
+    # and nothing of DeepSpeed stays in the process: a model loaded next is a plain one, not ZeRO-3 partitioned
+    from transformers import AutoModelForCausalLM
+
+    plain_again = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    assert all(p.numel() > 0 and not hasattr(p, "ds_id") for p in plain_again.parameters())
 
 
 @pytest.mark.skipif(os.environ.get("M1REPRO_SKIP_DEEPSPEED") == "1", reason="M1REPRO_SKIP_DEEPSPEED=1")

@@ -82,6 +82,17 @@ def single_process_group() -> Iterator[None]:
         del store
 
 
+def _forget_deepspeed() -> None:
+    """Drop the process-wide DeepSpeed state a ZeRO-3 run leaves: transformers' global DeepSpeed config (with it,
+    every later ``from_pretrained`` in this process would partition the model with ``zero.Init``) and accelerate's
+    shared state (its distributed type)."""
+    from accelerate.state import AcceleratorState
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+    unset_hf_deepspeed_config()
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
 def _destroy_group() -> None:
     """Destroy the default group through DeepSpeed when it used it, so that its cached group handles go too (a later
     run in the same process would otherwise reach a dead group)."""
@@ -199,7 +210,11 @@ def train(
 ) -> dict[str, Any]:
     """Train (resuming from the last checkpoint if any) and write the final model directory atomically."""
     with restored_environ(), single_process_group() if spec.deepspeed else nullcontext():
-        return _train(spec, data_path, output_dir, checkpoint_dir, callbacks)
+        try:
+            return _train(spec, data_path, output_dir, checkpoint_dir, callbacks)
+        finally:
+            if spec.deepspeed:
+                _forget_deepspeed()
 
 
 def _train(
