@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -315,14 +316,19 @@ def engine_options(cfg: Mapping[str, Any], site: Site, model: str, datasets: lis
 def curation_counts(cfg: Mapping[str, Any]) -> dict[str, int]:
     """The paper's Table 3 totals (``report.paper_numbers``): the sizes planned before curation has run."""
     path = Path((cfg.get("report") or {}).get("paper_numbers", "config/paper_numbers.yaml"))
-    path = path if path.is_absolute() else REPO / path
+    return dict(_table3_totals(path if path.is_absolute() else REPO / path))
+
+
+@functools.lru_cache(maxsize=4)
+def _table3_totals(path: Path) -> tuple[tuple[str, int], ...]:
+    # read once per file: every difficulty job's resources ask for it while the workflow plans
     with open(path, encoding="utf-8") as fh:
         rows = {r["row"]: r["values"][-1] for r in yaml.safe_load(fh)["table3"]["rows"]}
-    return {
-        "pool": int(rows["Initial collection"]),
-        "hard": int(rows["+After difficulty filtering"]),
-        "m23k": int(rows["+Decontamination & deduplication (m23K)"]),
-    }
+    return (
+        ("pool", int(rows["Initial collection"])),
+        ("hard", int(rows["+After difficulty filtering"])),
+        ("m23k", int(rows["+Decontamination & deduplication (m23K)"])),
+    )
 
 
 def difficulty_job(cfg: Mapping[str, Any], site: Site, dmodel: str, items: int | None = None) -> GpuJob:

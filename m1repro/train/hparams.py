@@ -7,6 +7,7 @@ and nothing else.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -15,9 +16,15 @@ from typing import Any
 def code_defaults() -> dict[str, Any]:
     """The original code's hyperparameters (m1 src/train/sft.py, transformers 4.48.3), written once: the schema's
     default of ``train.defaults`` (config/schemas/config.schema.yaml)."""
+    return dict(_schema_train_defaults())
+
+
+@functools.lru_cache(maxsize=1)
+def _schema_train_defaults() -> tuple[tuple[str, Any], ...]:
+    # read once per process: the workflow resolves every run's spec many times while it plans
     from m1repro.config import SCHEMA, read_yaml
 
-    return dict(read_yaml(SCHEMA)["properties"]["train"]["properties"]["defaults"]["default"])
+    return tuple(read_yaml(SCHEMA)["properties"]["train"]["properties"]["defaults"]["default"].items())
 
 
 @dataclass(frozen=True)
