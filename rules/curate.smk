@@ -12,7 +12,6 @@ if CURATE_KEYS and not CURATE_KEYS_MISSING:
         *CURATE_KEYS,
 
 
-
 rule curate_collect:
     input:
         get_curate_collect_inputs,

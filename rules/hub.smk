@@ -4,7 +4,6 @@
 # unknown-revision repo is reported at once.
 
 
-
 rule hub_fetch:
     output:
         hub.MANIFEST,
