@@ -28,6 +28,17 @@ from m1repro.variants import Variant
 
 log = logging.getLogger(__name__)
 
+# Fields of a prediction record that the generation decides (two runs agree on an item when all of them are equal);
+# the others come from the item, the variant and the prompt.
+OUTPUT_FIELDS: tuple[str, ...] = (
+    "thinking_text",
+    "thinking_finish_reason",
+    "response_text",
+    "finish_reason",
+    "num_thinking_tokens",
+    "num_gen_tokens",
+    "num_wait",
+)
 RECORD_FIELDS: tuple[str, ...] = (
     "id",
     "source",
@@ -40,13 +51,7 @@ RECORD_FIELDS: tuple[str, ...] = (
     "answer_idx",
     "answer",
     "prompt",
-    "thinking_text",
-    "thinking_finish_reason",
-    "response_text",
-    "finish_reason",
-    "num_thinking_tokens",
-    "num_gen_tokens",
-    "num_wait",
+    *OUTPUT_FIELDS,
 )
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from m1repro.config import load_config, model_variants
-from m1repro.eval import EvalSettings, Variant, run_job
+from m1repro.eval import OUTPUT_FIELDS, EvalSettings, Variant, run_job
 from m1repro.io import write_json_atomic
 from m1repro.prompts import option_str, render_prompt
 from m1repro.records import EvalItem, load_eval_file
@@ -58,16 +58,6 @@ SGLANG_ARGS: tuple[str, ...] = ("--attention-backend", "triton")
 DEADLINE_S = 540.0  # a lent machine gives a command 10 minutes: leave room to install wheels and write the report
 STOP_TOKEN = "<|im_end|>"
 STOP_SCALE = 2.0  # what tests/test_shared_sweep_tiny.py uses: the untrained model then ends some thinking on its own
-# Fields of a prediction record that the generation decides; two runs agree on an item when all of them are equal.
-OUTPUT_FIELDS: tuple[str, ...] = (
-    "thinking_text",
-    "thinking_finish_reason",
-    "response_text",
-    "finish_reason",
-    "num_thinking_tokens",
-    "num_gen_tokens",
-    "num_wait",
-)
 PACKAGES: tuple[str, ...] = (
     "torch",
     "transformers",

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,35 +83,75 @@ def qwen_tokenizer(tiny_model_dir):
     return AutoTokenizer.from_pretrained(str(tiny_model_dir))
 
 
-def _run_tiny(tmp_path_factory, name: str) -> Path:
-    """The tiny workflow to results/table1.csv with real Snakemake in a fresh copy of the checkout."""
-    import subprocess
-    import sys
-    import time
+class TinyRuns:
+    """Tiny workflow runs to results/table1.csv, each with real Snakemake in a fresh copy of the checkout.
 
-    from workflow_helpers import copy_checkout
+    A run starts when first asked for and is waited for when its result is needed, so independent runs overlap: the
+    two determinism runs run side by side, and the SLURM test starts its local reference before its SLURM run. Each
+    run is its own process group, stopped at the end of the session if it is still running (nothing left behind).
+    """
 
-    d = copy_checkout(tmp_path_factory.mktemp(name))
-    t = time.time()
-    res = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--profile", "profiles/tiny", "results/table1.csv"],
-        cwd=d,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert res.returncode == 0, res.stderr[-4000:]
-    print(f"\n{name}: tiny run {time.time() - t:.0f} s")
-    return d
+    TIMEOUT_S = 1800
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._factory = tmp_path_factory
+        self._runs: dict[int, tuple[Path, subprocess.Popen[bytes], float]] = {}
+        self._done: dict[int, Path] = {}
+
+    def start(self, i: int) -> None:
+        if i in self._runs:
+            return
+        from workflow_helpers import copy_checkout
+
+        d = copy_checkout(self._factory.mktemp(f"tiny{i}"))
+        with open(d / "snakemake.log", "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "snakemake", "--profile", "profiles/tiny", "results/table1.csv"],
+                cwd=d,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._runs[i] = (d, proc, time.time())
+
+    def result(self, i: int) -> Path:
+        """The checkout of run ``i`` once it has finished (started now if it was not)."""
+        if i not in self._done:
+            self.start(i)
+            d, proc, t0 = self._runs[i]
+            rc = proc.wait(timeout=self.TIMEOUT_S - (time.time() - t0))
+            assert rc == 0, (d / "snakemake.log").read_text()[-4000:]
+            print(f"\ntiny{i}: tiny run done, {time.time() - t0:.0f} s after its start")
+            self._done[i] = d
+        return self._done[i]
+
+    def stop(self) -> None:
+        for _, proc, _ in self._runs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGINT)  # Snakemake cancels its jobs on SIGINT
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> Path:
+def tiny_runner(tmp_path_factory) -> Iterator[TinyRuns]:
+    runner = TinyRuns(tmp_path_factory)
+    yield runner
+    runner.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_runner) -> Path:
     """One tiny run (the SLURM test's local reference, and the first of ``tiny_runs``)."""
-    return _run_tiny(tmp_path_factory, "tiny0")
+    return tiny_runner.result(0)
 
 
 @pytest.fixture(scope="session")
-def tiny_runs(tiny_run, tmp_path_factory) -> list[Path]:
-    """Two independent tiny runs (determinism), shared by the workflow tests."""
-    return [tiny_run, _run_tiny(tmp_path_factory, "tiny1")]
+def tiny_runs(tiny_runner) -> list[Path]:
+    """Two independent tiny runs, side by side (determinism), shared by the workflow tests."""
+    tiny_runner.start(0)
+    tiny_runner.start(1)
+    return [tiny_runner.result(0), tiny_runner.result(1)]

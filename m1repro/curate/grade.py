@@ -1,12 +1,13 @@
 """The curation grader: the ``eval_sample`` of the original's filtering notebooks (``filtering_qwen_correct.ipynb``
 for the difficulty filter, ``filtering_r1_wrong.ipynb`` for the R1 traces), written out here on its own; the
-evaluation scorer (:mod:`m1repro.scoring`) is a different function and is not used.
+evaluation's verdict (:func:`m1repro.scoring.is_correct`) is a different function and is not used.
 
-Extraction (:func:`extract_answer`), two passes of the same pair of helpers:
+Extraction (:func:`extract_answer`, the same code as the evaluation's: the notebooks carry their own copies of
+``extract_format.py``'s helpers, and they agree line for line), two passes of the same pair of helpers:
 
-1. :func:`last_boxed_only_string`: from the last ``\\boxed`` (or, when there is none, the last ``\\fbox``) to the
+1. :func:`m1repro.scoring.last_boxed_only_string`: from the last ``\\boxed`` (or, when there is none, the last ``\\fbox``) to the
    brace that closes the first ``{`` after it; the whole text when there is neither or the braces never close;
-2. :func:`remove_boxed`: strip ``\\boxed{`` ... ``}`` only when the string starts with exactly ``\\boxed{`` and ends
+2. :func:`m1repro.scoring.remove_boxed`: strip ``\\boxed{`` ... ``}`` only when the string starts with exactly ``\\boxed{`` and ends
    with ``}`` (so an ``\\fbox{..}`` or ``\\boxed {..}`` keeps its wrapper), and keep what follows the last ``=``
    (left-stripped of spaces);
 3. the second pass calls the finder with ``"\\text"``, which it ignores (it looks for ``\\boxed``/``\\fbox`` again),
@@ -23,40 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from m1repro.scoring import extract_answer
+
 Extractor = Callable[[str], str]
-
-
-def remove_boxed(s: str, left: str = "\\boxed") -> str:
-    left = left + "{"
-    if s[: len(left)] != left or not s or s[-1] != "}":
-        return s
-    answer = s[len(left) : -1]
-    if "=" in answer:
-        answer = answer.split("=")[-1].lstrip(" ")
-    return answer
-
-
-def last_boxed_only_string(string: str, left: str = "\\boxed") -> str:
-    """``left`` is accepted and ignored, as in the original (every call looks for ``\\boxed``, then ``\\fbox``)."""
-    idx = string.rfind("\\boxed")
-    if idx < 0:
-        idx = string.rfind("\\fbox")
-        if idx < 0:
-            return string
-    depth = 0
-    for i in range(idx, len(string)):
-        if string[i] == "{":
-            depth += 1
-        elif string[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return string[idx : i + 1]
-    return string
-
-
-def extract_answer(text: str) -> str:
-    answer = remove_boxed(last_boxed_only_string(text))
-    return remove_boxed(last_boxed_only_string(answer, "\\text"), "\\text")
 
 
 def is_correct(

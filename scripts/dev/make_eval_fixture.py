@@ -31,22 +31,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from m1repro.records import EVAL_SOURCES
+
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = ROOT / "resources" / "fixtures" / "eval" / "m1_eval_fixture.json"
 
-SOURCES: tuple[str, ...] = (
-    "MedMCQA_validation",
-    "MedQA_USLME_test",
-    "PubMedQA_test",
-    "MMLU-Pro_Medical_test",
-    "GPQA_Medical_test",
-    "Lancet",
-    "HumanityLastExam",
-    "MedBullets_op4",
-    "MedBullets_op5",
-    "MedXpertQA",
-    "NEJM",
-)
+SOURCES = EVAL_SOURCES  # the paper's order (m1repro/records.py)
 PER_SOURCE = 4
 WINDOW = 40  # pick among the first WINDOW lines of a sample file
 HLE_MALFORMED_IDX = "137"

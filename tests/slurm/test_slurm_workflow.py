@@ -126,8 +126,10 @@ def run_interruptible(cmd: list[str], cwd: Path, timeout: float, log: Path) -> i
 
 
 @pytest.fixture(scope="module")
-def slurm_run(cluster, tmp_path_factory):
-    """The tiny run through the SLURM profile; every non-local job's plan (dry run), SLURM log and sacct record."""
+def slurm_run(cluster, tmp_path_factory, tiny_runner):
+    """The tiny run through the SLURM profile; every non-local job's plan (dry run), SLURM log and sacct record.
+    The local reference run (tests/conftest.py) starts first and runs alongside: the SLURM run mostly waits."""
+    tiny_runner.start(0)
     work = copy_checkout(tmp_path_factory.mktemp("slurm"))
     planned = dry_run([*PROFILES, "results/table1.csv"], cwd=work)
     # keyed as the SLURM plugin names each job's log directory: rule_<rule>/<wildcard values joined by _>/
@@ -192,10 +194,10 @@ def test_each_job_ran_where_the_site_file_puts_it_with_typed_gpus(slurm_run):
             assert rsc.predict_job(cfg, SITE, j.wildcards["model"], datasets).gpus == 1 == j.res_int("gpu")
 
 
-def test_table1_equals_the_local_run(slurm_run, tiny_run):
-    """The same bytes as one local tiny run (tests/conftest.py)."""
+def test_table1_equals_the_local_run(slurm_run, tiny_runner):
+    """The same bytes as one local tiny run (tests/conftest.py), which slurm_run started before its own."""
     got = (slurm_run["work"] / "results" / "table1.csv").read_bytes()
-    assert got == (tiny_run / "results" / "table1.csv").read_bytes()
+    assert got == (tiny_runner.result(0) / "results" / "table1.csv").read_bytes()
 
 
 def test_two_node_training_launches_one_process_per_node(cluster, tmp_path):
