@@ -153,6 +153,19 @@ def comparison_frame(
     return pl.DataFrame(rows, schema=COMPARISON_SCHEMA)
 
 
+SCORER_SCHEMA = {
+    "model": pl.String,
+    "dataset": pl.String,
+    "variant": pl.String,
+    "budget": pl.Int64,
+    "rounds": pl.Int64,
+    "n": pl.Int64,
+    "accuracy_m1": pl.Float64,
+    "accuracy_improved": pl.Float64,
+    "delta": pl.Float64,
+}
+
+
 def scorer_frame(score_paths: list[str], variants: dict[str, list[str]] | None = None) -> pl.DataFrame:
     """Per model x dataset x variant: accuracy under the m1-faithful scorer and the improved one, and the change.
     ``variants``: model -> variants to keep (default all)."""
@@ -165,26 +178,15 @@ def scorer_frame(score_paths: list[str], variants: dict[str, list[str]] | None =
                 pl.lit(name).alias("model"),
                 "dataset",
                 "variant",
-                pl.col("budget").cast(pl.Int64),
-                pl.col("rounds").cast(pl.Int64),
-                pl.col("n").cast(pl.Int64),
-                pl.col("accuracy_m1").cast(pl.Float64),
-                pl.col("accuracy_improved").cast(pl.Float64),
-                (pl.col("accuracy_improved") - pl.col("accuracy_m1")).cast(pl.Float64).alias("delta"),
-            )
+                "budget",
+                "rounds",
+                "n",
+                "accuracy_m1",
+                "accuracy_improved",
+                (pl.col("accuracy_improved") - pl.col("accuracy_m1")).alias("delta"),
+            ).cast(SCORER_SCHEMA)
         )
-    schema = {
-        "model": pl.String,
-        "dataset": pl.String,
-        "variant": pl.String,
-        "budget": pl.Int64,
-        "rounds": pl.Int64,
-        "n": pl.Int64,
-        "accuracy_m1": pl.Float64,
-        "accuracy_improved": pl.Float64,
-        "delta": pl.Float64,
-    }
-    return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+    return pl.concat(frames) if frames else pl.DataFrame(schema=SCORER_SCHEMA)
 
 
 BUDGET_MODE_SCHEMA = {
