@@ -36,8 +36,9 @@ from typing import Any
 import polars as pl
 
 from m1repro import resources as rsc
+from m1repro.config import REPO
 from m1repro.io import atomic_open
-from m1repro.site import REPO, Site
+from m1repro.site import Site
 
 # Assumption: a pool question with its options and the difficulty prefix is ~150 tokens (MedMCQA items, 93% of the
 # pool, are short; MedQA vignettes run to ~250).

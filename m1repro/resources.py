@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from m1repro import config as cfgview
-from m1repro.site import REPO, Site
+from m1repro.config import REPO
+from m1repro.site import Site
 
 # Items per evaluation source in m1_eval_data.json (the first five are the HuatuoGPT-o1 file's sizes).
 DATASET_SIZES = {
@@ -108,21 +107,31 @@ def throughput(cfg: Mapping[str, Any], site: Site) -> Throughput:
     )
 
 
+def limit_needed(est_min: float, site: Site, tp: Throughput) -> int:
+    """THE time-limit formula of every GPU job (prediction, difficulty, training): ``safety x estimate +
+    startup_min`` minutes, at least ``min_runtime_min``; uncapped (callers compare it with the site's limits)."""
+    return int(max(float(site.min_runtime_min), tp.safety * est_min + tp.startup_min))
+
+
 def time_limit(est_min: float, site: Site, tp: Throughput, job: str, what: str = "") -> int:
-    """SLURM minutes of a job's first attempt, estimated at ``est_min``: ``safety x est + startup``, at least
-    ``min_runtime_min``; more than ``max_runtime_min`` is a :class:`PlanError` naming the job and ``what`` to change.
-    (Retries ask attempt x this, capped: :func:`gpu_job_resources`.)"""
-    need = max(float(site.min_runtime_min), tp.safety * est_min + tp.startup_min)
+    """SLURM minutes of a job's first attempt, estimated at ``est_min`` (:func:`limit_needed`); more than
+    ``max_runtime_min`` is a :class:`PlanError` naming the job and ``what`` to change. (Retries ask attempt x this,
+    capped: :func:`gpu_job_resources`.)"""
+    need = limit_needed(est_min, site, tp)
     if need > site.max_runtime_min:
         raise PlanError(
-            f"{job}: needs a time limit of {int(need)} min ({tp.safety} x estimate {est_min:.0f} min + "
+            f"{job}: needs a time limit of {need} min ({tp.safety} x estimate {est_min:.0f} min + "
             f"{tp.startup_min:.0f} min on {tp.gpu_type}) but the site allows {site.max_runtime_min} min "
             f"(max_runtime_min in {site.source}); {what or 'use a partition with a longer limit'}"
         )
-    return int(need)
+    return need
 
 
 # --------------------------------------------------------------------------------------------- model sizes
+
+# Exact parameter counts of the paper's training bases (the number in their names is rounded): the ids they are
+# known by, so that a model trained from one of them, and the base itself, are sized alike for inference and training.
+KNOWN_PARAMS_B = {"qwen2.5-7b-instruct": 7.62, "qwen2.5-32b-instruct": 32.8}
 
 
 def params_b_from_name(name: str) -> float | None:
@@ -131,29 +140,39 @@ def params_b_from_name(name: str) -> float | None:
     return float(m[-1]) if m else None
 
 
-def model_params_b(cfg: Mapping[str, Any], name: str) -> float:
-    """Parameters (billions) of a prediction model: its ``params_b``, else its id's or its training base's name."""
-    entry = cfg["models"][name]
-    if entry.get("params_b"):
-        return float(entry["params_b"])
-    ids = [entry.get("path") or ""]
-    if entry.get("train"):
-        ids.insert(0, str(((cfg.get("train") or {}).get("runs") or {}).get(entry["train"], {}).get("base", "")))
-    for ident in ids:
-        got = params_b_from_name(ident)
+def params_b(idents: list[str], explicit: float | None, where: str) -> float:
+    """THE parameter count (billions) of a model, for inference and training alike: ``explicit`` (a config's
+    ``params_b``) when given, else the exact count of a known base, else the number in the first id that has one;
+    none of these is a :class:`PlanError` naming ``where`` to add ``params_b``."""
+    if explicit:
+        return float(explicit)
+    for ident in idents:
+        short = ident.rstrip("/").rsplit("/", 1)[-1].lower()
+        if short in KNOWN_PARAMS_B:
+            return KNOWN_PARAMS_B[short]
+        got = params_b_from_name(short)
         if got:
             return got
-    raise PlanError(f"models.{name}: cannot tell its size from {[i for i in ids if i]}; add params_b: <billions>")
+    raise PlanError(f"{where}: cannot tell its size from {[i for i in idents if i]}; add params_b: <billions>")
+
+
+def run_params_b(cfg: Mapping[str, Any], run: str) -> float:
+    """Parameters (billions) of a training run's base: the run's ``params_b``, else its base's id."""
+    entry = ((cfg.get("train") or {}).get("runs") or {})[run]
+    return params_b([str(entry.get("base", ""))], entry.get("params_b"), f"train.runs.{run}")
+
+
+def model_params_b(cfg: Mapping[str, Any], name: str) -> float:
+    """Parameters (billions) of a prediction model: its ``params_b``, else its training run's size, else its id."""
+    entry = cfg["models"][name]
+    if not entry.get("params_b") and entry.get("train"):
+        return run_params_b(cfg, entry["train"])
+    return params_b([entry.get("path") or ""], entry.get("params_b"), f"models.{name}")
 
 
 def difficulty_params_b(cfg: Mapping[str, Any], dmodel: str) -> float:
     entry = cfg["curate"]["difficulty"]["models"][dmodel]
-    got = entry.get("params_b") or params_b_from_name(entry["path"])
-    if not got:
-        raise PlanError(
-            f"curate.difficulty.models.{dmodel}: cannot tell its size from {entry['path']!r}; add params_b: <billions>"
-        )
-    return float(got)
+    return params_b([entry["path"]], entry.get("params_b"), f"curate.difficulty.models.{dmodel}")
 
 
 # --------------------------------------------------------------------------------------------- SGLang layout
@@ -322,8 +341,7 @@ def curation_counts(cfg: Mapping[str, Any]) -> dict[str, int]:
 @functools.lru_cache(maxsize=4)
 def _table3_totals(path: Path) -> tuple[tuple[str, int], ...]:
     # read once per file: every difficulty job's resources ask for it while the workflow plans
-    with open(path, encoding="utf-8") as fh:
-        rows = {r["row"]: r["values"][-1] for r in yaml.safe_load(fh)["table3"]["rows"]}
+    rows = {r["row"]: r["values"][-1] for r in cfgview.read_yaml(path)["table3"]["rows"]}
     return (
         ("pool", int(rows["Initial collection"])),
         ("hard", int(rows["+After difficulty filtering"])),
@@ -456,7 +474,7 @@ def train_job(cfg: Mapping[str, Any], site: Site, run: str, counts: tuple[int, i
         return TrainJob(name, 1, 0, spec.gradient_accumulation_steps, limit, limit, 1, spec.device)
     world = spec.nodes * spec.gpus_per_node
     nodes, gpn = train_layout(site, world, name)
-    params = est.params_of(spec.base)
+    params = run_params_b(cfg, run) * 1e9
     if spec.deepspeed:
         check_zero3_memory(site, params, world, name)
     accum = gradient_accumulation(spec.global_batch_size, spec.per_device_batch_size, world)
@@ -471,7 +489,7 @@ def train_job(cfg: Mapping[str, Any], site: Site, run: str, counts: tuple[int, i
                 f"{site.max_runtime_min} ({site.source})"
             )
         return TrainJob(name, nodes, gpn, accum, e.wall_s / 60, limit, 1, spec.device, int(tokens * spec.epochs))
-    need = est.runtime_minutes(e, floor_min=site.min_runtime_min)
+    need = limit_needed(e.wall_s / 60, site, tput)
     attempts = math.ceil(need / site.max_runtime_min)
     epoch_min = need / max(1.0, float(spec.epochs))
     resumes = spec.save_strategy in ("epoch", "steps")

@@ -11,9 +11,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
+from m1repro.config import REPO, read_yaml
+from m1repro.io import InputError
 
-REPO = Path(__file__).resolve().parent.parent
 SCHEMA = REPO / "config" / "schemas" / "site.schema.yaml"
 SITE_FILE = REPO / "profiles" / "slurm" / "site.yaml"
 
@@ -55,8 +55,7 @@ class Site:
 
 
 def _schema() -> dict[str, Any]:
-    with open(SCHEMA, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+    return read_yaml(SCHEMA)
 
 
 def _schema_errors(data: dict[str, Any], schema: dict[str, Any]) -> list[str]:
@@ -121,13 +120,13 @@ def site_from_dict(data: Any, source: str = "<dict>") -> Site:
 
 
 def load_site(path: str | Path = SITE_FILE) -> Site:
-    """Read and validate a site file (default ``profiles/slurm/site.yaml``)."""
+    """Read and validate a site file (default ``profiles/slurm/site.yaml``) with the config's strict loader: a key
+    given twice, a syntax error or a missing file is a :class:`SiteError` naming the file (and the line)."""
     path = Path(path)
+    if not path.is_file():
+        raise SiteError(f"{path}: no site file; copy profiles/slurm/site.yaml and describe your site")
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except FileNotFoundError:
-        raise SiteError(f"{path}: no site file; copy profiles/slurm/site.yaml and describe your site") from None
-    except yaml.YAMLError as e:
-        raise SiteError(f"{path}: not valid YAML: {e}") from None
+        data = read_yaml(path)
+    except InputError as e:
+        raise SiteError(str(e)) from None
     return site_from_dict(data, str(path))

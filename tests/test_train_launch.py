@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from m1repro.config import load_config
-from m1repro.resources import throughput
+from m1repro.resources import limit_needed, params_b, throughput
 from m1repro.site import load_site
 from m1repro.train import workflow as trainwf
-from m1repro.train.estimate import Hardware, estimate, params_of, runtime_minutes
+from m1repro.train.estimate import Hardware, estimate
 from m1repro.train.launch import (
     check_port_free,
     job_command,
@@ -72,13 +72,14 @@ def test_slurm_resources_per_run(cfg, tmp_path):
 
 
 def test_estimate_model(cfg):
-    hw = Hardware.of(throughput(cfg, load_site()), load_site())  # the shipped site: 8 x H100
-    e7 = estimate(1000, 1_200_000, params_of("Qwen/Qwen2.5-7B-Instruct"), 1, 8, 5, hw)
-    e32 = estimate(1000, 1_200_000, params_of("Qwen/Qwen2.5-32B-Instruct"), 2, 8, 5, hw)
+    site = load_site()  # the shipped site: 8 x H100
+    hw = Hardware.of(throughput(cfg, site), site)
+    e7 = estimate(1000, 1_200_000, params_b(["Qwen/Qwen2.5-7B-Instruct"], None, "t") * 1e9, 1, 8, 5, hw)
+    e32 = estimate(1000, 1_200_000, params_b(["Qwen/Qwen2.5-32B-Instruct"], None, "t") * 1e9, 2, 8, 5, hw)
     assert e7.gpu_hours < e32.gpu_hours and e7.wall_s < 3600  # "minutes" for 7B-1K (paper, Appendix)
-    assert runtime_minutes(e7) >= 30
-    with pytest.raises(ValueError, match="parameter count"):
-        params_of("some/unknown-model")
+    assert limit_needed(e7.wall_s / 60, site, throughput(cfg, site)) >= site.min_runtime_min
+    with pytest.raises(ValueError, match="cannot tell its size"):
+        params_b(["some/unknown-model"], None, "train.runs.x")
 
 
 def test_rendezvous_port_comes_from_the_job_so_two_jobs_on_one_head_node_differ(cfg):

@@ -6,6 +6,9 @@ communication per micro-step = 3 passes (parameter all-gather in forward and bac
 the bf16 weights over the slowest link per GPU (NVLink/PCIe inside a node, the network across nodes); step time =
 max(compute, communication), then an overhead factor for loading, checkpointing and the final save. Everything
 forward/backward runs over every token (prompt included), although only the assistant tokens carry a loss.
+
+The parameter count and the time limit have one owner each, shared with inference: m1repro.resources.run_params_b
+and m1repro.resources.limit_needed.
 """
 
 from __future__ import annotations
@@ -33,16 +36,6 @@ NOMINAL_EXAMPLES = {
     "random_23k": 23493,
 }
 NOMINAL_TOKENS_PER_EXAMPLE = 1200
-
-PARAMS = {"7B": 7.62e9, "32B": 32.8e9}  # Qwen2.5-7B/32B-Instruct
-
-
-def params_of(base: str) -> float:
-    """Parameter count from the base model's name (the paper's bases are Qwen2.5-7B/32B-Instruct)."""
-    for tag, n in sorted(PARAMS.items(), key=lambda kv: -len(kv[0])):
-        if tag.lower() in base.lower():
-            return n
-    raise ValueError(f"cannot tell the parameter count of base model {base!r} (known: {sorted(PARAMS)})")
 
 
 @dataclass(frozen=True)
@@ -105,8 +98,3 @@ def estimate(
     comm_s = micro_steps_per_gpu * 3 * 2 * params / link
     wall_s = OVERHEAD * max(compute_s, comm_s)
     return Estimate(examples, tokens, params, gpus, nodes, epochs, compute_s, comm_s, wall_s)
-
-
-def runtime_minutes(est: Estimate, attempt: int = 1, safety: float = 3.0, floor_min: int = 30) -> int:
-    """SLURM time request: the estimate times a safety factor, at least ``floor_min``; more on each retry."""
-    return int(max(floor_min, safety * est.wall_s / 60 + 20) * attempt)
