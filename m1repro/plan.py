@@ -29,7 +29,9 @@ basis                the assumptions of the row
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,143 @@ SCHEMA: dict[str, Any] = {
     "basis": pl.String,
 }
 STAGES = ["difficulty", "traces_api", "domains_api", "training", "prediction"]
+
+
+# --------------------------------------------------------------------------------------------- fitting the site
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One planning problem: the config key it concerns, the message (the job, why, what to change) and whether it
+    is a model or run this site cannot run, which ``plan.on_unfit: leave_out`` leaves out instead of failing."""
+
+    key: str
+    message: str
+    left_out: bool
+
+    @property
+    def section(self) -> str:
+        """``models`` or ``train.runs`` (or ``curate.difficulty.models``)."""
+        return self.key[: len(self.key) - len(self.name) - 1]
+
+    @property
+    def name(self) -> str:
+        """The model or run (a name may hold dots: ``Qwen2.5-72B-Instruct``)."""
+        for section in ("train.runs.", "curate.difficulty.models.", "models."):
+            if self.key.startswith(section):
+                return self.key[len(section) :]
+        return self.key
+
+
+class PlanningError(ValueError):
+    """Every planning problem of a configuration on a site, listed at once."""
+
+    def __init__(self, problems: list[Problem], site: Site):
+        self.problems = problems
+        lines = [f"  - {p.message}" + (" [cannot run on this site]" if p.left_out else "") for p in problems]
+        hint = (
+            "\nModels and runs marked [cannot run on this site] are left out (and listed in results/plan.md) with "
+            "plan.on_unfit: leave_out, the default."
+            if any(p.left_out for p in problems)
+            else ""
+        )
+        super().__init__(f"{len(problems)} planning problem(s) on the site {site.source}:\n" + "\n".join(lines) + hint)
+
+
+def _try(key: str, fn: Any, *args: Any) -> Problem | None:
+    try:
+        fn(*args)
+    except rsc.Unfit as e:
+        return Problem(key, str(e), True)
+    except rsc.PlanError as e:
+        return Problem(key, str(e), False)
+    return None
+
+
+def site_problems(cfg: Mapping[str, Any], site: Site) -> list[Problem]:
+    """Every problem of planning ``cfg`` on ``site``, all at once: training runs, prediction jobs (and, in the
+    faithful mode, the original's batch that a long job cannot be cut below), difficulty models. A model whose
+    training run cannot run is left out with it; a run whose every model is left out is left out too (its training
+    would be spent on nothing that is evaluated)."""
+    from m1repro import workflow as wf
+
+    problems: list[Problem] = []
+    runs = list((cfg.get("train") or {}).get("runs") or {})
+    for run in runs:
+        if p := _try(f"train.runs.{run}", rsc.train_job, cfg, site, run):
+            problems.append(p)
+    unfit_runs = {p.name for p in problems if p.left_out}
+    unfit_models = set()
+    for name in cfg["models"]:
+        run = cfg["models"][name].get("train")
+        if run in unfit_runs:
+            problems.append(
+                Problem(f"models.{name}", f"models.{name}: its training run train.runs.{run} cannot run here", True)
+            )
+            unfit_models.add(name)
+            continue
+        for mode in wf.budget_modes(cfg, name):
+            found = None
+            for part in wf.prediction_parts(cfg, name, mode):
+                if part == wf.ALL_PARTS and mode == "faithful" and wf.forces_wait(cfg, name):
+                    found = _try(f"models.{name}", rsc.faithful_batch_job, cfg, site, name)
+                found = found or _try(f"models.{name}", rsc.predict_job, cfg, site, name, wf.part_datasets(cfg, part))
+                if found:
+                    problems.append(found)
+                    break
+            if found and found.left_out:
+                unfit_models.add(name)
+                break
+    for run in runs:
+        users = [n for n, m in cfg["models"].items() if m.get("train") == run]
+        if run not in unfit_runs and users and set(users) <= unfit_models:
+            problems.append(
+                Problem(
+                    f"train.runs.{run}",
+                    f"train.runs.{run}: trains only {', '.join(users)}, which cannot be evaluated here, so it is left "
+                    "out too",
+                    True,
+                )
+            )
+    cur = cfg.get("curate") or {}
+    if cur.get("sets_source", "curated") == "curated":
+        for dmodel in (cur.get("difficulty") or {}).get("models") or {}:
+            if p := _try(f"curate.difficulty.models.{dmodel}", rsc.difficulty_job, cfg, site, dmodel):
+                # the curated sets need every difficulty model: never left out alone
+                problems.append(Problem(p.key, p.message + " (or curate.sets_source: released)", False))
+    return problems
+
+
+def fit_to_site(cfg: Mapping[str, Any], site: Site) -> tuple[dict[str, Any], list[Problem]]:
+    """The configuration this site runs: ``cfg`` without the models and training runs it cannot run, and those
+    left out. Any other problem, or any at all with ``plan.on_unfit: error``, is a :class:`PlanningError` that lists
+    every problem."""
+    problems = site_problems(cfg, site)
+    strict = (cfg.get("plan") or {}).get("on_unfit", "leave_out") == "error"
+    if problems and (strict or not all(p.left_out for p in problems)):
+        raise PlanningError(problems, site)
+    out = copy.deepcopy(dict(cfg))
+    for p in problems:
+        if p.section == "models":
+            out["models"].pop(p.name, None)
+        else:
+            out["train"]["runs"].pop(p.name, None)
+    return out, problems
+
+
+def left_out_markdown(left_out: list[Problem]) -> list[str]:
+    """The bill's and the report's list of what this site does not run, each with the reason and the fix."""
+    if not left_out:
+        return []
+    return [
+        "## Not run on this site",
+        "",
+        "Left out of the DAG (`plan.on_unfit: leave_out`; `error` makes each a planning error). The reason and what "
+        "would make it run:",
+        "",
+        *(f"- `{p.key}`: {p.message}" for p in left_out),
+        "",
+    ]
 
 
 def _row(**kw: Any) -> dict[str, Any]:
@@ -279,7 +418,7 @@ def plan_frame(cfg: Mapping[str, Any], site: Site) -> pl.DataFrame:
     return pl.concat([jobs, pl.DataFrame(totals, schema=SCHEMA)])
 
 
-def plan_markdown(df: pl.DataFrame, site: Site) -> str:
+def plan_markdown(df: pl.DataFrame, site: Site, left_out: list[Problem] | None = None) -> str:
     """A short summary per stage (jobs, GPU-hours estimated and reserved, API tokens and dollars)."""
     source = Path(site.source)
     where = source.relative_to(REPO) if source.is_relative_to(REPO) else source
@@ -306,6 +445,7 @@ def plan_markdown(df: pl.DataFrame, site: Site) -> str:
         "- Upper bounds: generated tokens are counted at their full budgets and max_tokens; API output likewise, so",
         "  the dollars are a ceiling. Throughput, prompt sizes and set sizes are the assumptions in docs/site.md.",
         "",
+        *left_out_markdown(left_out or []),
     ]
     return "\n".join(lines)
 
@@ -313,10 +453,13 @@ def plan_markdown(df: pl.DataFrame, site: Site) -> str:
 def write_plan(
     cfg: Mapping[str, Any], site: Site, csv_out: str | Path, md_out: str | Path | None = None
 ) -> pl.DataFrame:
-    df = plan_frame(cfg, site)
+    """The bill of the DAG this site runs: ``cfg`` fitted to the site (:func:`fit_to_site`), what is left out
+    listed in the markdown."""
+    fitted, left_out = fit_to_site(cfg, site)
+    df = plan_frame(fitted, site)
     with atomic_open(csv_out) as fh:
         df.write_csv(fh, float_precision=3)
     if md_out:
         with atomic_open(md_out) as fh:
-            fh.write(plan_markdown(df, site))
+            fh.write(plan_markdown(df, site, left_out))
     return df

@@ -64,6 +64,11 @@ class PlanError(ValueError):
     """A job that cannot run on the site as configured; the message names the job and what to change."""
 
 
+class Unfit(PlanError):
+    """A model or training run that this site cannot run at all (weights that fit no tp of one node, bf16 on a GPU
+    without bf16, a faithful batch longer than any time limit): left out of the DAG by default (m1repro.plan)."""
+
+
 # --------------------------------------------------------------------------------------------- throughput
 
 
@@ -80,6 +85,9 @@ class Throughput:
     server_start_s: float
     startup_min: float
     safety: float
+    bf16: bool = True  # the GPU computes in bfloat16 (compute capability >= 8.0)
+    compute_capability: float | None = None
+    mem_gb: float | None = None  # memory of one GPU of this type
 
 
 def throughput(cfg: Mapping[str, Any], site: Site) -> Throughput:
@@ -94,6 +102,11 @@ def throughput(cfg: Mapping[str, Any], site: Site) -> Throughput:
             f"(have {sorted(gpus)}); name one of them or add a row for your GPU (docs/site.md)"
         )
     row = gpus[site.gpu_type]
+    if row.get("mem_gb") and site.gpu_mem_gb > float(row["mem_gb"]):
+        raise PlanError(
+            f"{site.source}: gpu_mem_gb {site.gpu_mem_gb:g} but a {site.gpu_type} has {row['mem_gb']:g} GB "
+            "(throughput.gpus in the config): name the row of your GPU in gpu_type"
+        )
     return Throughput(
         gpu_type=site.gpu_type,
         decode_tokens_per_s=float(row["decode_tokens_per_s"]),
@@ -104,6 +117,9 @@ def throughput(cfg: Mapping[str, Any], site: Site) -> Throughput:
         server_start_s=float(table["server_start_s"]),
         startup_min=float(table["startup_min"]),
         safety=float(table["safety"]),
+        bf16=bool(row.get("bf16", True)),
+        compute_capability=row.get("compute_capability"),
+        mem_gb=row.get("mem_gb"),
     )
 
 
@@ -204,7 +220,7 @@ def engine_layout(site: Site, params_b: float, engine: Mapping[str, Any], job: s
     need = min_tp(params_b, site, mfs)
     tp = int(engine.get("tp") or need)
     if tp > site.gpus_per_node:
-        raise PlanError(
+        raise (PlanError if engine.get("tp") else Unfit)(
             f"{job}: a {params_b:g}B model needs tp {tp} ({params_b * BF16_BYTES:.0f} GB of bf16 weights; "
             f"{site.gpu_mem_gb:g} GB GPUs x mem_fraction_static {mfs}, {KV_CACHE_MIN_FRACTION:.0%} kept for the KV "
             f"cache) but a node has {site.gpus_per_node} GPUs and SGLang runs within one node here: use a site "
@@ -270,7 +286,7 @@ def predict_tokens(cfg: Mapping[str, Any], model: str, dataset: str) -> int:
     """Upper bound of tokens one model x dataset generates over all its variants (every thinking phase at its full
     budget, every answer and baseline at its full ``max_tokens``)."""
     ev = cfg["eval"]
-    n = ev.get("max_items_per_dataset") or DATASET_SIZES.get(dataset, 1000)
+    n = _items(cfg, [dataset])
     per_item = 0
     for v in cfgview.model_variants(cfg, model):
         per_item += ev["baseline_max_tokens"] if v.budget is None else v.budget + ev["answer_max_tokens"]
@@ -321,6 +337,33 @@ def predict_job(cfg: Mapping[str, Any], site: Site, model: str, datasets: list[s
         "eval.group_datasets: false, or a partition with a longer limit"
     )
     return _sglang_job(cfg, site, name, model_params_b(cfg, model), view.engine, tokens, what)
+
+
+def faithful_batch_job(cfg: Mapping[str, Any], site: Site, model: str) -> GpuJob:
+    """The smallest piece a faithful prediction job over the whole file can be cut into: one of the original's
+    batches (``eval.batch_size`` consecutive items, every variant). When even that needs more than the site's time
+    limit the model cannot be evaluated faithfully here: an :class:`Unfit` naming the fix (the exact mode, which
+    may split anywhere, or a longer limit)."""
+    view = cfgview.model(cfg, model)
+    ev = cfg["eval"]
+    per_item = sum(predict_tokens(cfg, model, d) for d in ev["datasets"]) // max(1, _items(cfg, ev["datasets"]))
+    tokens = per_item * min(int(ev["batch_size"]), _items(cfg, ev["datasets"]))
+    name = f"eval_predict faithful/{model}/all (one batch of {ev['batch_size']} items)"
+    what = (
+        "the faithful mode cannot cut the original's batch of consecutive items: use eval.budget_mode: exact "
+        "(split anywhere), fewer forcing rounds (eval.forcing), or a partition with a longer limit"
+    )
+    try:
+        return _sglang_job(cfg, site, name, model_params_b(cfg, model), view.engine, tokens, what)
+    except Unfit:
+        raise
+    except PlanError as e:
+        raise Unfit(str(e)) from None
+
+
+def _items(cfg: Mapping[str, Any], datasets: list[str]) -> int:
+    cap = cfg["eval"].get("max_items_per_dataset")
+    return sum(cap or DATASET_SIZES.get(d, 1000) for d in datasets)
 
 
 def engine_options(cfg: Mapping[str, Any], site: Site, model: str, datasets: list[str]) -> dict[str, Any]:
@@ -452,7 +495,7 @@ def train_layout(site: Site, world: int, job: str) -> tuple[int, int]:
 def check_zero3_memory(site: Site, params: float, world: int, job: str) -> None:
     per_gpu_gb = ZERO3_BYTES_PER_PARAM * params / world / 1e9
     if per_gpu_gb > ZERO3_MAX_GPU_FRACTION * site.gpu_mem_gb:
-        raise PlanError(
+        raise Unfit(
             f"{job}: ZeRO-3 keeps ~{ZERO3_BYTES_PER_PARAM} bytes per parameter, {per_gpu_gb:.0f} GB per GPU over "
             f"{world} GPUs, more than {ZERO3_MAX_GPU_FRACTION:.0%} of the site's {site.gpu_mem_gb:g} GB GPUs: train "
             "on more GPUs (train.runs.<run>.nodes x gpus_per_node, keeping global_batch_size a multiple of them)"
@@ -472,6 +515,13 @@ def train_job(cfg: Mapping[str, Any], site: Site, run: str, counts: tuple[int, i
     if spec.device != "cuda":
         limit = int(fixed or FIXED_RUNTIME_MIN)
         return TrainJob(name, 1, 0, spec.gradient_accumulation_steps, limit, limit, 1, spec.device)
+    tput = throughput(cfg, site)
+    if spec.bf16 and not tput.bf16:
+        cc = f" (compute capability {tput.compute_capability:.1f})" if tput.compute_capability else ""
+        raise Unfit(
+            f"{name}: trains in bf16 (train hparams bf16: true, the paper's) but a {tput.gpu_type}{cc} has no bf16: "
+            "use a partition with Ampere or newer GPUs (A100, L40S, H100)"
+        )
     world = spec.nodes * spec.gpus_per_node
     nodes, gpn = train_layout(site, world, name)
     params = run_params_b(cfg, run) * 1e9
@@ -479,7 +529,6 @@ def train_job(cfg: Mapping[str, Any], site: Site, run: str, counts: tuple[int, i
         check_zero3_memory(site, params, world, name)
     accum = gradient_accumulation(spec.global_batch_size, spec.per_device_batch_size, world)
     examples, tokens = counts or est.nominal_token_count(spec.data)
-    tput = throughput(cfg, site)
     e = est.estimate(examples, tokens, params, nodes, gpn, spec.epochs, est.Hardware.of(tput, site))
     if fixed:
         limit = int(fixed)

@@ -1,5 +1,6 @@
 # The workflow interface: every path, name list and config -> input/params/resources function the rules use, as plain
 # get_* functions over `config` backed by m1repro.workflow (tested without Snakemake). No rules here.
+import copy
 import os
 import re
 import shutil
@@ -9,6 +10,7 @@ from snakemake.settings.types import DeploymentMethod
 from snakemake_interface_executor_plugins.settings import ExecMode
 
 from m1repro import hub
+from m1repro import plan
 from m1repro import resources as rsc
 from m1repro import workflow as wf
 from m1repro.site import load_site
@@ -20,6 +22,17 @@ wf.prepend_pythonpath(workflow.basedir)
 
 # The cluster, described once (docs/site.md): every job's partition, GPUs, CPUs, memory and time limit follow from it.
 SITE = load_site(config["site"])
+# What this site cannot run (weights that fit no node, bf16 training without bf16, a faithful batch longer than any
+# limit) is left out of the DAG and listed in the bill and the report (plan.on_unfit); any other planning problem
+# stops here, every problem listed at once.
+CONFIG_AS_GIVEN = copy.deepcopy(config)
+try:
+    _fitted, LEFT_OUT = plan.fit_to_site(config, SITE)
+except plan.PlanningError as _e:
+    raise WorkflowError(str(_e)) from None
+config.clear()
+config.update(_fitted)
+LEFT_OUT_MODELS = {p.name: p.message for p in LEFT_OUT if p.section == "models"}
 MODELS = wf.models(config)
 DATASETS = wf.datasets(config)
 BUDGET_MODES = sorted({m for name in MODELS for m in wf.budget_modes(config, name)})
@@ -255,20 +268,25 @@ def get_train_resources():
 
 # ---- report --------------------------------------------------------------------------------------------------------
 def report_model_row(name):
-    """What a table needs of a model: name, label, group, the paper's Table 1 row and the Table 1 variant."""
-    view = wf.cfg_model(config, name)
-    return {
+    """What a table needs of a model: name, label, group, the paper's Table 1 row and the Table 1 variant; for a
+    model left out on this site, ``not_run``: why (the table marks its cells "not run on this site")."""
+    view = wf.cfg_model(CONFIG_AS_GIVEN, name)
+    row = {
         "name": name,
         "label": view.label,
         "group": view.group,
         "paper_row": view.paper_row or name,
-        "variant": wf.table1_variant(config, name),
+        "variant": wf.table1_variant(CONFIG_AS_GIVEN, name),
     }
+    return {**row, "not_run": LEFT_OUT_MODELS[name]} if name in LEFT_OUT_MODELS else row
 
 
 TABLE1_MODELS = wf.models_where(config, table1=True)
 FIGURE_MODELS = wf.models_where(config, mode="thinking", figures=True)
 ABLATION_MODELS = [{**report_model_row(n), "row": row} for n, row in wf.ablation_rows(config).items()]
+# The rows of Tables 1 and 2, with the models left out on this site (their cells say so).
+TABLE1_ROWS = [report_model_row(m) for m in wf.models_where(CONFIG_AS_GIVEN, table1=True)]
+TABLE2_ROWS = [{**report_model_row(n), "row": row} for n, row in wf.ablation_rows(CONFIG_AS_GIVEN).items()]
 RELEASED_MODELS = [m for m in TABLE1_MODELS if wf.cfg_model(config, m).train is None]
 REPORTED_MODELS = list(dict.fromkeys(TABLE1_MODELS + [m["name"] for m in ABLATION_MODELS] + FIGURE_MODELS))
 

@@ -18,7 +18,7 @@ rule report_table1:
     conda:
         "../envs/report.yaml"
     params:
-        models=[report_model_row(m) for m in TABLE1_MODELS],
+        models=TABLE1_ROWS,
     script:
         "../scripts/report_table1.py"
 
@@ -36,7 +36,7 @@ rule report_table2:
     conda:
         "../envs/report.yaml"
     params:
-        models=ABLATION_MODELS,
+        models=TABLE2_ROWS,
         budget=config["eval"]["table1_budget"],
     script:
         "../scripts/report_table2.py"
@@ -194,7 +194,7 @@ rule report_plan:
     conda:
         "../envs/data.yaml"
     params:
-        config=config,
+        config=CONFIG_AS_GIVEN,
     script:
         "../scripts/report_plan.py"
 

@@ -132,3 +132,101 @@ def test_tiny_config_plans_without_gpus_or_a_throughput_table(site):
     jobs = jobs_of(df)
     assert jobs["gpus"].sum() == 0 and jobs["usd"].sum() == 0  # transformers on CPU, replayed API stages
     assert "throughput" not in tiny
+
+
+# ------------------------------------------------------------------------------------------ what a site cannot run
+
+A100_40_WEEK = {
+    "cpu_partition": "cpu",
+    "gpu_partition": "gpu",
+    "gpus_per_node": 4,
+    "gpu_type": "A100-40GB",
+    "gpu_mem_gb": 40,
+    "cpus_per_node": 32,
+    "mem_mb_per_node": 256_000,
+    "max_runtime_min": 10_080,
+}
+
+
+def _site(**change):
+    from m1repro.site import site_from_dict
+
+    return site_from_dict({**A100_40_WEEK, **change}, "test-site.yaml")
+
+
+def test_models_a_site_cannot_run_are_left_out_with_the_reason_and_the_fix(cfg, tmp_path):
+    site = _site()
+    fitted, left = plan.fit_to_site(cfg, site)
+    keys = {p.key for p in left}
+    big = {n for n in cfg["models"] if rsc.model_params_b(cfg, n) > 60}
+    assert {f"models.{n}" for n in big} | {"train.runs.m1-32B-1K", "models.m1-32B-1K"} == keys
+    assert not set(fitted["models"]) & big and "m1-32B-1K" not in fitted["train"]["runs"]
+    by_key = {p.key: p.message for p in left}
+    assert (
+        "needs tp 8" in by_key["models.Med42-70B"]
+        and "use a site with more or larger GPUs" in by_key["models.Med42-70B"]
+    )
+    assert "ZeRO-3" in by_key["train.runs.m1-32B-1K"] and "train on more GPUs" in by_key["train.runs.m1-32B-1K"]
+    # the bill is the fitted DAG's, and lists what is left out once
+    df = plan.write_plan(cfg, site, tmp_path / "plan.csv", tmp_path / "plan.md")
+    assert not set(jobs_of(df)["item"]) & (big | {"m1-32B-1K"})
+    md = (tmp_path / "plan.md").read_text()
+    assert "## Not run on this site" in md and md.count("`models.Med42-70B`") == 1
+    # all or nothing: every problem at once, as one error
+    strict = {**cfg, "plan": {"on_unfit": "error"}}
+    with pytest.raises(plan.PlanningError, match=rf"{len(left)} planning problem\(s\) on the site test-site.yaml") as e:
+        plan.fit_to_site(strict, site)
+    assert all(p.message in str(e.value) for p in left)
+
+
+def test_bf16_training_on_a_v100_is_left_out_and_inference_kept(cfg):
+    site = _site(gpu_type="V100-32GB", gpu_mem_gb=32)
+    released = {**cfg, "curate": {**cfg["curate"], "sets_source": "released"}}  # no 32B difficulty job on V100s
+    fitted, left = plan.fit_to_site(released, site)
+    runs = {p.name for p in left if p.section == "train.runs"}
+    assert runs == set(cfg["train"]["runs"])
+    msg = next(p.message for p in left if p.key == "train.runs.m1-7B-1K")
+    assert "bf16" in msg and "V100-32GB (compute capability 7.0)" in msg and "Ampere or newer" in msg
+    assert not any(m.get("train") for m in fitted["models"].values())
+    assert "m1-7B-1K-released" in fitted["models"]  # a released 7B checkpoint still evaluates
+
+
+def test_a_faithful_batch_longer_than_the_limit_is_left_out_with_the_exact_mode_as_the_fix(cfg):
+    """The faithful forcing sweep can only be cut at the original's batches of consecutive items; where one batch is
+    longer than the site's limit the model is left out, and the exact mode (split anywhere) would run it."""
+    site = _site(max_runtime_min=180)
+    problems = plan.site_problems(cfg, site)
+    batch = [p for p in problems if "one batch of 1024 items" in p.message]
+    assert batch and all(p.left_out and "eval.budget_mode: exact" in p.message for p in batch)
+    exact = {**cfg, "eval": {**cfg["eval"], "budget_mode": "exact"}}
+    assert not [p for p in plan.site_problems(exact, site) if "one batch" in p.message]
+
+
+def test_every_problem_is_reported_at_once(cfg):
+    """A short limit: too-long jobs (split by sharding, issue 18 item 1) and unfit models are in one list."""
+    site = _site(max_runtime_min=1440)
+    with pytest.raises(plan.PlanningError) as e:
+        plan.fit_to_site(cfg, site)
+    kinds = {p.left_out for p in e.value.problems}
+    assert kinds == {True, False} and len(e.value.problems) > 5
+    assert str(e.value).count("\n  - ") == len(e.value.problems)
+
+
+def test_tables_mark_left_out_models_not_run_on_this_site(tmp_path):
+    from m1repro.report.tables import NOT_RUN, write_table1
+
+    scores = tmp_path / "a.csv"
+    pl.DataFrame(
+        {"dataset": ["NEJM"], "variant": ["v"], "accuracy": [50.0], "budget": [None], "scorer": ["m1"], "n": [3]},
+        schema_overrides={"budget": pl.Int64},
+    ).write_csv(scores)
+    models = [
+        {"name": "a", "label": "A", "variant": "v"},
+        {"name": "b", "label": "B", "variant": "v", "not_run": "models.b: a 70B model needs tp 8"},
+    ]
+    df = write_table1([str(scores)], models, str(tmp_path / "t.csv"), str(tmp_path / "t.md"))
+    assert df.height == 2
+    md = (tmp_path / "t.md").read_text()
+    row_b = next(line for line in md.splitlines() if line.startswith("| B |"))
+    assert row_b.count(NOT_RUN) == 11 and f"B: {NOT_RUN}. models.b: a 70B model needs tp 8" in md
+    assert NOT_RUN not in next(line for line in md.splitlines() if line.startswith("| A |"))

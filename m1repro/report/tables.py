@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,9 @@ def table1_frame(score_paths: list[str], models: list[dict[str, Any]]) -> pl.Dat
     by_name = {Path(p).stem: pl.read_csv(p, schema_overrides={"budget": pl.Int64}) for p in score_paths}
     rows = []
     for m in models:
+        if m.get("not_run"):  # left out on this site (m1repro.plan.fit_to_site): a row without cells
+            rows.append({"model": m["label"], "group": m.get("group", ""), "n": 0})
+            continue
         df = by_name[m["name"]].filter(pl.col("variant") == m["variant"])
         acc = dict(zip(df["dataset"].to_list(), df["accuracy"].to_list()))
         row: dict[str, Any] = {"model": m["label"]}
@@ -42,11 +46,21 @@ def table1_frame(score_paths: list[str], models: list[dict[str, Any]]) -> pl.Dat
     return pl.DataFrame(rows, schema=schema)
 
 
-def to_markdown(df: pl.DataFrame) -> str:
+NOT_RUN = "not run on this site"
+
+
+def to_markdown(df: pl.DataFrame, not_run: Collection[str] = ()) -> str:
+    """A Markdown table; the empty accuracy cells of rows whose ``model`` is in ``not_run`` say :data:`NOT_RUN`."""
     cols = df.columns
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for row in df.iter_rows():
-        cells = ["" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v)) for v in row]
+    for row in df.iter_rows(named=True):
+        left_out = row.get("model") in not_run
+        cells = [
+            (NOT_RUN if left_out and c in TABLE1_HEADER else "")
+            if v is None
+            else (f"{v:.2f}" if isinstance(v, float) else str(v))
+            for c, v in row.items()
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -69,14 +83,23 @@ def empty_cell_notes(df: pl.DataFrame, label: str = "model") -> list[str]:
     ]
 
 
+def not_run_notes(models: list[dict[str, Any]]) -> list[str]:
+    """One note per model left out on this site, with the reason and what would make it run (results/plan.md)."""
+    return [f"{m['label']}: {NOT_RUN}. {m['not_run']}" for m in models]
+
+
 def write_table1(
     score_paths: list[str], models: list[dict[str, Any]], csv_out: str, md_out: str, tex_out: str | None = None
 ) -> pl.DataFrame:
     df = table1_frame(score_paths, models)
-    notes = empty_cell_notes(df)
+    not_run = [m for m in models if m.get("not_run")]
+    notes = not_run_notes(not_run) + empty_cell_notes(df.filter(~pl.col("model").is_in([m["label"] for m in not_run])))
     with atomic_open(csv_out) as fh:
         df.write_csv(fh, float_precision=2)
-    write_text_atomic(md_out, to_markdown(df) + "".join(f"\n- {n}" for n in notes) + ("\n" if notes else ""))
+    write_text_atomic(
+        md_out,
+        to_markdown(df, {m["label"] for m in not_run}) + "".join(f"\n- {n}" for n in notes) + ("\n" if notes else ""),
+    )
     if tex_out:
         write_text_atomic(
             tex_out, to_latex(df, caption="Table 1: accuracy (%) per model and dataset", label="tab:main")
@@ -146,11 +169,12 @@ def write_table(
     title: str = "",
     notes: list[str] | None = None,
     label: str = "",
+    not_run: Collection[str] = (),
 ) -> None:
     """CSV (2 decimals), Markdown (title, table, notes) and LaTeX, each written atomically."""
     with atomic_open(csv_out) as fh:
         df.write_csv(fh, float_precision=2)
-    md = (f"# {title}\n\n" if title else "") + to_markdown(df)
+    md = (f"# {title}\n\n" if title else "") + to_markdown(df, not_run)
     if notes:
         md += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
     write_text_atomic(md_out, md)
@@ -228,7 +252,9 @@ def write_table2(
         )
     elif missing:
         notes.append("Rows of the paper without a model in this configuration: " + ", ".join(missing) + ".")
-    notes += empty_cell_notes(df)
+    not_run = [m for m in models if m.get("not_run")]
+    notes += not_run_notes([{**m, "label": m["row"]} for m in not_run])
+    notes += empty_cell_notes(df.filter(~pl.col("model").is_in([m["name"] for m in not_run])))
     write_table(
         df,
         csv_out,
@@ -237,6 +263,7 @@ def write_table2(
         title="Table 2: data-filtering ablation (accuracy %)",
         notes=notes,
         label="tab:ablation",
+        not_run={m["name"] for m in not_run},
     )
     log_event(log, "table 2 written", rows=df.height, missing=missing)
     return df
