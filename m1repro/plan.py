@@ -22,6 +22,8 @@ est_hours            wall-clock estimate of one job, hours
 time_limit_min       SLURM time limit of the first attempt (training: per attempt)
 gpu_hours_estimated  gpus x est_hours
 gpu_hours_reserved   gpus x time limit (x attempts a resuming training run needs)
+gpu_hours_full_node  what the job would reserve on a whole node's worth of replicas (the paper's layout); differs
+                     from gpu_hours_reserved for small prediction jobs given fewer GPUs (site shrink_small_jobs)
 usd                  API dollars from the config's pricing (upper bound: at max_tokens)
 basis                the assumptions of the row
 ==================== ===========================================================================================
@@ -62,6 +64,7 @@ SCHEMA: dict[str, Any] = {
     "time_limit_min": pl.Int64,
     "gpu_hours_estimated": pl.Float64,
     "gpu_hours_reserved": pl.Float64,
+    "gpu_hours_full_node": pl.Float64,
     "usd": pl.Float64,
     "basis": pl.String,
 }
@@ -217,6 +220,7 @@ def _row(**kw: Any) -> dict[str, Any]:
             "time_limit_min": 0,
             "gpu_hours_estimated": 0.0,
             "gpu_hours_reserved": 0.0,
+            "gpu_hours_full_node": 0.0,
             "usd": 0.0,
             "dataset": "",
         }
@@ -240,6 +244,7 @@ def _gpu_row(stage: str, job: rsc.GpuJob, item: str, dataset: str, site: Site, b
         time_limit_min=job.limit_min,
         gpu_hours_estimated=gpus * job.est_min / 60,
         gpu_hours_reserved=gpus * job.limit_min / 60,
+        gpu_hours_full_node=job.full_node_reserved_gpu_min / 60,
         basis=basis,
     )
 
@@ -288,6 +293,7 @@ def training_rows(cfg: Mapping[str, Any], site: Site) -> list[dict[str, Any]]:
                 time_limit_min=job.limit_min,
                 gpu_hours_estimated=job.gpus * job.est_min / 60,
                 gpu_hours_reserved=job.gpus * job.limit_min * job.attempts / 60,
+                gpu_hours_full_node=job.gpus * job.limit_min * job.attempts / 60,
                 basis=(
                     f"{job.tokens:,} tokens over all epochs ({est.NOMINAL_TOKENS_PER_EXAMPLE} per example of the "
                     f"paper's set size), ZeRO-3 at the site's peak x MFU; {job.nodes} x {job.gpus_per_node} GPUs, "
@@ -403,7 +409,7 @@ def curation_rows(cfg: Mapping[str, Any], site: Site) -> list[dict[str, Any]]:
 def plan_frame(cfg: Mapping[str, Any], site: Site) -> pl.DataFrame:
     """One row per job, then a total per stage and a grand total."""
     jobs = pl.DataFrame(curation_rows(cfg, site) + training_rows(cfg, site) + prediction_rows(cfg, site), schema=SCHEMA)
-    sums = ["tokens_in", "tokens_out", "gpu_hours_estimated", "gpu_hours_reserved", "usd"]
+    sums = ["tokens_in", "tokens_out", "gpu_hours_estimated", "gpu_hours_reserved", "gpu_hours_full_node", "usd"]
     blank = {k: None for k in ("nodes", "gpus", "est_hours", "time_limit_min")}
     totals = []
     for stage in STAGES:
@@ -439,9 +445,14 @@ def plan_markdown(df: pl.DataFrame, site: Site, left_out: list[Problem] | None =
             f"| {r['stage']} | {n} | {r['gpu_hours_estimated']:,.0f} | {r['gpu_hours_reserved']:,.0f} | "
             f"{r['tokens_in']:,} | {r['tokens_out']:,} | {r['usd']:,.0f} |"
         )
+    total = df.filter((pl.col("job") == "total") & (pl.col("stage") == "all")).row(0, named=True)
+    shrunk = total["gpu_hours_full_node"] - total["gpu_hours_reserved"]
     lines += [
         "",
         "- Reserved = GPUs x time limit (what fair-share and quotas count); estimated = what the jobs should use.",
+        f"- Small prediction jobs take fewer GPUs than a whole node (shrink_small_jobs: {site.shrink_small_jobs}): "
+        f"{total['gpu_hours_reserved']:,.0f} GPU-hours reserved, {total['gpu_hours_full_node']:,.0f} with whole "
+        f"nodes ({shrunk:,.0f} fewer).",
         "- Upper bounds: generated tokens are counted at their full budgets and max_tokens; API output likewise, so",
         "  the dollars are a ceiling. Throughput, prompt sizes and set sizes are the assumptions in docs/site.md.",
         "",

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import re
@@ -259,10 +260,21 @@ class GpuJob:
     gpu_seconds: float  # decoding work, GPU-seconds at the site's throughput
     est_min: float  # wall-time estimate on the layout's GPUs, server start included
     limit_min: int  # SLURM time limit of the first attempt
+    full_node_gpus: int = 0  # the whole-node layout's GPUs and limit when the job was shrunk (site.shrink_small_jobs)
+    full_node_limit_min: int = 0
 
     @property
     def gpus(self) -> int:
         return self.layout.gpus
+
+    @property
+    def reserved_gpu_min(self) -> int:
+        return self.gpus * self.limit_min
+
+    @property
+    def full_node_reserved_gpu_min(self) -> int:
+        """GPU-minutes this job would reserve on the whole-node layout (its own when it was not shrunk)."""
+        return self.full_node_gpus * self.full_node_limit_min or self.reserved_gpu_min
 
 
 def decode_gpu_seconds(tokens: int, params_b: float, tp: Throughput) -> float:
@@ -274,12 +286,19 @@ def _sglang_job(
     cfg: Mapping[str, Any], site: Site, name: str, params_b: float, engine: Mapping[str, Any], tokens: int, what: str
 ) -> GpuJob:
     tput = throughput(cfg, site)
-    layout = engine_layout(site, params_b, engine, name)
+    full = engine_layout(site, params_b, engine, name)
     work = decode_gpu_seconds(tokens, params_b, tput)
+
+    def on(layout: Layout) -> GpuJob:
+        est = work / layout.gpus / 60 + tput.server_start_s / 60
+        return GpuJob(name, layout, tokens, params_b, work, est, time_limit(est, site, tput, name, what))
+
+    job = on(full)
     if site.shrink_small_jobs:
-        layout = shrink_dp(layout, work, explicit_dp=bool(engine.get("dp")))
-    est = work / layout.gpus / 60 + tput.server_start_s / 60
-    return GpuJob(name, layout, tokens, params_b, work, est, time_limit(est, site, tput, name, what))
+        small = on(shrink_dp(full, work, explicit_dp=bool(engine.get("dp"))))
+        if small.reserved_gpu_min < job.reserved_gpu_min:  # only where fewer GPUs reserve less
+            return dataclasses.replace(small, full_node_gpus=job.gpus, full_node_limit_min=job.limit_min)
+    return job
 
 
 def predict_tokens(cfg: Mapping[str, Any], model: str, dataset: str) -> int:
@@ -427,18 +446,31 @@ def node_share(site: Site, gpus_on_node: int) -> tuple[int, int]:
     return max(1, cpus), mem
 
 
+def wants_gpu(resources: Mapping[str, Any]) -> bool:
+    return int(resources.get("gpu") or 0) > 0 or "gpu" in str(resources.get("gres") or "")
+
+
 def partition(site: Site, resources: Mapping[str, Any]) -> str:
-    """GPU partition for a job that requests GPUs (``gpu`` or a ``gres`` naming gpu), else the CPU partition."""
-    wants_gpu = int(resources.get("gpu") or 0) > 0 or "gpu" in str(resources.get("gres") or "")
-    return site.gpu_partition if wants_gpu else site.cpu_partition
+    """For a job that requests GPUs (``gpu`` or a ``gres`` naming gpu) the GPU partition with the shortest limit that
+    holds its ``runtime``, else the CPU partition."""
+    if not wants_gpu(resources):
+        return site.cpu_partition
+    return site.gpu_partition_for(int(resources.get("runtime") or 0))
 
 
 def _placement(site: Site, res: dict[str, Any]) -> dict[str, Any]:
+    """Partition, account, constraint, QOS and the site's extra sbatch flags of a job (all from the site file)."""
+    gpu = wants_gpu(res)
     res["slurm_partition"] = partition(site, res)
     if site.account:
         res["slurm_account"] = site.account
-    if site.gpu_constraint and res["slurm_partition"] == site.gpu_partition:
+    if site.gpu_constraint and gpu:
         res["constraint"] = site.gpu_constraint
+    qos = (site.gpu_qos or site.qos) if gpu else site.qos
+    if qos:
+        res["qos"] = qos
+    if site.extra_sbatch:
+        res["slurm_extra"] = site.extra_sbatch
     return res
 
 
@@ -449,7 +481,8 @@ def gpu_job_resources(site: Site, job: GpuJob, attempt: int = 1) -> dict[str, An
     if job.gpus == 0:
         return _placement(site, {"runtime": job.limit_min * attempt})
     cpus, mem = node_share(site, job.gpus)
-    res: dict[str, Any] = {"gpu": job.gpus, "cpus_per_task": cpus, "mem_mb": mem, "tasks_per_gpu": 0}
+    # --nodes=1: without it SLURM may spread --gpus over several nodes where GPUs are fragmented
+    res: dict[str, Any] = {"gpu": job.gpus, "nodes": 1, "cpus_per_task": cpus, "mem_mb": mem, "tasks_per_gpu": 0}
     if site.gpu_model:
         res["gpu_model"] = site.gpu_model
     res["runtime"] = min(site.max_runtime_min, job.limit_min * attempt)
@@ -600,6 +633,7 @@ def gpu_rule_resources(site: Site, job_of: Callable[[Any], GpuJob]) -> dict[str,
 
     out: dict[str, Any] = {
         "gpu": pick("gpu", 0),
+        "nodes": 1,
         "cpus_per_task": pick("cpus_per_task", 1),
         "mem_mb": pick("mem_mb", 8_000),
         "runtime": runtime,
@@ -612,4 +646,8 @@ def gpu_rule_resources(site: Site, job_of: Callable[[Any], GpuJob]) -> dict[str,
         out["slurm_account"] = site.account
     if site.gpu_constraint:
         out["constraint"] = site.gpu_constraint  # every job of a GPU rule: keys cannot vary per job
+    if site.qos or site.gpu_qos:
+        out["qos"] = pick("qos", site.qos or site.gpu_qos)  # a CPU job of a GPU rule (keys are fixed per rule)
+    if site.extra_sbatch:
+        out["slurm_extra"] = site.extra_sbatch
     return out

@@ -13,7 +13,7 @@ from m1repro import hub
 from m1repro import plan
 from m1repro import resources as rsc
 from m1repro import workflow as wf
-from m1repro.site import load_site
+from m1repro.site import SITE_ENV, load_site, site_file
 from m1repro.train import workflow as trainwf
 
 # Jobs (local, or re-executed on a SLURM node) and the processes they launch (torchrun, the SGLang server) import
@@ -21,7 +21,12 @@ from m1repro.train import workflow as trainwf
 wf.prepend_pythonpath(workflow.basedir)
 
 # The cluster, described once (docs/site.md): every job's partition, GPUs, CPUs, memory and time limit follow from it.
-SITE = load_site(config["site"])
+# The site file: the config's `site`, else the site.yaml next to the --profile given (a copied profile reads its own),
+# else profiles/slurm/site.yaml; jobs get the choice through the environment (they have no --profile).
+SITE_PATH, _from_profile = site_file(config.get("site"))
+if _from_profile:
+    os.environ[SITE_ENV] = str(SITE_PATH)
+SITE = load_site(SITE_PATH)
 # What this site cannot run (weights that fit no node, bf16 training without bf16, a faithful batch longer than any
 # limit) is left out of the DAG and listed in the bill and the report (plan.on_unfit); any other planning problem
 # stops here, every problem listed at once.
@@ -253,9 +258,11 @@ def get_train_checkpoints(wildcards):
 
 def get_train_resources():
     """The SLURM resources of a training job on the site, one function per key (nodes, gres, mpi, tasks, runtime,
-    cpus_per_task, mem_mb, slurm_partition, and the site's account and GPU constraint when it has them)."""
+    cpus_per_task, mem_mb, slurm_partition, and the site's account, GPU constraint, QOS and extra sbatch flags when
+    it has them)."""
     keys = ["nodes", "gres", "mpi", "tasks", "runtime", "cpus_per_task", "mem_mb", "slurm_partition"]
     keys += ["slurm_account"] * bool(SITE.account) + ["constraint"] * bool(SITE.gpu_constraint)
+    keys += ["qos"] * bool(SITE.qos or SITE.gpu_qos) + ["slurm_extra"] * bool(SITE.extra_sbatch)
 
     def resource(name):
         def get(wildcards, input, attempt):

@@ -184,7 +184,7 @@ rule report_runtimes:
 # estimated and reserved and API dollars (m1repro.plan); the same functions size the SLURM requests.
 rule report_plan:
     input:
-        site=config["site"],
+        site=str(SITE_PATH),
     output:
         csv="results/plan.csv",
         md="results/plan.md",

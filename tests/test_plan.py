@@ -72,7 +72,7 @@ def test_reserved_is_gpus_times_the_limit_and_at_least_the_estimate(df, cfg, sit
     # One owner: the plan's limit is what the job asks SLURM for.
     row = pred.filter((pl.col("item") == "Med42-70B") & (pl.col("dataset") == "NEJM")).row(0, named=True)
     job = rsc.predict_job(cfg, site, "Med42-70B", ["NEJM"])
-    assert row["time_limit_min"] == rsc.gpu_job_resources(site, job)["runtime"] and row["gpus"] == job.gpus == 8
+    assert row["time_limit_min"] == rsc.gpu_job_resources(site, job)["runtime"] and row["gpus"] == job.gpus == 4
 
 
 def test_api_dollars_from_token_counts_and_prices(df, cfg):
@@ -104,15 +104,23 @@ def test_replay_and_released_runs_cost_no_api_dollars(cfg, site):
     assert stages == {"training", "prediction"}
 
 
-def test_shrinking_small_jobs_reserves_less(cfg, site, df):
-    shrunk = plan.plan_frame(cfg, dataclasses.replace(site, shrink_small_jobs=True))
+def test_small_jobs_take_fewer_gpus_by_default_and_the_bill_shows_both(cfg, site, df, tmp_path):
+    assert site.shrink_small_jobs  # on by default: only where it lowers the reserved GPU-hours
+    full = plan.plan_frame(cfg, dataclasses.replace(site, shrink_small_jobs=False))
     total = {
-        n: d.filter((pl.col("job") == "total") & (pl.col("stage") == "prediction"))["gpu_hours_reserved"].item()
-        for n, d in (("full", df), ("shrunk", shrunk))
+        n: d.filter((pl.col("job") == "total") & (pl.col("stage") == "prediction")).row(0, named=True)
+        for n, d in (("shrunk", df), ("full", full))
     }
-    assert total["shrunk"] < 0.75 * total["full"]
-    big = jobs_of(shrunk).filter((pl.col("item") == "m1-32B-1K-released") & (pl.col("dataset") == "all"))
+    assert total["shrunk"]["gpu_hours_reserved"] < 0.75 * total["full"]["gpu_hours_reserved"]
+    assert total["shrunk"]["gpu_hours_full_node"] == pytest.approx(total["full"]["gpu_hours_reserved"], rel=1e-6)
+    pred = jobs_of(df).filter(pl.col("stage") == "prediction")
+    assert (pred["gpu_hours_reserved"] <= pred["gpu_hours_full_node"] + 1e-9).all()
+    big = pred.filter((pl.col("item") == "m1-32B-1K-released") & (pl.col("dataset") == "all"))
     assert big["gpus"].item() == 8  # a large job keeps the whole node
+    plan.write_plan(cfg, site, tmp_path / "plan.csv", tmp_path / "plan.md")
+    md = (tmp_path / "plan.md").read_text()
+    assert f"{total['full']['gpu_hours_reserved'] + 0:,.0f}" in md or "with whole nodes" in md
+    assert "shrink_small_jobs: True" in md and "with whole nodes" in md
 
 
 def test_write_plan_csv_and_markdown(cfg, site, tmp_path):

@@ -55,7 +55,7 @@ def a100():
 
 def test_shipped_site_is_the_papers_8xh100(h100):
     assert (h100.gpus_per_node, h100.gpu_type, h100.gpu_mem_gb) == (8, "H100", 80)
-    assert h100.cpu_partition != h100.gpu_partition and h100.gpu_model is None and not h100.shrink_small_jobs
+    assert h100.cpu_partition != h100.gpu_partition and h100.gpu_model is None and h100.shrink_small_jobs
 
 
 def write(tmp_path, data) -> Path:
@@ -104,6 +104,8 @@ def test_gpu_type_must_name_a_throughput_row(cfg, a100):
 
 
 def layouts(cfg, site) -> dict[str, tuple[int, int]]:
+    """Each model's layout on a whole node (small jobs not shrunk)."""
+    site = dataclasses.replace(site, shrink_small_jobs=False)
     return {m: (j.layout.tp, j.layout.dp) for m in cfg["models"] for j in [rsc.predict_job(cfg, site, m, ["NEJM"])]}
 
 
@@ -115,7 +117,7 @@ def test_paper_site_reproduces_the_papers_layouts(cfg, h100):
         want = (1, 8) if size < 10 else (2, 4) if size < 40 else (4, 2)
         assert (tp, dp) == want, name
     assert {got["Qwen2.5-72B-Instruct"], got["m1-32B-1K"], got["m1-7B-23K"]} == {(4, 2), (2, 4), (1, 8)}
-    diff = {d: rsc.difficulty_job(cfg, h100, d).layout for d in cfg["curate"]["difficulty"]["models"]}
+    diff = {d: rsc.difficulty_job(cfg, h100, d).layout for d in cfg["curate"]["difficulty"]["models"]}  # big jobs
     assert diff == {"qwen2.5-7b": rsc.Layout(1, 8), "qwen2.5-32b": rsc.Layout(2, 4)}
 
 
@@ -169,7 +171,8 @@ def test_gpu_jobs_get_their_share_of_the_node(cfg, h100):
     assert small.gpus < 8 == big.gpus  # a 102-item baseline does not take a node
     res = rsc.gpu_job_resources(half, small)
     assert res["cpus_per_task"] == 64 * small.gpus // 8 and res["mem_mb"] == 480_000 * small.gpus // 8
-    full = rsc.gpu_job_resources(h100, rsc.predict_job(cfg, h100, "Qwen2.5-7B-Instruct", ["HumanityLastExam"]))
+    whole = dataclasses.replace(h100, shrink_small_jobs=False)
+    full = rsc.gpu_job_resources(whole, rsc.predict_job(cfg, whole, "Qwen2.5-7B-Instruct", ["HumanityLastExam"]))
     assert (full["gpu"], full["cpus_per_task"], full["mem_mb"]) == (8, 64, 480_000)  # never 1 CPU for 8 GPUs
 
 
@@ -394,3 +397,71 @@ def test_a_key_given_twice_in_the_site_file_is_an_error_naming_file_and_key(tmp_
     path.write_text("cpu_partition: [cpu\n")
     with pytest.raises(SiteError, match=r"site.yaml, record line"):
         load_site(path)
+
+
+# ------------------------------------------------------------------------------------------ the site says everything
+
+
+def test_qos_reservation_extra_flags_and_nodes_reach_sbatch(cfg):
+    site = site_from_dict(
+        {**A100_SITE, "qos": "normal", "gpu_qos": "gpu-q", "reservation": "m1-res", "slurm_extra": "--mail-type=FAIL"}
+    )
+    gpu_line = sbatch(rsc.gpu_job_resources(site, rsc.predict_job(cfg, site, "m1-7B-1K", ["NEJM"])))
+    assert "--qos=gpu-q" in gpu_line and "--nodes=1" in gpu_line and "--gpus=a100:" in gpu_line
+    assert gpu_line.endswith("--mail-type=FAIL --reservation=m1-res") or "--reservation=m1-res" in gpu_line
+    cpu_line = sbatch({**rsc.cpu_job_resources(site, 60), "mem_mb": 8000})
+    assert "--qos=normal" in cpu_line and "--reservation=m1-res" in cpu_line and "--nodes" not in cpu_line
+    train_line = sbatch(rsc.train_resources(site, rsc.train_job(cfg, site, "m1-32B-1K")))
+    assert "--qos=gpu-q" in train_line and "--nodes=4" in train_line
+    with pytest.raises(SiteError, match=r"slurm_extra '--qos=high' sets the quality of service"):
+        site_from_dict({**A100_SITE, "slurm_extra": "--qos=high"})
+
+
+def test_one_time_limit_per_gpu_partition(cfg):
+    """GPU jobs go to the partition with the shortest limit that holds them; a retry with more time moves on."""
+    data = {k: v for k, v in A100_SITE.items() if k != "max_runtime_min"}
+    site = site_from_dict({**data, "gpu_partition": {"gpu-long": 4320, "gpu-short": 240, "gpu": 600}})
+    assert site.max_runtime_min == 4320 and site.gpu_partition == "gpu-long"
+    small = rsc.predict_job(cfg, site, "Qwen2.5-7B-Instruct", ["HumanityLastExam"])
+    assert rsc.gpu_job_resources(site, small)["slurm_partition"] == "gpu-short"
+    big = rsc.predict_job(cfg, site, "m1-32B-1K-released", ["MedQA_USLME_test"])
+    assert 300 < big.limit_min <= 600
+    assert rsc.gpu_job_resources(site, big)["slurm_partition"] == "gpu"
+    assert rsc.gpu_job_resources(site, big, attempt=2)["slurm_partition"] == "gpu-long"
+    with pytest.raises(SiteError, match="max_runtime_min 600 but the longest limit of gpu_partition is 4320"):
+        site_from_dict({**data, "gpu_partition": {"gpu": 4320}, "max_runtime_min": 600})
+    with pytest.raises(SiteError, match="max_runtime_min is required"):
+        site_from_dict(data)
+
+
+def test_a_copied_profile_reads_the_site_file_next_to_it(tmp_path, monkeypatch):
+    import shutil
+
+    from m1repro.site import SITE_ENV, site_file
+
+    monkeypatch.delenv(SITE_ENV, raising=False)
+    monkeypatch.delenv("SNAKEMAKE_PROFILE", raising=False)
+    mine = tmp_path / "my-profile"
+    shutil.copytree(REPO / "profiles" / "slurm", mine)
+    argv = ["snakemake", "--profile", str(mine), "-n"]
+    assert site_file(None, argv) == (mine / "site.yaml", True)
+    assert site_file(None, ["snakemake", f"--profile={mine}"]) == (mine / "site.yaml", True)
+    assert site_file("other.yaml", argv) == (Path("other.yaml"), False)  # the config's `site` wins
+    assert site_file(None, ["snakemake"]) == (SITE_FILE, False)
+    assert site_file(None, ["snakemake"], {SITE_ENV: "/x/site.yaml"}) == (Path("/x/site.yaml"), False)  # a job
+
+
+def test_a_copied_profile_plans_for_its_own_site(tmp_path, checkout):
+    """A real dry run through a copied SLURM profile whose site.yaml has 4-GPU nodes: every GPU job asks <= 4."""
+    import shutil
+
+    from workflow_helpers import dry_run
+
+    mine = tmp_path / "my-profile"
+    shutil.copytree(REPO / "profiles" / "slurm", mine)
+    text = (mine / "site.yaml").read_text().replace("gpus_per_node: 8", "gpus_per_node: 4")
+    text = text.replace("max_runtime_min: 2880", "max_runtime_min: 10080")
+    (mine / "site.yaml").write_text(text.replace("qos: null", "qos: lab", 1))
+    jobs = dry_run(["--profile", str(mine), "results/released/table1.csv"], cwd=checkout)
+    predict = [j for j in jobs if j.rule == "eval_predict"]
+    assert predict and all(0 < j.res_int("gpu") <= 4 and j.resources["qos"] == "lab" for j in predict)
