@@ -176,11 +176,33 @@ def site_problems(cfg: Mapping[str, Any], site: Site) -> list[Problem]:
     return problems
 
 
+def only_models(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
+    """``cfg`` narrowed to ``models_only`` (when given): the other models, and the training runs none of the kept
+    models needs, are removed; a name that is no model is a problem."""
+    keep = cfg.get("models_only")
+    if not keep:
+        return dict(cfg), []
+    unknown = [m for m in keep if m not in cfg["models"]]
+    if unknown:
+        have = ", ".join(cfg["models"])
+        return dict(cfg), [
+            Problem("models_only", f"models_only: {unknown} are not models of the config (have {have})", False)
+        ]
+    out = copy.deepcopy(dict(cfg))
+    out["models"] = {n: m for n, m in out["models"].items() if n in keep}
+    used = {m.get("train") for m in out["models"].values()}
+    train = out.get("train") or {}
+    if train.get("runs"):
+        train["runs"] = {r: v for r, v in train["runs"].items() if r in used}
+    return out, []
+
+
 def fit_to_site(cfg: Mapping[str, Any], site: Site) -> tuple[dict[str, Any], list[Problem]]:
     """The configuration this site runs: ``cfg`` without the models and training runs it cannot run, and those
     left out. Any other problem, or any at all with ``plan.on_unfit: error``, is a :class:`PlanningError` that lists
     every problem."""
-    problems = site_problems(cfg, site)
+    cfg, narrowing = only_models(cfg)
+    problems = narrowing + site_problems(cfg, site)
     strict = (cfg.get("plan") or {}).get("on_unfit", "leave_out") == "error"
     if problems and (strict or not all(p.left_out for p in problems)):
         raise PlanningError(problems, site)
@@ -249,6 +271,21 @@ def _gpu_row(stage: str, job: rsc.GpuJob, item: str, dataset: str, site: Site, b
     )
 
 
+def reported_models(cfg: Mapping[str, Any]) -> list[str]:
+    """The models whose predictions the tables and figures need (Table 1, the figures, Table 2's ablation models):
+    the prediction jobs of the DAG."""
+    from m1repro import workflow as wf
+
+    ablation = wf.ablation_rows(cfg)
+    return [n for n in cfg["models"] if n in ablation or wf.cfg_model(cfg, n).table1 or wf.cfg_model(cfg, n).figures]
+
+
+def trained_runs(cfg: Mapping[str, Any]) -> list[str]:
+    """The training runs of the DAG: those a reported model evaluates."""
+    used = {cfg["models"][n].get("train") for n in reported_models(cfg)}
+    return [r for r in (cfg.get("train") or {}).get("runs") or {} if r in used]
+
+
 def prediction_rows(cfg: Mapping[str, Any], site: Site) -> list[dict[str, Any]]:
     """One row per prediction job: model x budget mode x part, as the workflow runs them (m1repro.workflow)."""
     from m1repro import workflow as wf
@@ -259,7 +296,7 @@ def prediction_rows(cfg: Mapping[str, Any], site: Site) -> list[dict[str, Any]]:
         "one server start per job"
     )
     rows = []
-    for name in cfg["models"]:
+    for name in reported_models(cfg):
         for mode in wf.budget_modes(cfg, name):
             for part in wf.prediction_parts(cfg, name, mode):
                 job = rsc.predict_job(cfg, site, name, wf.part_datasets(cfg, part))
@@ -276,7 +313,7 @@ def training_rows(cfg: Mapping[str, Any], site: Site) -> list[dict[str, Any]]:
     from m1repro.train import estimate as est
 
     rows = []
-    for run in (cfg.get("train") or {}).get("runs") or {}:
+    for run in trained_runs(cfg):
         job = rsc.train_job(cfg, site, run)
         if job.device != "cuda":
             continue
@@ -324,7 +361,12 @@ def _api_row(
         tokens_out=tout,
         usd=_usd(api, tin, tout),
         basis=f"{requests:,} requests x ~{prompt_tokens:,} prompt tokens, output at max_tokens {max_tokens:,}; "
-        + basis,
+        + basis
+        + (
+            ""
+            if any((api.get("pricing") or {}).values())
+            else "; no pricing in the config (api.pricing): dollars unknown"
+        ),
     )
 
 
@@ -341,25 +383,46 @@ def domains_prompt_tokens(cfg: Mapping[str, Any]) -> int:
     return int(chars / CHARS_PER_TOKEN) + NOMINAL_PROMPT_TOKENS
 
 
+def curation_rows_note(cfg: Mapping[str, Any]) -> str | None:
+    """Why curation is not in the bill although Tables 3-4 (report_all) would need it, if so."""
+    cur = cfg.get("curate") or {}
+    if cur.get("sets_source", "curated") == "curated" and not curation_billed(cfg):
+        return (
+            "No training run needs the curated sets, so the curation (difficulty filter, R1 traces, MeSH domains) is "
+            "not billed; Tables 3-4 (report_all, the paper comparison with report.compare_counts) would run it."
+        )
+    return None
+
+
+def curation_billed(cfg: Mapping[str, Any]) -> bool:
+    """The curation stages are in the DAG when the sets are curated (not the released files) and a training run of
+    the DAG reads one."""
+    cur = cfg.get("curate") or {}
+    return cur.get("sets_source", "curated") == "curated" and bool(trained_runs(cfg))
+
+
 def curation_rows(cfg: Mapping[str, Any], site: Site) -> list[dict[str, Any]]:
     from m1repro.curate import domains, traces
 
     cur = cfg.get("curate") or {}
-    if cur.get("sets_source", "curated") != "curated":
+    if not curation_billed(cfg):
         return []
     counts = rsc.curation_counts(cfg)
     rows = []
     diff = cur["difficulty"]
     for dmodel in diff.get("models") or {}:
         if diff.get("backend", "engine") == "api":
+            # the request the API backend sends (api_params, the original's max_tokens 4000) to the model's api_model
+            api = {**diff["api"], "model": diff["models"][dmodel].get("api_model") or diff["api"].get("model", "")}
+            max_tokens = int((diff.get("api_params") or {}).get("max_tokens") or diff["max_tokens"])
             rows.append(
                 _api_row(
                     "difficulty",
                     f"curate_difficulty_model {dmodel}",
-                    diff["api"],
+                    api,
                     counts["pool"],
                     NOMINAL_PROMPT_TOKENS,
-                    int(diff["max_tokens"]),
+                    max_tokens,
                     "every question of the paper's initial collection (Table 3)",
                 )
             )
@@ -424,7 +487,9 @@ def plan_frame(cfg: Mapping[str, Any], site: Site) -> pl.DataFrame:
     return pl.concat([jobs, pl.DataFrame(totals, schema=SCHEMA)])
 
 
-def plan_markdown(df: pl.DataFrame, site: Site, left_out: list[Problem] | None = None) -> str:
+def plan_markdown(
+    df: pl.DataFrame, site: Site, left_out: list[Problem] | None = None, cfg: Mapping[str, Any] | None = None
+) -> str:
     """A short summary per stage (jobs, GPU-hours estimated and reserved, API tokens and dollars)."""
     source = Path(site.source)
     where = source.relative_to(REPO) if source.is_relative_to(REPO) else source
@@ -446,6 +511,7 @@ def plan_markdown(df: pl.DataFrame, site: Site, left_out: list[Problem] | None =
             f"{r['tokens_in']:,} | {r['tokens_out']:,} | {r['usd']:,.0f} |"
         )
     total = df.filter((pl.col("job") == "total") & (pl.col("stage") == "all")).row(0, named=True)
+    note = curation_rows_note(cfg) if cfg is not None else None
     shrunk = total["gpu_hours_full_node"] - total["gpu_hours_reserved"]
     lines += [
         "",
@@ -455,6 +521,7 @@ def plan_markdown(df: pl.DataFrame, site: Site, left_out: list[Problem] | None =
         f"nodes ({shrunk:,.0f} fewer).",
         "- Upper bounds: generated tokens are counted at their full budgets and max_tokens; API output likewise, so",
         "  the dollars are a ceiling. Throughput, prompt sizes and set sizes are the assumptions in docs/site.md.",
+        *([f"- {note}"] if note else []),
         "",
         *left_out_markdown(left_out or []),
     ]
@@ -472,5 +539,5 @@ def write_plan(
         df.write_csv(fh, float_precision=3)
     if md_out:
         with atomic_open(md_out) as fh:
-            fh.write(plan_markdown(df, site, left_out))
+            fh.write(plan_markdown(df, site, left_out, fitted))
     return df

@@ -238,3 +238,67 @@ def test_tables_mark_left_out_models_not_run_on_this_site(tmp_path):
     row_b = next(line for line in md.splitlines() if line.startswith("| B |"))
     assert row_b.count(NOT_RUN) == 11 and f"B: {NOT_RUN}. models.b: a 70B model needs tp 8" in md
     assert NOT_RUN not in next(line for line in md.splitlines() if line.startswith("| A |"))
+
+
+# ------------------------------------------------------------------------------------------ the bill is the DAG
+
+BILLED_RULES = {"eval_predict", "train_sft", "curate_difficulty_model", "curate_traces", "curate_domains"}
+OVERLAYS = {
+    "as shipped": {},
+    "two models, one trained": {"models_only": ["m1-7B-1K", "Qwen2.5-7B-Instruct"]},
+    "released models only": {"models_only": ["m1-7B-1K-released", "Qwen2.5-7B-Instruct"]},
+    "released sets": {"curate": {"sets_source": "released"}},
+    "difficulty through the API": {"curate": {"difficulty": {"backend": "api"}}},
+}
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory):
+    from workflow_helpers import copy_checkout
+
+    return copy_checkout(tmp_path_factory.mktemp("bill"))
+
+
+@pytest.mark.parametrize("overlay", list(OVERLAYS))
+def test_the_bill_covers_exactly_the_jobs_of_the_dag(cfg, site, checkout, tmp_path, overlay):
+    """Tables 1-2 and the figures, dry-run by Snakemake: every GPU and paid API job of the DAG is a row of the bill
+    and every row a job of the DAG, for overlays that narrow the models or change where the sets come from."""
+    import yaml
+    from workflow_helpers import dry_run
+
+    from m1repro.config import deep_merge, resolve_config
+
+    path = tmp_path / "overlay.yaml"
+    path.write_text(yaml.safe_dump(OVERLAYS[overlay]))
+    targets = ["results/table1.csv", "results/table2.csv", "results/figure1.png", "results/figure3.png"]
+    jobs = dry_run([*targets, "--forceall", "--configfile", str(path)], cwd=checkout)
+    dag = {
+        " ".join(
+            [
+                j.rule,
+                "/".join(j.wildcards[k] for k in ("budget_mode", "model", "part", "run", "dmodel") if k in j.wildcards),
+            ]
+        ).strip()
+        for j in jobs
+        if j.rule in BILLED_RULES
+    }
+    given = resolve_config(deep_merge({}, OVERLAYS[overlay]), workdir=REPO)
+    fitted, _ = plan.fit_to_site(given, site)
+    bill = jobs_of(plan.plan_frame(fitted, site))
+    assert set(bill["job"]) == dag
+    if overlay in ("released models only", "released sets"):
+        assert not bill.filter(pl.col("usd") > 0).height and not {"traces_api", "domains_api"} & set(bill["stage"])
+        assert ("training" in set(bill["stage"])) == (overlay == "released sets")
+    if overlay == "difficulty through the API":
+        diff = bill.filter(pl.col("stage") == "difficulty")
+        assert diff.height == 2 and (diff["gpus"] == 0).all() and (diff["tokens_out"] > 0).all()
+        assert diff["basis"].str.contains("no pricing in the config").all()  # the shipped config prices no such API
+        assert set(diff["item"]) == {m["api_model"] for m in cfg["curate"]["difficulty"]["models"].values()}
+
+
+def test_models_only_narrows_models_and_runs_and_names_a_wrong_name(cfg, site):
+    fitted, _ = plan.fit_to_site({**cfg, "models_only": ["m1-7B-1K", "Qwen2.5-7B-Instruct"]}, site)
+    assert set(fitted["models"]) == {"m1-7B-1K", "Qwen2.5-7B-Instruct"}
+    assert list(fitted["train"]["runs"]) == ["m1-7B-1K"]
+    with pytest.raises(plan.PlanningError, match=r"models_only: \['m1-8B'\] are not models of the config \(have "):
+        plan.fit_to_site({**cfg, "models_only": ["m1-8B"]}, site)

@@ -32,8 +32,16 @@ def spec(config: Mapping[str, Any], run: str, site: Site | None = None) -> RunSp
     return resolve_run(train, run, (job.nodes, job.gpus_per_node) if job.device == "cuda" else None)
 
 
-def data_path(set_name: str) -> str:
-    return M23K if set_name == "m23k" else CURATED_SET.format(set=set_name)
+RELEASED_M23K = "results/curate/released/m23k.parquet"
+
+
+def data_path(set_name: str, config: Mapping[str, Any] | None = None) -> str:
+    """The training set a run reads. m23k is curation's full hard set, or with ``curate.sets_source: released`` the
+    published one (never the curation's: that would put the paid API stages in a released run's DAG)."""
+    if set_name != "m23k":
+        return CURATED_SET.format(set=set_name)
+    released = ((config or {}).get("curate") or {}).get("sets_source") == "released"
+    return RELEASED_M23K if released else M23K
 
 
 def local_base(base: str) -> bool:
@@ -44,7 +52,7 @@ def local_base(base: str) -> bool:
 def inputs(config: Mapping[str, Any], run: str) -> dict[str, str]:
     """Files a run waits for: its training set, a base model built by this workflow, its DeepSpeed config."""
     s = spec(config, run)
-    out = {"data": data_path(s.data)}
+    out = {"data": data_path(s.data, config)}
     if local_base(s.base):
         out["base"] = s.base
     if s.deepspeed:
