@@ -237,3 +237,207 @@ def load_site(path: str | Path = SITE_FILE) -> Site:
     except InputError as e:
         raise SiteError(str(e)) from None
     return site_from_dict(data, str(path))
+
+
+# ---- writing the site file from the cluster: python -m m1repro.site detect > site.yaml --------------------------
+
+# GPU names as sites write them (gres types, node features) -> rows of the config's throughput.gpus, most specific first
+GPU_NAMES = (
+    ("h200", "H200"),
+    ("h100", "H100"),
+    ("a100_40", "A100-40GB"),
+    ("a100-40", "A100-40GB"),
+    ("a100", "A100-80GB"),
+    ("l40s", "L40S"),
+    ("v100", "V100-32GB"),
+)
+UNLIMITED_MIN = 7 * 24 * 60  # what to ask where a partition has no time limit
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node as ``scontrol show node -o`` describes it."""
+
+    name: str
+    cpus: int
+    mem_mb: int  # RealMemory minus MemSpecLimit: what jobs can get
+    gpus: int
+    gres_type: str | None  # gpu:<type>:N
+    features: tuple[str, ...]
+    partitions: tuple[str, ...]
+
+
+def parse_nodes(text: str) -> list[Node]:
+    """``scontrol show node -o`` (one line of key=value per node)."""
+    out = []
+    for line in text.splitlines():
+        kv = dict(tok.split("=", 1) for tok in line.split() if "=" in tok)
+        if "NodeName" not in kv:
+            continue
+        gpus, gtype = 0, None
+        for gres in kv.get("Gres", "").split(","):
+            parts = gres.split("(")[0].split(":")
+            if parts[0] == "gpu" and len(parts) >= 2 and parts[-1].isdigit():
+                gpus += int(parts[-1])
+                gtype = parts[1] if len(parts) == 3 else gtype
+        features = tuple(f for f in kv.get("AvailableFeatures", "").split(",") if f and f != "(null)")
+        out.append(
+            Node(
+                name=kv["NodeName"],
+                cpus=int(kv.get("CPUTot", "1")),
+                mem_mb=int(kv.get("RealMemory", "1")) - int(kv.get("MemSpecLimit", "0") or 0),
+                gpus=gpus,
+                gres_type=gtype,
+                features=features,
+                partitions=tuple(p for p in kv.get("Partitions", "").split(",") if p),
+            )
+        )
+    return out
+
+
+def parse_time_limit(text: str) -> int | None:
+    """Minutes of a SLURM time limit (``D-HH:MM:SS``, ``HH:MM:SS``, ``MM:SS``, ``MM``); None when unlimited."""
+    text = text.strip()
+    if text.lower() in ("infinite", "unlimited", "n/a", ""):
+        return None
+    days, _, rest = text.rpartition("-")
+    parts = [int(p) for p in rest.split(":")]
+    h, m, s = ([0] * (3 - len(parts)) + parts) if len(parts) > 1 else (0, parts[0], 0)
+    return int(days or 0) * 1440 + h * 60 + m + (1 if s else 0)
+
+
+def parse_partitions(text: str) -> list[tuple[str, bool, int | None]]:
+    """``sinfo -h -o '%P|%l'``: (partition, is the default, time limit in minutes or None), each once."""
+    out: dict[str, tuple[str, bool, int | None]] = {}
+    for line in text.splitlines():
+        if "|" not in line:
+            continue
+        name, limit = line.split("|")[:2]
+        default = name.endswith("*")
+        out.setdefault(name.rstrip("*"), (name.rstrip("*"), default, parse_time_limit(limit)))
+    return list(out.values())
+
+
+def _gpu_type(names: Sequence[str]) -> str | None:
+    for name in names:
+        low = name.lower()
+        for key, row in GPU_NAMES:
+            if key in low:
+                return row
+    return None
+
+
+def detect(
+    sinfo: str, nodes_text: str, default_account: str = "", assoc: str = "", gpu_mem: Mapping[str, float] | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """A site (a mapping for ``site.yaml``) from the outputs of ``sinfo -h -o '%P|%l'``, ``scontrol show node -o``,
+    ``sacctmgr -n -P show user $USER format=defaultaccount`` and ``sacctmgr -n -P show assoc user=$USER
+    format=account,qos``; and notes on what to check by hand. ``gpu_mem``: GB per throughput row."""
+    parts = parse_partitions(sinfo)
+    nodes = parse_nodes(nodes_text)
+    notes: list[str] = []
+    with_gpus = {p for n in nodes if n.gpus for p in n.partitions}
+    without = [p for p, _, _ in parts if p not in with_gpus]
+    default = next((p for p, d, _ in parts if d), parts[0][0] if parts else "cpu")
+    cpu_partition = without[0] if without else default
+    gpu_parts = [(p, lim) for p, _, lim in parts if p in with_gpus and (p != cpu_partition or len(with_gpus) == 1)]
+    if not gpu_parts:
+        raise SiteError("detect: no partition has nodes with GPUs (scontrol show node: Gres=gpu:...)")
+    gpu_nodes = [n for n in nodes if n.gpus and set(n.partitions) & {p for p, _ in gpu_parts}]
+    limits = {p: lim or UNLIMITED_MIN for p, lim in gpu_parts}
+    if any(lim is None for _, lim in gpu_parts):
+        notes.append(f"a GPU partition has no time limit: {UNLIMITED_MIN} min is asked at most; lower it if you like")
+    gtypes = sorted({n.gres_type for n in gpu_nodes if n.gres_type})
+    features = sorted({f for n in gpu_nodes for f in n.features})
+    gpu_type = _gpu_type(gtypes) or _gpu_type(features)
+    if len({n.gpus for n in gpu_nodes}) > 1 or len(gtypes) > 1:
+        notes.append(
+            "the GPU nodes differ (GPUs or types): the smallest is described; check gpus_per_node and gpu_type"
+        )
+    site: dict[str, Any] = {"cpu_partition": cpu_partition}
+    if len(limits) == 1:
+        site["gpu_partition"] = next(iter(limits))
+    else:
+        site["gpu_partition"] = dict(sorted(limits.items(), key=lambda kv: kv[1]))
+    site["account"] = default_account.strip() or None
+    qos = sorted({q for line in assoc.splitlines() if "|" in line for q in line.split("|")[1].split(",") if q})
+    site["qos"] = None
+    if [q for q in qos if q != "normal"]:
+        notes.append(f"your associations allow the QOS {qos}: set qos (or gpu_qos) if a partition requires one")
+    site["gpus_per_node"] = min(n.gpus for n in gpu_nodes)
+    site["gpu_model"] = gtypes[0] if len(gtypes) == 1 else None
+    site["gpu_constraint"] = None
+    if not gtypes and gpu_type:
+        site["gpu_constraint"] = next(f for f in features if _gpu_type([f]) == gpu_type)
+    if gpu_type is None:
+        notes.append(f"GPU type not recognised from {gtypes or features}: set gpu_type to a row of throughput.gpus")
+    site["gpu_type"] = gpu_type or (gtypes or ["unknown"])[0]
+    mem = (gpu_mem or {}).get(site["gpu_type"])
+    if mem is None:
+        notes.append("gpu_mem_gb is a guess (80): check nvidia-smi on a GPU node")
+    site["gpu_mem_gb"] = mem or 80
+    if gpu_type == "A100-80GB":
+        notes.append("A100: the 80 GB model is assumed; with 40 GB GPUs set gpu_type: A100-40GB, gpu_mem_gb: 40")
+    site["cpus_per_node"] = min(n.cpus for n in gpu_nodes)
+    site["mem_mb_per_node"] = min(n.mem_mb for n in gpu_nodes)
+    if len(limits) == 1:
+        site["max_runtime_min"] = next(iter(limits.values()))
+    return site, notes
+
+
+def site_yaml(site: Mapping[str, Any], notes: Sequence[str]) -> str:
+    """The site file's text: the detected values, then what to check."""
+    import yaml
+
+    head = [
+        "# Written by `python -m m1repro.site detect` from sinfo, scontrol show node and sacctmgr (docs/site.md).",
+        *(f"# CHECK: {n}" for n in notes),
+        "",
+    ]
+    return "\n".join(head) + yaml.safe_dump(dict(site), sort_keys=False, default_flow_style=False)
+
+
+def _run(*cmd: str) -> str:
+    import subprocess
+
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        raise SiteError(f"detect: {cmd[0]} is not on the PATH: run this on a login node of the cluster") from None
+    if done.returncode != 0:
+        raise SiteError(f"detect: {' '.join(cmd)} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def detect_here() -> str:
+    """Ask this cluster (sinfo, scontrol, sacctmgr) and return the site file's text."""
+    import getpass
+
+    user = os.environ.get("USER") or getpass.getuser()
+    sinfo = _run("sinfo", "--noheader", "--format=%P|%l")
+    nodes = _run("scontrol", "show", "node", "--oneliner")
+    try:
+        account = _run("sacctmgr", "-n", "-P", "show", "user", user, "format=defaultaccount")
+        assoc = _run("sacctmgr", "-n", "-P", "show", "assoc", f"user={user}", "format=account,qos")
+    except SiteError:  # no accounting database: no account to name
+        account, assoc = "", ""
+    table = ((read_yaml(REPO / "config" / "config.yaml").get("throughput") or {}).get("gpus")) or {}
+    mem = {row: v["mem_gb"] for row, v in table.items() if v.get("mem_gb")}
+    return site_yaml(*detect(sinfo, nodes, account.splitlines()[0] if account.strip() else "", assoc, mem))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args != ["detect"]:
+        print("usage: python -m m1repro.site detect > site.yaml", file=sys.stderr)
+        return 2
+    try:
+        sys.stdout.write(detect_here())
+    except SiteError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -465,3 +465,70 @@ def test_a_copied_profile_plans_for_its_own_site(tmp_path, checkout):
     jobs = dry_run(["--profile", str(mine), "results/released/table1.csv"], cwd=checkout)
     predict = [j for j in jobs if j.rule == "eval_predict"]
     assert predict and all(0 < j.res_int("gpu") <= 4 and j.resources["qos"] == "lab" for j in predict)
+
+
+# ------------------------------------------------------------------------------------------ the site file writes itself
+
+# Captured from the CI's SLURM lab (SLURM 22.05: tests/slurm/cluster_up.sh), abridged to the keys that matter
+LAB_SINFO = "cpu*|infinite\ngpu|infinite\n"
+LAB_NODES = "\n".join(
+    f"NodeName=vm-n{i}-ib Arch=x86_64 CoresPerSocket=2 CPUAlloc=0 CPUEfctv=2 CPUTot=2 AvailableFeatures=(null) "
+    "ActiveFeatures=(null) Gres=gpu:a100:2 NodeAddr=127.0.0.1 RealMemory=16000 AllocMem=0 State=IDLE "
+    "Partitions=cpu,gpu CfgTRES=cpu=2,mem=16000M,billing=2,gres/gpu=2,gres/gpu:a100=2"
+    for i in (1, 2)
+)
+# A site whose GPU types are node features (untyped gres), with two GPU partitions and memory kept for the OS
+UNI_SINFO = "short*|4:00:00\ngpu|1-00:00:00\ngpu-long|7-00:00:00\ngpu|1-00:00:00\n"
+UNI_NODES = "\n".join(
+    [
+        "NodeName=c01 CPUTot=128 RealMemory=515000 MemSpecLimit=15000 Gres=(null) AvailableFeatures=epyc "
+        "Partitions=short",
+        "NodeName=g01 CPUTot=64 RealMemory=1031000 MemSpecLimit=31000 Gres=gpu:4(S:0-1) AvailableFeatures=h100,ib "
+        "Partitions=gpu,gpu-long",
+        "NodeName=g02 CPUTot=64 RealMemory=1031000 MemSpecLimit=31000 Gres=gpu:4(S:0-1) AvailableFeatures=h100,ib "
+        "Partitions=gpu,gpu-long",
+    ]
+)
+
+
+def test_time_limits_as_slurm_writes_them():
+    from m1repro.site import parse_time_limit
+
+    assert [parse_time_limit(t) for t in ("2-00:00:00", "12:00:00", "30:00", "45", "infinite", "1-00:30:30")] == [
+        2880,
+        720,
+        30,
+        45,
+        None,
+        1471,
+    ]
+
+
+def test_detect_the_lab_from_its_captured_outputs(cfg):
+    from m1repro.site import detect, site_yaml
+
+    mem = {k: v["mem_gb"] for k, v in cfg["throughput"]["gpus"].items()}
+    site, notes = detect(LAB_SINFO, LAB_NODES, "ci", "ci|normal\nroot|normal\n", mem)
+    lab = load_site(REPO / "tests" / "slurm" / "site.yaml")
+    for key in ("cpu_partition", "gpu_partition", "account", "gpus_per_node", "gpu_model", "gpu_type", "gpu_mem_gb"):
+        assert site[key] == getattr(lab, key), key
+    assert (site["cpus_per_node"], site["mem_mb_per_node"]) == (lab.cpus_per_node, lab.mem_mb_per_node)
+    assert site["max_runtime_min"] == 10080 and any("no time limit" in n for n in notes)
+    assert site_from_dict(yaml.safe_load(site_yaml(site, notes)), "detected").gpus_per_node == 2
+
+
+def test_detect_a_site_with_gpu_features_and_two_gpu_partitions(cfg, tmp_path):
+    from m1repro.site import detect, site_yaml
+
+    site, notes = detect(UNI_SINFO, UNI_NODES, "lab42\n", "lab42|normal,gpu-prio\n", {"H100": 80})
+    assert site["cpu_partition"] == "short" and site["gpu_partition"] == {"gpu": 1440, "gpu-long": 10080}
+    assert (site["gpu_model"], site["gpu_constraint"], site["gpu_type"]) == (None, "h100", "H100")
+    assert (site["gpus_per_node"], site["cpus_per_node"], site["mem_mb_per_node"]) == (4, 64, 1_000_000)
+    assert "max_runtime_min" not in site and site["account"] == "lab42"
+    assert any("gpu-prio" in n for n in notes)
+    path = tmp_path / "site.yaml"
+    path.write_text(site_yaml(site, notes))
+    loaded = load_site(path)  # the written file is a valid site
+    assert loaded.gpu_partition_limits == (("gpu", 1440), ("gpu-long", 10080)) and loaded.gpu_constraint == "h100"
+    line = sbatch(rsc.gpu_job_resources(loaded, rsc.predict_job(cfg, loaded, "Qwen2.5-7B-Instruct", ["NEJM"])))
+    assert "-C h100" in line and "--gpus=" in line and "-p gpu " in line + " "
