@@ -62,9 +62,17 @@ def is_hub_id(path: str | None) -> bool:
     return bool(_REPO_ID.match(path))
 
 
+def pinned_revisions(hub_cfg: Mapping[str, Any]) -> dict[str, str]:
+    """Revision per repo: the commits of ``hub.lock`` (another site's :data:`LOCK_FILE`), then ``hub.revisions``
+    over them."""
+    lock = hub_cfg.get("lock")
+    commits = read_lock(lock) if lock else {}
+    return {**commits, **(hub_cfg.get("revisions") or {})}
+
+
 def hub_refs(cfg: Mapping[str, Any], datasets: bool = True) -> list[HubRef]:
     """Every hub repo the config reads (deduplicated, in config order), at its ``hub.revisions`` revision."""
-    revisions = (cfg.get("hub") or {}).get("revisions") or {}
+    revisions = pinned_revisions(cfg.get("hub") or {})
     out: dict[tuple[str, str, str | None], HubRef] = {}
 
     def add(repo_id: str | None, repo_type: str = "model", filename: str | None = None) -> None:
@@ -141,13 +149,72 @@ def check_access(refs: Sequence[HubRef], token: str | bool | None = None, endpoi
 
     api = HfApi(endpoint=endpoint, token=token)
     problems = []
-    for ref in refs:
+    for i, ref in enumerate(refs):
         try:
             api.auth_check(ref.repo_id, repo_type=ref.repo_type)
             api.repo_info(ref.repo_id, repo_type=ref.repo_type, revision=ref.revision)
-        except (HfHubHTTPError, OSError) as err:
+        except HfHubHTTPError as err:
             problems.append(_problem(ref, err))
+        except Exception as err:  # noqa: BLE001 (the hub cannot be reached: one message, not one per repo)
+            if not _unreachable(err):
+                raise
+            return AccessReport([unreachable_message(refs[i:], err, endpoint)])
     return AccessReport(problems)
+
+
+def _unreachable(err: BaseException) -> bool:
+    """A network failure (no route, DNS, refused, timeout) rather than an answer of the hub."""
+    return isinstance(err, _transport_errors())
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """The network errors of whichever HTTP client huggingface_hub uses (httpx2, httpx or requests)."""
+    import importlib
+
+    out: list[type[BaseException]] = [OSError, TimeoutError]
+    for name, cls in (("httpx2", "TransportError"), ("httpx", "TransportError"), ("requests", "ConnectionError")):
+        try:
+            out.append(getattr(importlib.import_module(name), cls))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(out)
+
+
+def hf_home() -> str:
+    """Where huggingface_hub keeps its cache (HF_HOME), as this process sees it."""
+    from huggingface_hub import constants
+
+    return os.environ.get("HF_HOME") or str(constants.HF_HOME)
+
+
+def unreachable_message(refs: Sequence[HubRef], err: BaseException, endpoint: str | None = None) -> str:
+    from huggingface_hub import constants
+
+    names = ", ".join(r.key for r in refs[:5]) + (f" and {len(refs) - 5} more" if len(refs) > 5 else "")
+    first = str(err).splitlines()[0] if str(err) else ""
+    return (
+        f"the hub at {endpoint or constants.ENDPOINT} cannot be reached ({type(err).__name__}: {first}), so {names} "
+        f"cannot be fetched. Fetch on a machine that reaches the hub, into the shared cache HF_HOME={hf_home()}, then "
+        "run here with HF_HUB_OFFLINE=1 (docs/site.md, offline compute nodes)"
+    )
+
+
+def fetch_problem(ref: HubRef, err: BaseException, endpoint: str | None = None) -> str | None:
+    """One clear sentence for a fetch that failed (gated, missing, offline with an empty cache, hub unreachable),
+    naming the repo and HF_HOME; None for an error that is none of these."""
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    if isinstance(err, OfflineModeIsEnabled | LocalEntryNotFoundError) and offline():
+        return (
+            f"{ref.key}@{ref.revision}: not in the hub cache at HF_HOME={hf_home()}, and HF_HUB_OFFLINE=1 forbids "
+            "downloading it: fetch it where the hub is reachable (snakemake ... hub_fetch) into this HF_HOME, or "
+            "unset HF_HUB_OFFLINE"
+        )
+    if isinstance(err, HfHubHTTPError):
+        return f"{_problem(ref, err)} (HF_HOME={hf_home()})"
+    if isinstance(err, LocalEntryNotFoundError) or _unreachable(err):  # the client hides the network error inside
+        return unreachable_message([ref], err.__cause__ or err.__context__ or err, endpoint)
+    return None
 
 
 def require_access(refs: Sequence[HubRef], token: str | bool | None = None, endpoint: str | None = None) -> str | None:
@@ -191,11 +258,17 @@ def prefetch(
             "endpoint": endpoint,
             "local_files_only": local_files_only,
         }
-        if ref.filename:
-            path = hf_hub_download(ref.repo_id, ref.filename, **common)
-        else:
-            ignore = list(ignore_patterns) if ref.repo_type == "model" else None
-            path = snapshot_download(ref.repo_id, ignore_patterns=ignore, **common)
+        try:
+            if ref.filename:
+                path = hf_hub_download(ref.repo_id, ref.filename, **common)
+            else:
+                ignore = list(ignore_patterns) if ref.repo_type == "model" else None
+                path = snapshot_download(ref.repo_id, ignore_patterns=ignore, **common)
+        except Exception as err:  # noqa: BLE001 (a known failure becomes one sentence; others pass unchanged)
+            message = fetch_problem(ref, err, endpoint)
+            if message is None:
+                raise
+            raise HubAccessError(message) from None
         entry = {"repo_type": ref.repo_type, "revision": ref.revision, "commit": commit_of(path), "path": str(path)}
         if ref.filename:
             entry["filename"] = ref.filename
@@ -287,9 +360,58 @@ def resolve_local(path: str, manifests: Sequence[str | Path]) -> str:
 
 def hub_fetch(job: RuleJob) -> None:
     """Rule hub_fetch: one repo into the hub cache at its revision, on the login node; the manifest records the
-    commit it resolved to and the local path."""
-    ref = HubRef(**job.params.ref)
-    write_manifest(prefetch([ref], ignore_patterns=job.params.ignore_patterns), job.output[0])
+    commit it resolved to and the local path, and the lock file (:data:`LOCK_FILE`) the commit for another site."""
+    fetch_and_lock(HubRef(**job.params.ref), job.output[0], job.params.lock, job.params.ignore_patterns)
+
+
+def fetch_and_lock(
+    ref: HubRef, manifest_out: str | Path, lock: str | Path, ignore_patterns: Sequence[str] = DEFAULT_IGNORE, **hub: Any
+) -> dict[str, dict[str, str]]:
+    """Fetch one repo (:func:`prefetch`, ``hub``: its cache_dir/token/endpoint), write its manifest and record its
+    commit in the lock file."""
+    manifest = prefetch([ref], ignore_patterns=ignore_patterns, **hub)
+    write_manifest(manifest, manifest_out)
+    record_lock(lock, {ref.repo_id: manifest[ref.key]["commit"]})
+    return manifest
+
+
+# The commit of every repo this checkout fetched, {repo id: commit}: a second site that sets `hub.lock` to a copy of it
+# fetches the same weights (hub.revisions still wins over it).
+LOCK_FILE = "results/hub/lock.yaml"
+_LOCK_HEADER = (
+    "# Commits of the hub repos fetched by hub_fetch (m1repro.hub). To fetch the same weights elsewhere, copy this\n"
+    "# file and set `hub: {lock: <its path>}` in a config overlay.\n"
+)
+
+
+def read_lock(path: str | Path) -> dict[str, str]:
+    """The {repo id: commit} of a lock file; a missing or malformed one is an error naming the file."""
+    from m1repro.config import read_yaml
+    from m1repro.io import InputError
+
+    if not Path(path).is_file():
+        raise InputError(path, "no such hub lock file (hub.lock in the config)")
+    data = read_yaml(path) or {}
+    if not isinstance(data, dict) or not all(
+        isinstance(v, str) and re.fullmatch(r"[0-9a-f]{40}", v) for v in data.values()
+    ):
+        raise InputError(path, "a hub lock file maps repo ids to 40-hex-digit commits")
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def record_lock(path: str | Path, commits: Mapping[str, str]) -> None:
+    """Merge ``commits`` into the lock file; concurrent fetches (local jobs) take turns on a lock of their own."""
+    import fcntl
+
+    import yaml
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".flock"), "w") as turn:
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        current = read_lock(path) if path.is_file() else {}
+        with atomic_open(path) as fh:
+            fh.write(_LOCK_HEADER + yaml.safe_dump({**current, **commits}, sort_keys=True))
 
 
 def check_before_run(refs: Sequence[HubRef]) -> str | None:

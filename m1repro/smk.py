@@ -34,7 +34,7 @@ def run(smk: Any, entry: Callable[[RuleJob], object]) -> None:
     from m1repro.log import setup_logging
 
     setup_logging(smk.log[0] if len(smk.log) else None)
-    if "hub" in smk.input.keys() and len(smk.input.hub):
+    if "hub" in smk.input.keys():  # every GPU rule names its pre-fetched repos (none for a trained model)
         from m1repro.hub import OFFLINE_ENV
 
         os.environ.update(OFFLINE_ENV)  # the job's repos were pre-fetched: never reach the hub from a compute node

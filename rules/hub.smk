@@ -1,6 +1,7 @@
 # Hub pre-fetch: compute nodes are often offline. Each model repo a GPU job reads is fetched once, on the login node,
-# at its pinned revision (config `hub.revisions`); its manifest (commit, local path) is an input of those jobs, which
-# then load the local snapshot with the hub offline. Before a run fetches anything, every gated, missing or
+# at its pinned revision (config `hub.revisions`, or another site's lock file `hub.lock`); its manifest (commit, local
+# path) is an input of those jobs, which then load the local snapshot with the hub offline, and its commit goes into
+# results/hub/lock.yaml for the next site. Before a run fetches anything, every gated, missing or
 # unknown-revision repo is reported at once.
 
 
@@ -18,5 +19,6 @@ rule hub_fetch:
     params:
         ref=get_hub_ref,
         ignore_patterns=(config.get("hub") or {}).get("ignore_patterns", list(hub.DEFAULT_IGNORE)),
+        lock=hub.LOCK_FILE,
     script:
         "../scripts/hub_fetch.py"

@@ -149,3 +149,85 @@ def test_the_paper_dag_prefetches_each_model_repo_once_on_the_login_node():
     assert len(repos) == len(set(repos)) and "UCSC-VLAA/m1-7B-1K" in repos and "Qwen/Qwen2.5-7B-Instruct" in repos
     assert "meta-llama/Meta-Llama-3-8B-Instruct" in repos  # the tokenizer override is read too
     assert "hub_fetch" in local_rules("config/config.yaml")
+
+
+# ---- a lock file for the next site; one clear message per failure -------------------------------------------------
+
+
+def test_hub_fetch_records_commits_in_a_lock_file_a_second_site_reuses(standin, tmp_path):
+    lock = tmp_path / "results" / "hub" / "lock.yaml"
+    refs = (hub.HubRef("org/tiny-7B"), hub.HubRef("UCSC-VLAA/m1_eval_data", "dataset"))
+    for ref in refs:
+        out = tmp_path / f"{ref.repo_id.replace('/', '_')}.json"
+        hub.fetch_and_lock(ref, out, lock, cache_dir=tmp_path / "site1", token=False, endpoint=standin.url)
+    commit = standin.repos[("model", "org/tiny-7B")].commit
+    assert hub.read_lock(lock) == {
+        "org/tiny-7B": commit,
+        "UCSC-VLAA/m1_eval_data": standin.repos[("dataset", "UCSC-VLAA/m1_eval_data")].commit,
+    }
+    # a second site names the lock (a copy of it) in its config: its refs ask for the locked commits
+    cfg = {"models": {"m": {"path": "org/tiny-7B"}}, "hub": {"lock": str(lock), "revisions": {}}}
+    (ref,) = hub.hub_refs(cfg, datasets=False)
+    assert ref.revision == commit
+    again = hub.prefetch([ref], cache_dir=tmp_path / "site2", token=False, endpoint=standin.url)
+    assert again["org/tiny-7B"]["commit"] == commit
+    assert (Path(again["org/tiny-7B"]["path"]) / "model.safetensors").read_bytes() == b"w" * 64
+    pinned = {**cfg, "hub": {**cfg["hub"], "revisions": {"org/tiny-7B": "main"}}}
+    assert hub.hub_refs(pinned, datasets=False)[0].revision == "main"  # hub.revisions wins over the lock
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("org/tiny-7B: main\n")
+    with pytest.raises(ValueError, match="bad.yaml: a hub lock file maps repo ids to 40-hex-digit commits"):
+        hub.read_lock(bad)
+
+
+def test_an_unreachable_hub_is_one_message_naming_hf_home_and_the_repos(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    closed = "http://127.0.0.1:9"  # the discard port: nothing listens there
+    refs = [hub.HubRef("org/a-7B"), hub.HubRef("org/b-8B")]
+    report = hub.check_access(refs, token=False, endpoint=closed)
+    assert len(report.problems) == 1
+    (msg,) = report.problems
+    assert "cannot be reached" in msg and "org/a-7B, org/b-8B" in msg and f"HF_HOME={tmp_path / 'hf-home'}" in msg
+    with pytest.raises(hub.HubAccessError) as err:
+        hub.prefetch(refs[:1], cache_dir=tmp_path / "c", token=False, endpoint=closed)
+    assert "cannot be reached" in str(err.value) and "org/a-7B" in str(err.value) and "HF_HOME=" in str(err.value)
+    assert err.value.__cause__ is None and err.value.__suppress_context__  # no raw httpx traceback chained
+
+
+def test_offline_with_an_empty_cache_and_a_gated_repo_are_one_message_each(standin, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    with pytest.raises(hub.HubAccessError, match=r"org/gated-8B: gated.*HF_TOKEN.*HF_HOME=") as err:
+        hub.prefetch([hub.HubRef("org/gated-8B")], cache_dir=tmp_path / "c", token=False, endpoint=standin.url)
+    assert err.value.__suppress_context__
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    with pytest.raises(hub.HubAccessError) as err:
+        hub.prefetch([hub.HubRef("org/tiny-7B")], cache_dir=tmp_path / "empty", endpoint=standin.url)
+    msg = str(err.value)
+    assert msg.startswith("org/tiny-7B@main: not in the hub cache at HF_HOME=") and "HF_HUB_OFFLINE=1" in msg
+    assert str(tmp_path / "hf-home") in msg
+
+
+def test_every_gpu_job_runs_with_the_hub_offline_trained_models_included(monkeypatch):
+    """A rule with a `hub` input (every GPU rule) runs offline even when the list is empty (a trained model)."""
+    from types import SimpleNamespace
+
+    from m1repro import smk
+
+    class Input(list):
+        hub: list = []
+
+        def keys(self):
+            return ["hub"]
+
+    for var in hub.OFFLINE_ENV:
+        monkeypatch.delenv(var, raising=False)
+    seen = {}
+    job = SimpleNamespace(
+        log=[], input=Input(), output=[], params=None, wildcards=None, resources=None, threads=1, rule="eval_predict"
+    )
+    smk.run(job, lambda j: seen.update({k: __import__("os").environ.get(k) for k in hub.OFFLINE_ENV}))
+    assert seen == hub.OFFLINE_ENV
+    for var in hub.OFFLINE_ENV:
+        monkeypatch.delenv(var, raising=False)  # leave nothing behind
