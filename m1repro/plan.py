@@ -168,7 +168,7 @@ def site_problems(cfg: Mapping[str, Any], site: Site) -> list[Problem]:
                 )
             )
     cur = cfg.get("curate") or {}
-    if cur.get("sets_source", "curated") == "curated":
+    if curation_billed(without(cfg, [p for p in problems if p.left_out])):  # a run that trains reads a curated set
         for dmodel in (cur.get("difficulty") or {}).get("models") or {}:
             if p := _try(f"curate.difficulty.models.{dmodel}", rsc.difficulty_job, cfg, site, dmodel):
                 # the curated sets need every difficulty model: never left out alone
@@ -206,13 +206,18 @@ def fit_to_site(cfg: Mapping[str, Any], site: Site) -> tuple[dict[str, Any], lis
     strict = (cfg.get("plan") or {}).get("on_unfit", "leave_out") == "error"
     if problems and (strict or not all(p.left_out for p in problems)):
         raise PlanningError(problems, site)
+    return without(cfg, problems), problems
+
+
+def without(cfg: Mapping[str, Any], left_out: list[Problem]) -> dict[str, Any]:
+    """``cfg`` without the models and training runs of ``left_out``."""
     out = copy.deepcopy(dict(cfg))
-    for p in problems:
+    for p in left_out:
         if p.section == "models":
             out["models"].pop(p.name, None)
-        else:
+        elif p.section == "train.runs":
             out["train"]["runs"].pop(p.name, None)
-    return out, problems
+    return out
 
 
 def left_out_markdown(left_out: list[Problem]) -> list[str]:
