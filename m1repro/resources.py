@@ -1,18 +1,22 @@
 """Every job's SLURM request from the site (:mod:`m1repro.site`) and the job's work: pure functions, no Snakemake.
 
+* **Model sizes**: one function for inference and training (:func:`params_b`): ``params_b`` when given, else the
+  exact count of a known base, else the number in the id.
 * **Layout of a prediction or difficulty model** (SGLang, one node): tp is the smallest power of two whose GPUs hold
-  the bf16 weights with room for the KV cache inside ``mem_fraction_static``; dp = ``gpus_per_node // tp``. An
-  explicit ``engine: {tp, dp}`` is honoured when it fits one node, otherwise it is an error.
+  the bf16 weights with room for the KV cache inside ``mem_fraction_static``; dp = ``gpus_per_node // tp``, fewer
+  for a small job when that reserves fewer GPU-hours (``site.shrink_small_jobs``). An explicit ``engine: {tp, dp}``
+  is honoured when it fits one node, otherwise it is an error.
 * **CPUs and memory** of a GPU job are the node's share for the GPUs it takes.
 * **Training** keeps the run's total GPUs (``nodes x gpus_per_node`` of the config, so the gradient accumulation and
   the global batch of 16 stay the paper's) and spreads them over as few of the site's nodes as hold them.
-* **Typed requests**: one-node GPU jobs ask ``gpu`` (+ ``gpu_model``), which the SLURM plugin renders as
-  ``--gpus=a100:4``; multi-node training asks ``gres=gpu:a100:4`` per node and never ``gpu``/``gpu_model`` (the
-  plugin would add ``--gpus=a100:1`` for the whole job).
-* **Partition**: decided by what a job requests (GPUs -> ``gpu_partition``, else ``cpu_partition``).
-* **Time limits** from the config's throughput table: ``safety x estimate + startup_min``, at least
-  ``min_runtime_min``, scaled by the attempt and capped at ``max_runtime_min``; a job whose first attempt cannot fit
-  is a :class:`PlanError` naming the job and what to change.
+* **Typed requests**: one-node GPU jobs ask ``gpu`` (+ ``gpu_model``) and ``nodes: 1``, which the SLURM plugin
+  renders as ``--gpus=a100:4 --nodes=1``; multi-node training asks ``gres=gpu:a100:4`` per node and never
+  ``gpu``/``gpu_model`` (the plugin would add ``--gpus=a100:1`` for the whole job).
+* **Placement**: GPU jobs go to the GPU partition with the shortest limit that holds them, others to
+  ``cpu_partition``; each gets the site's account, QOS, reservation and extra sbatch flags.
+* **Time limits** (:func:`limit_needed`, every GPU job): ``safety x estimate + startup_min``, at least
+  ``min_runtime_min``, scaled by the attempt and capped at ``max_runtime_min``. A job whose first attempt cannot fit
+  is a :class:`TooLong`; a model or run the site cannot run at all an :class:`Unfit` (m1repro.plan leaves those out).
 """
 
 from __future__ import annotations
@@ -63,6 +67,10 @@ FIXED_RUNTIME_MIN = 60
 
 class PlanError(ValueError):
     """A job that cannot run on the site as configured; the message names the job and what to change."""
+
+
+class TooLong(PlanError):
+    """A job whose first attempt needs more than the site's longest time limit."""
 
 
 class Unfit(PlanError):
@@ -136,7 +144,7 @@ def time_limit(est_min: float, site: Site, tp: Throughput, job: str, what: str =
     capped: :func:`gpu_job_resources`.)"""
     need = limit_needed(est_min, site, tp)
     if need > site.max_runtime_min:
-        raise PlanError(
+        raise TooLong(
             f"{job}: needs a time limit of {need} min ({tp.safety} x estimate {est_min:.0f} min + "
             f"{tp.startup_min:.0f} min on {tp.gpu_type}) but the site allows {site.max_runtime_min} min "
             f"(max_runtime_min in {site.source}); {what or 'use a partition with a longer limit'}"
@@ -365,6 +373,8 @@ def faithful_batch_job(cfg: Mapping[str, Any], site: Site, model: str) -> GpuJob
     may split anywhere, or a longer limit)."""
     view = cfgview.model(cfg, model)
     ev = cfg["eval"]
+    if not uses_sglang(view.engine):  # the transformers backend: a fixed limit, no batch to check
+        return predict_job(cfg, site, model, list(ev["datasets"]))
     per_item = sum(predict_tokens(cfg, model, d) for d in ev["datasets"]) // max(1, _items(cfg, ev["datasets"]))
     tokens = per_item * min(int(ev["batch_size"]), _items(cfg, ev["datasets"]))
     name = f"eval_predict faithful/{model}/all (one batch of {ev['batch_size']} items)"
@@ -374,9 +384,7 @@ def faithful_batch_job(cfg: Mapping[str, Any], site: Site, model: str) -> GpuJob
     )
     try:
         return _sglang_job(cfg, site, name, model_params_b(cfg, model), view.engine, tokens, what)
-    except Unfit:
-        raise
-    except PlanError as e:
+    except TooLong as e:
         raise Unfit(str(e)) from None
 
 

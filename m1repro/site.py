@@ -1,8 +1,12 @@
-"""The SLURM site, described once (``profiles/slurm/site.yaml``): partitions, account, the shape of a GPU node and
-the time limit. Every job's request is derived from it by :mod:`m1repro.resources` (docs/site.md).
+"""The SLURM site, described once (the profile's ``site.yaml``): partitions and their time limits, account, QOS,
+reservation, extra sbatch flags, the shape of a GPU node. Every job's request is derived from it by
+:mod:`m1repro.resources` (docs/site.md).
 
-A file with an unknown key, a missing key or impossible numbers is an :class:`SiteError` that names the file and
-says what is wrong.
+* :func:`site_file`: which file (the config's ``site``, else the one next to ``--profile``, else the shipped one).
+* :func:`load_site`: read with the config's strict YAML loader and validated; a key given twice, an unknown key, a
+  missing key or impossible numbers are a :class:`SiteError` that names the file and says what is wrong.
+* ``python -m m1repro.site detect > site.yaml`` (:func:`detect`): a site file from ``sinfo``, ``scontrol show
+  node`` and ``sacctmgr`` on a login node.
 """
 
 from __future__ import annotations

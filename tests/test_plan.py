@@ -140,6 +140,12 @@ def test_tiny_config_plans_without_gpus_or_a_throughput_table(site):
     jobs = jobs_of(df)
     assert jobs["gpus"].sum() == 0 and jobs["usd"].sum() == 0  # transformers on CPU, replayed API stages
     assert "throughput" not in tiny
+    # nothing of the tiny run is left out, on the shipped site or the CI lab's (one GPU per job, a 60-minute limit)
+    from m1repro.config import deep_merge, read_yaml, resolve_config
+
+    lab = resolve_config(deep_merge({"base": "config/tiny.yaml"}, read_yaml(REPO / "tests/slurm/tiny_lab.yaml")))
+    assert plan.fit_to_site(tiny, site)[1] == []
+    assert plan.fit_to_site(lab, load_site(REPO / "tests/slurm/site.yaml"))[1] == []
 
 
 # ------------------------------------------------------------------------------------------ what a site cannot run
@@ -302,3 +308,25 @@ def test_models_only_narrows_models_and_runs_and_names_a_wrong_name(cfg, site):
     assert list(fitted["train"]["runs"]) == ["m1-7B-1K"]
     with pytest.raises(plan.PlanningError, match=r"models_only: \['m1-8B'\] are not models of the config \(have "):
         plan.fit_to_site({**cfg, "models_only": ["m1-8B"]}, site)
+
+
+def test_the_bill_and_the_small_job_figures_in_docs_site_md_are_the_codes(cfg, site, df):
+    text = (REPO / "docs" / "site.md").read_text()
+    table = text[text.index("| stage | jobs | GPU-hours estimated") :].split("\n\n")[0].splitlines()[2:]
+    totals = {r["stage"]: r for r in df.filter(pl.col("job") == "total").iter_rows(named=True)}
+    jobs = jobs_of(df)
+    for line in table:
+        stage, n, est, res, usd = (c.strip() for c in line.strip("|").split("|"))
+        stage = stage.split(" ")[0]
+        row = totals[stage]
+        count = jobs.height if stage == "all" else jobs.filter(pl.col("stage") == stage).height
+        assert int(n) == count, line
+        for got, want in ((est, row["gpu_hours_estimated"]), (res, row["gpu_hours_reserved"]), (usd, row["usd"])):
+            assert got == ("" if not round(want) else f"{want:,.0f}"), line
+    pred = totals["prediction"]
+    assert f"from {pred['gpu_hours_full_node']:,.0f} to {pred['gpu_hours_reserved']:,.0f}" in text
+    small = rsc.predict_job(cfg, site, "Qwen2.5-7B-Instruct", ["HumanityLastExam"])
+    whole = rsc.predict_job(
+        cfg, dataclasses.replace(site, shrink_small_jobs=False), "Qwen2.5-7B-Instruct", ["HumanityLastExam"]
+    )
+    assert f"takes {small.gpus} GPU for {small.limit_min} minutes instead of {whole.gpus} for {whole.limit_min}" in text

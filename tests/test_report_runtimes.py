@@ -59,7 +59,7 @@ def test_plan_per_model_reads_the_planners_csv(tmp_path):
     assert total["gpu_hours_reserved"] > total["gpu_hours_estimated"]
     gpus = job_gpus(csv)
     assert (
-        gpus["faithful/Med42-70B/NEJM"] == 8
+        gpus["faithful/Med42-70B/NEJM"] == 4  # tp 4 x dp 1: a small job on fewer GPUs (site shrink_small_jobs)
         and len(gpus) == pl.read_csv(csv).filter((pl.col("stage") == "prediction") & (pl.col("job") != "total")).height
     )
 
