@@ -330,3 +330,20 @@ def test_the_bill_and_the_small_job_figures_in_docs_site_md_are_the_codes(cfg, s
         cfg, dataclasses.replace(site, shrink_small_jobs=False), "Qwen2.5-7B-Instruct", ["HumanityLastExam"]
     )
     assert f"takes {small.gpus} GPU for {small.limit_min} minutes instead of {whole.gpus} for {whole.limit_min}" in text
+
+
+def test_table_rows_are_the_run_models_and_the_left_out_ones(tmp_path):
+    """Tables 1-2 list the models of the run and, marked, those the site left out; not those models_only drops."""
+    import yaml
+    from workflow_helpers import load_rules
+
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump(A100_40_WEEK))
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(yaml.safe_dump({"site": str(site), "models_only": ["Med42-70B", "Qwen2.5-7B-Instruct"]}))
+    rules = {r.name: r for r in load_rules(str(overlay))}
+    rows = {r["name"]: r for r in rules["report_table1"].params.models}
+    assert set(rows) == {"Med42-70B", "Qwen2.5-7B-Instruct"}
+    assert "needs tp 8" in rows["Med42-70B"]["not_run"] and "not_run" not in rows["Qwen2.5-7B-Instruct"]
+    scores = [str(p) for p in rules["report_table1"].input]
+    assert not any("Med42-70B" in p for p in scores) and any("Qwen2.5-7B-Instruct" in p for p in scores)
