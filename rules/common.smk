@@ -75,7 +75,10 @@ def hub_inputs(*paths):
 def check_hub_access():
     """Before a run (not a dry run) that fetches repos: every gated, missing or unknown-revision repo at once."""
     wanted = [HUB_REFS[j.wildcards.repo_id] for j in workflow.dag.needrun_jobs() if j.rule.name == "hub_fetch"]
-    note = hub.check_before_run(wanted)
+    try:
+        note = hub.check_before_run(wanted)
+    except hub.HubAccessError as e:  # every problem, or one for an unreachable hub; no client traceback
+        raise WorkflowError(str(e)) from None
     if note:
         logger.warning(note)
 
