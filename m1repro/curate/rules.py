@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from m1repro.curate import stages
 from m1repro.io import atomic_open
+from m1repro.progress import BatchStore, code_digest, files_digest, job_key
 from m1repro.smk import RuleJob
 
 
@@ -38,7 +39,26 @@ def curate_difficulty_model(job: RuleJob) -> None:
     model_dir = _one(job.input.model)
     if job.input.hub:  # a pre-fetched hub model: its local snapshot
         model_dir = resolve_local(job.params.cfg["models"][job.wildcards.dmodel]["path"], list(job.input.hub))
-    stages.run_difficulty_model(job.params.cfg, job.wildcards.dmodel, job.input.pool, model_dir, job.output[0])
+    store = difficulty_store(job)
+    stages.run_difficulty_model(
+        job.params.cfg, job.wildcards.dmodel, job.input.pool, model_dir, job.output[0], store=store
+    )
+    store.clear()
+
+
+# The package code that computes a difficulty batch: a change to it starts a killed job's batches afresh.
+DIFFICULTY_CODE = ("curate/difficulty.py", "engines")
+
+
+def difficulty_store(job: RuleJob) -> BatchStore:
+    """Where the difficulty job keeps its finished batches, keyed by its params, pool, weights and code."""
+    key = job_key(
+        params=job.params.cfg,
+        dmodel=job.wildcards.dmodel,
+        inputs=files_digest([job.input.pool, *job.input.model, *job.input.hub]),
+        code=code_digest(DIFFICULTY_CODE),
+    )
+    return BatchStore(f"curate_difficulty_model/{job.wildcards.dmodel}", key, suffix="json")
 
 
 def curate_difficulty(job: RuleJob) -> None:
