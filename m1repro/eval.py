@@ -240,7 +240,7 @@ def eval_predict(job: RuleJob) -> None:
     """
     from m1repro.engines import EngineSpec, load_engine
     from m1repro.hub import resolve_local
-    from m1repro.io import write_text_atomic
+    from m1repro.io import write_json_atomic, write_text_atomic
     from m1repro.log import log_event
     from m1repro.records import read_items
 
@@ -285,7 +285,8 @@ def eval_predict(job: RuleJob) -> None:
     meter = Meter(log, n_batches, len(items), model=spec_job["model"], shard=shard.name)
     try:
         lines = predict_in_batches(engine_of, items, spec_job["mode"], variants, settings, store, meter)
-        write_text_atomic(job.output[0], "".join(lines))
+        write_text_atomic(job.output.predictions, "".join(lines))
+        write_json_atomic(job.output.params, spec_job)  # what later params are compared with (covering_params)
     finally:
         for engine in loaded:
             engine.close()

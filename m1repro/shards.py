@@ -154,14 +154,15 @@ def shard_items(shard: Shard, n_items: int) -> int:
 # --------------------------------------------------------------------------------------------- merging
 
 
-def merge_lines(runs: Sequence[Sequence[str]]) -> list[str]:
+def merge_lines(runs: Sequence[Sequence[str]], variants: Sequence[str] | None = None) -> list[str]:
     """JSONL lines of consecutive runs of items, each run variant by variant, as one job writes them: variant by
-    variant (in the order they first appear), the runs in order within each variant."""
+    variant (in the order they first appear), the runs in order within each variant; only ``variants`` when given."""
     by_variant: dict[str, list[str]] = {}
     for run in runs:
         for line in run:
             by_variant.setdefault(json.loads(line)["variant"], []).append(line)
-    return [line for lines in by_variant.values() for line in lines]
+    keep = by_variant if variants is None else {v: by_variant[v] for v in by_variant if v in set(variants)}
+    return [line for lines in keep.values() for line in lines]
 
 
 def read_lines(path: str) -> list[str]:
@@ -170,12 +171,13 @@ def read_lines(path: str) -> list[str]:
 
 
 def eval_merge(job: RuleJob) -> None:
-    """Rule eval_merge: the part's shard files (in item order) into the part's predictions."""
+    """Rule eval_merge: the part's shard files (in item order) into the part's predictions, the model's configured
+    variants only (``params.variants``)."""
     from m1repro.io import atomic_open
     from m1repro.log import log_event
 
     runs = [read_lines(p) for p in job.input]
-    lines = merge_lines(runs)
+    lines = merge_lines(runs, list(job.params.variants))
     with atomic_open(job.output[0]) as fh:
         fh.writelines(lines)
     log_event(logger, "merged", shards=len(runs), records=len(lines), output=job.output[0])

@@ -25,6 +25,7 @@ ITEMS = "results/eval/items.jsonl"
 VALIDATION = "results/eval/validation.json"
 PREDICTIONS = "results/predictions/{budget_mode}/{model}/{part}.jsonl"  # a part's predictions, merged from its shards
 SHARD_PREDICTIONS = "results/predictions/{budget_mode}/{model}/{part}/{shard}.jsonl"  # one prediction job's
+SHARD_PARAMS = "results/predictions/{budget_mode}/{model}/{part}/{shard}.params.json"  # what that job was asked
 SCORES = "results/scores/{budget_mode}/{model}.csv"
 SCORED = "results/scored/{budget_mode}/{model}.jsonl"
 TRAINED_MODEL = "results/train/{run}/model"
@@ -221,6 +222,46 @@ def predict_job(
         "settings": {**cfgview.eval_settings(cfg), "budget_mode": budget_mode},
         "datasets": part_datasets(cfg, part),
     }
+
+
+def covering_params(wanted: Mapping[str, Any], recorded: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The params a prediction job keeps: those it ran with (``recorded``, its params file) when they differ from
+    ``wanted`` only by more variants. Its output then already holds every wanted record, byte for byte what a job
+    asked for fewer variants writes (a variant's records do not depend on the others: m1repro.budget's sharing), and
+    rule eval_merge keeps the wanted ones; so removing a budget or a forcing count reruns no prediction."""
+    if recorded is None or set(recorded) != set(wanted):
+        return wanted
+    rest = [k for k in wanted if k != "variants"]
+    same = all(recorded[k] == wanted[k] for k in rest)
+    covers = isinstance(recorded.get("variants"), list) and set(wanted["variants"]) <= set(recorded["variants"])
+    return recorded if same and covers else wanted
+
+
+def recorded_params(path: str | Path) -> dict[str, Any] | None:
+    """A prediction job's params file, or None when it is missing or unreadable (then nothing is reused)."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            got = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return got if isinstance(got, dict) else None
+
+
+# ---- API prices: not a rerun trigger ----------------------------------------------------------------------------
+# A reply costs what it cost when it was bought; a new price applies to the replies bought from then on and to the
+# plan (report_plan's params), so a paid stage's params leave the price out (a price change would otherwise rewrite
+# the stage's outputs and rerun curation, training and evaluation after it) and its job reads the price in force from
+# the config when it runs (:func:`with_prices`).
+def tracked_api(api: Mapping[str, Any]) -> dict[str, Any]:
+    """An API stage's settings as its params carry them: all but ``pricing``."""
+    return {k: v for k, v in api.items() if k != "pricing"}
+
+
+def with_prices(params_cfg: Mapping[str, Any], api: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A stage's params with the configured ``pricing`` of its API put back (``api``: the config's section)."""
+    return {**params_cfg, "api": {**params_cfg["api"], "pricing": dict((api or {}).get("pricing") or {})}}
 
 
 def score_file(name: str, budget_mode: str) -> str:

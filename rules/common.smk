@@ -79,7 +79,9 @@ def get_model_hub_inputs(wildcards):
 
 
 def get_predict_job(wildcards):
-    return wf.predict_job(config, SITE, wildcards.model, wildcards.budget_mode, wildcards.part, wildcards.shard)
+    """The job's params; those it already ran with when they only add variants (m1repro.workflow.covering_params)."""
+    wanted = wf.predict_job(config, SITE, wildcards.model, wildcards.budget_mode, wildcards.part, wildcards.shard)
+    return wf.covering_params(wanted, wf.recorded_params(wf.SHARD_PARAMS.format(**wildcards)))
 
 
 def get_predict_gpu_job(wildcards):
@@ -213,6 +215,10 @@ def get_difficulty_cfg(wildcards):
     cfg = dict(CURATE["difficulty"])
     model = dict(cfg["models"][wildcards.dmodel])
     model["engine"] = rsc.difficulty_engine_options(config, SITE, wildcards.dmodel)
+    if cfg.get("backend", "engine") == "engine":  # the API's settings do not reach an engine's outputs
+        cfg = {k: v for k, v in cfg.items() if k not in ("api", "api_params")}
+    elif cfg.get("api"):
+        cfg["api"] = wf.tracked_api(cfg["api"])  # the price in force is read when the job runs
     return {**cfg, "models": {wildcards.dmodel: model}}
 
 

@@ -62,7 +62,8 @@ rule eval_predict:
         model=get_model_inputs,
         hub=get_model_hub_inputs,
     output:
-        wf.SHARD_PREDICTIONS,
+        predictions=wf.SHARD_PREDICTIONS,
+        params=wf.SHARD_PARAMS,
     log:
         job="logs/eval_predict/{budget_mode}/{model}/{part}/{shard}.log",
         server="logs/eval_predict/{budget_mode}/{model}/{part}/{shard}.sglang.log",
@@ -83,7 +84,8 @@ rule eval_predict:
         "../scripts/eval_predict.py"
 
 
-# A part's shards, merged into the bytes one unsplit job writes (variant by variant, items in order).
+# A part's shards, merged into the bytes one unsplit job writes (variant by variant, items in order), with the
+# model's configured variants (a shard may hold more: m1repro.workflow.covering_params).
 rule eval_merge:
     input:
         get_shard_files,
@@ -98,6 +100,8 @@ rule eval_merge:
     localrule: True
     conda:
         "../envs/data.yaml"
+    params:
+        variants=get_variant_names,
     script:
         "../scripts/eval_merge.py"
 

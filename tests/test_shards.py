@@ -176,7 +176,7 @@ def job_env(stopping_model_dir, tmp_path, monkeypatch):  # noqa: F811 (the impor
         return SimpleNamespace(
             rule="eval_predict",
             input=SimpleNamespace(eval_items="items.jsonl", model=[str(tiny_model_dir)], hub=[]),
-            output=[out],
+            output=SimpleNamespace(predictions=out, params=f"{out}.params.json"),
             params=SimpleNamespace(job=params),
             log=SimpleNamespace(server="server.log"),
             wildcards=SimpleNamespace(budget_mode="faithful", model="tiny-think", part="all", shard=shard),
@@ -225,7 +225,8 @@ def test_shards_merge_to_the_bytes_of_one_job_and_a_killed_job_resumes(job_env, 
         parts.append(str(out))
     assert len(parts) == 2
     merged = tmp_path / "merged.jsonl"
-    shards.eval_merge(SimpleNamespace(input=parts, output=[str(merged)]))
+    variants = SimpleNamespace(variants=wf.variant_names(load_config(REPO / "config" / "tiny.yaml"), "tiny-think"))
+    shards.eval_merge(SimpleNamespace(input=parts, output=[str(merged)], params=variants))
     assert merged.read_bytes() == whole.read_bytes()
 
     # killed while computing the third of its four batches: no output, two batches kept outside it

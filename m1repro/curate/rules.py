@@ -40,9 +40,10 @@ def curate_difficulty_model(job: RuleJob) -> None:
     if job.input.hub:  # a pre-fetched hub model: its local snapshot
         model_dir = resolve_local(job.params.cfg["models"][job.wildcards.dmodel]["path"], list(job.input.hub))
     store = difficulty_store(job)
-    stages.run_difficulty_model(
-        job.params.cfg, job.wildcards.dmodel, job.input.pool, model_dir, job.output[0], store=store
-    )
+    cfg = job.params.cfg
+    if cfg.get("backend") == "api":
+        cfg = _priced(job, "difficulty")
+    stages.run_difficulty_model(cfg, job.wildcards.dmodel, job.input.pool, model_dir, job.output[0], store=store)
     store.clear()
 
 
@@ -72,9 +73,16 @@ def curate_random_draw(job: RuleJob) -> None:
     stages.run_random_draw(cfg, job.input.pool, job.input.eval, job.output[0])
 
 
+def _priced(job: RuleJob, section: str) -> dict:
+    """The stage's params with the API price in force now (prices are no rerun trigger: m1repro.workflow)."""
+    from m1repro.workflow import with_prices
+
+    return with_prices(job.params.cfg, ((job.config or {}).get("curate") or {}).get(section, {}).get("api"))
+
+
 def curate_traces(job: RuleJob) -> None:
     i, o = job.input, job.output
-    stages.run_traces(job.params.cfg, i.hard, i.random, o.traces, o.stats, _one(i.replay))
+    stages.run_traces(_priced(job, "traces"), i.hard, i.random, o.traces, o.stats, _one(i.replay))
 
 
 def curate_verify(job: RuleJob) -> None:
@@ -84,7 +92,7 @@ def curate_verify(job: RuleJob) -> None:
 
 def curate_domains(job: RuleJob) -> None:
     i, o = job.input, job.output
-    stages.run_domains(job.params.cfg, i.m23k, i.qualifiers, o.labelled, o.stats, _one(i.replay))
+    stages.run_domains(_priced(job, "domains"), i.m23k, i.qualifiers, o.labelled, o.stats, _one(i.replay))
 
 
 def curate_sample(job: RuleJob) -> None:
