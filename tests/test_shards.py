@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 from test_shared_sweep_tiny import stopping_model_dir  # noqa: F401 (a fixture)
 
 import m1repro.eval
@@ -315,3 +316,49 @@ def test_a_killed_difficulty_job_resumes_from_its_batches(qwen_tokenizer, tmp_pa
     again = EchoEngine(qwen_tokenizer)
     assert difficulty.run_engine(again, prompts, 16, batch_size=2, store=store) == want
     assert again.prompts == [difficulty.render_chat(qwen_tokenizer, prompts[4])]  # only the last batch
+
+
+def test_training_longer_than_the_limit_runs_over_attempts_and_the_bill_says_so():
+    """A training run that needs more than one time limit resumes from its checkpoints over attempts (the profile's
+    ``retries``): each attempt asks for the site's limit, and the bill reserves the GPUs for every attempt."""
+    from m1repro.plan import training_rows
+
+    cfg, site = paper_and_site(max_runtime_min=120)
+    job = rsc.train_job(cfg, site, "m1-7B-23K")
+    assert job.attempts > 1 and job.limit_min == 120
+    retries = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())["retries"]
+    assert job.attempts <= 1 + retries
+    assert [rsc.train_resources(site, job, a)["runtime"] for a in range(1, job.attempts + 1)] == [120] * job.attempts
+    row = next(r for r in training_rows(cfg, site) if r["job"] == "train_sft m1-7B-23K")
+    assert f"resumes over {job.attempts} attempts" in row["basis"]
+    assert row["gpu_hours_reserved"] == pytest.approx(job.gpus * 120 * job.attempts / 60)
+
+
+def shard_counts(cfg, site) -> tuple[int, int, int]:
+    """(parts, prediction jobs, parts split) of a config on a site."""
+    parts = jobs = split = 0
+    for m in cfg["models"]:
+        for mode in wf.budget_modes(cfg, m):
+            for part in wf.prediction_parts(cfg, m, mode):
+                n = len(wf.prediction_shards(cfg, site, m, mode, part))
+                parts, jobs, split = parts + 1, jobs + n, split + (n > 1)
+    return parts, jobs, split
+
+
+def test_the_shard_counts_quoted_in_the_docs():
+    import re
+
+    text = (REPO / "docs" / "long_jobs.md").read_text()
+    m = re.search(
+        r"the paper's (\d+) prediction\s+parts are (\d+) jobs; with a 12 h limit (\d+) parts .*? become (\d+) jobs, "
+        r"with a 4 h limit (\d+) parts become (\d+)\.",
+        text,
+        flags=re.S,
+    )
+    assert m, "docs/long_jobs.md: the shard counts sentence"
+    quoted = [int(g) for g in m.groups()]
+    cfg, site = paper_and_site()
+    parts, jobs, _ = shard_counts(cfg, site)
+    _, jobs12, split12 = shard_counts(cfg, dataclasses.replace(site, max_runtime_min=720))
+    _, jobs4, split4 = shard_counts(cfg, dataclasses.replace(site, max_runtime_min=240))
+    assert quoted == [parts, jobs, split12, split12 + jobs12 - parts, split4, split4 + jobs4 - parts]
