@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ (shared helpers)
 from workflow_helpers import REPO, SNAKEMAKE, copy_checkout, dry_run, local_rules, sbatch  # noqa: E402
@@ -216,13 +217,14 @@ def test_table1_equals_the_local_run(slurm_run, tiny_runner):
 
 
 def test_a_prediction_job_killed_at_its_time_limit_resumes_and_finishes(cluster, tmp_path_factory):
-    """One prediction job of the tiny config (tiny-base, batches of 2 items, long answers: a few minutes of work).
+    """One prediction job of the tiny config (tiny-base, batches of 2 items, longer answers: about two minutes of work).
     Once it has stored its first batch, its SLURM time limit is cut to one minute (the shortest SLURM has), so SLURM
-    ends it at the limit (TIMEOUT) with most of its work left; Snakemake retries it (the profile's ``retries``) and
+    ends it at the limit (TIMEOUT) with most of its work left; Snakemake retries it (``retries`` of the real profile,
+    which the lab's profile sets to 0) and
     the retry continues from the batches the first attempt stored (m1repro.progress) and finishes."""
     work = copy_checkout(tmp_path_factory.mktemp("timelimit"))
     target = "results/predictions/faithful/tiny-base/all.jsonl"
-    settings = "eval={batch_size: 2, baseline_max_tokens: 512, items_per_shard: null}"
+    settings = "eval={batch_size: 2, baseline_max_tokens: 160, items_per_shard: null}"
     slurm_logs = work / "logs" / "slurm" / "rule_eval_predict"
     progress = work / "cache" / "progress" / "eval_predict"
     cut: list[str] = []
@@ -235,7 +237,8 @@ def test_a_prediction_job_killed_at_its_time_limit_resumes_and_finishes(cluster,
             return True
         return False
 
-    cmd = [SNAKEMAKE, *PROFILES, "--config", settings, "--", target]
+    retries = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())["retries"]  # the site's
+    cmd = [SNAKEMAKE, *PROFILES, "--retries", str(retries), "--config", settings, "--", target]
     rc = run_interruptible(cmd, work, SLURM_TIMEOUT_S, work / "snakemake.log", until=cut_the_time_limit)
     assert rc == 0 and cut, (work / "snakemake.log").read_text()[-6000:]
     attempts = sorted((p.stem for p in slurm_logs.rglob("*.log")), key=int)
