@@ -204,6 +204,7 @@ def predict_in_batches(
         text = store.get(i)
         if text is None:
             engine = engine_of()
+            meter.begin_batch()
             before = engine.generated_tokens
             text = record_lines(run_job(engine, engine.tokenizer, batch, mode, variants, settings))
             store.put(i, text)

@@ -112,9 +112,15 @@ class Meter:
         self.logger, self.batches, self.items, self.every_s, self.clock = logger, batches, items, every_s, clock
         self.fields = fields
         self.t0 = clock()
+        self.t_work: float | None = None  # when this attempt began computing (after loading the model)
         self.last_log: float | None = None
         self.batches_done = self.items_done = 0
         self.items_now = self.tokens_now = 0  # computed in this attempt
+
+    def begin_batch(self) -> None:
+        """A batch is about to be computed: the rate counts from the first one (a model load is not work)."""
+        if self.t_work is None:
+            self.t_work = self.clock()
 
     def update(self, items: int, tokens: int = 0, resumed: bool = False) -> None:
         """One more batch of ``items`` done (``tokens`` generated for it; ``resumed``: taken from an earlier attempt)."""
@@ -131,6 +137,7 @@ class Meter:
 
     def figures(self, now: float) -> dict[str, Any]:
         elapsed = max(now - self.t0, 1e-9)
+        working = max(now - (self.t_work if self.t_work is not None else self.t0), 1e-9)
         out: dict[str, Any] = {
             **self.fields,
             "batches_done": self.batches_done,
@@ -139,10 +146,10 @@ class Meter:
             "items": self.items,
             "resumed_items": self.items_done - self.items_now,
             "elapsed_s": round(elapsed, 1),
-            "tokens_per_s": round(self.tokens_now / elapsed, 1),
+            "tokens_per_s": round(self.tokens_now / working, 1),
         }
         left = self.items - self.items_done
         if self.items_now:
-            eta = now + left * elapsed / self.items_now
+            eta = now + left * working / self.items_now
             out["eta"] = datetime.fromtimestamp(eta, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return out

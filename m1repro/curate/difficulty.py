@@ -86,6 +86,7 @@ def run_engine(
             out.extend(json.loads(saved))
             meter.update(len(chunk), resumed=True)
             continue
+        meter.begin_batch()
         before = getattr(engine, "generated_tokens", 0)
         texts = [c.text for c in engine.generate([render_chat(engine.tokenizer, p) for p in chunk], max_tokens, stops)]
         if store:
