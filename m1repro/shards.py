@@ -102,7 +102,7 @@ def max_items(cfg: Mapping[str, Any], site: Site, model: str, budget_mode: str, 
         try:
             rsc.predict_job(cfg, site, model, datasets, items=unit)
         except rsc.PlanError as exc:
-            if unit == 1:
+            if unit == 1 or not fits(1):  # not a question of length (the model does not fit the node, ...)
                 raise
             raise rsc.PlanError(
                 f"{exc}; a shard cannot be smaller than one batch of {unit} consecutive items in the faithful "

@@ -120,6 +120,11 @@ def test_a_batch_that_cannot_fit_is_a_plan_error_and_exact_mode_cuts_finer():
     model = "m1-32B-1K-released"
     with pytest.raises(rsc.PlanError, match=r"1024 items"):
         wf.prediction_shards(cfg, site, model, "faithful", "all")
+    # a model the node cannot hold is refused for that, not for its length
+    small = dataclasses.replace(site, gpus_per_node=2, gpu_mem_gb=40, max_runtime_min=1440)
+    with pytest.raises(rsc.PlanError, match=r"needs tp .* a node has 2") as refused:
+        wf.prediction_shards(cfg, small, "Med42-70B", "faithful", "NEJM")
+    assert "one batch" not in str(refused.value)
     exact = wf.prediction_shards(cfg, site, model, "exact", "all")
     assert len(exact) > 1 and any(shards.Shard.parse(s).start % 1024 for s in exact[1:])
 
