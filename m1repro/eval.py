@@ -8,21 +8,27 @@ response with their finish reasons, and the token counts.
 
 Faithful "Wait" forcing depends on the batch (:mod:`m1repro.budget`): the original's batches are runs of
 ``batch_size`` consecutive items of the whole evaluation file, so a job that forces "Wait" in the faithful mode gets
-every item, in the file's order (:func:`m1repro.workflow.prediction_parts`).
+every item, in the file's order (:func:`m1repro.workflow.prediction_parts`). A job works through its items one such
+batch at a time and stores each finished batch (:mod:`m1repro.progress`), so a job killed at its time limit resumes
+where it stopped; a part longer than the site's time limit is split into shards at batch boundaries
+(:mod:`m1repro.shards`). Both give the bytes of one unsplit job.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from m1repro import budget as bc
 from m1repro.engines.base import Engine
+from m1repro.progress import BatchStore, Meter, code_digest, files_digest, job_key
 from m1repro.prompts import Mode, render_prompt
 from m1repro.records import EvalItem
+from m1repro.shards import Shard, merge_lines
 from m1repro.smk import RuleJob
 from m1repro.variants import Variant
 
@@ -173,45 +179,118 @@ def run_job(
     return rows
 
 
+def record_lines(rows: Sequence[dict[str, Any]]) -> str:
+    """Records as the JSONL text a job writes (:func:`m1repro.io.write_jsonl_atomic`'s format)."""
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
+def predict_in_batches(
+    engine_of: Callable[[], Engine],
+    items: Sequence[EvalItem],
+    mode: Mode,
+    variants: Sequence[Variant],
+    settings: EvalSettings,
+    store: BatchStore,
+    meter: Meter,
+) -> list[str]:
+    """The job's JSONL lines, computed one batch of ``settings.batch_size`` consecutive items at a time (the
+    original's batches when the items start at a batch boundary): a batch stored by an earlier attempt of the same
+    job is taken as it is, a new one is stored before the next begins. ``engine_of`` loads the engine on first use,
+    so a job whose batches are all done loads no model. The batches are merged as one job writes its records
+    (:func:`m1repro.shards.merge_lines`)."""
+    runs: list[list[str]] = []
+    for i, start in enumerate(range(0, len(items), settings.batch_size)):
+        batch = items[start : start + settings.batch_size]
+        text = store.get(i)
+        if text is None:
+            engine = engine_of()
+            meter.begin_batch()
+            before = engine.generated_tokens
+            text = record_lines(run_job(engine, engine.tokenizer, batch, mode, variants, settings))
+            store.put(i, text)
+            meter.update(len(batch), engine.generated_tokens - before)
+        else:
+            meter.update(len(batch), resumed=True)
+        runs.append(text.splitlines(keepends=True))
+    return merge_lines(runs)
+
+
+# The package code that computes a prediction batch: a change to it starts a killed job's batches afresh.
+PREDICTION_CODE = ("eval.py", "budget.py", "prompts.py", "variants.py", "records.py", "engines")
+
+
+def prediction_store(job: RuleJob, spec_job: dict[str, Any], items: Sequence[EvalItem]) -> BatchStore:
+    """Where this job's finished batches are kept, keyed by everything they depend on: the job's params, its items,
+    the weights and hub snapshots it loads, and the code."""
+    w = job.wildcards
+    key = job_key(
+        params=spec_job,
+        items=[it.to_dict() for it in items],
+        model=files_digest(list(job.input.model)),
+        hub=files_digest(list(job.input.hub)),
+        code=code_digest(PREDICTION_CODE),
+    )
+    return BatchStore(f"eval_predict/{w.budget_mode}/{w.model}/{w.part}/{w.shard}", key)
+
+
 def eval_predict(job: RuleJob) -> None:
-    """Rule eval_predict: load the engine once, predict every variant for the part's items, write one JSONL.
+    """Rule eval_predict: predict every variant for the shard's items from one model load, batch by batch (resuming
+    the batches an earlier attempt finished), and write one JSONL.
 
     params.job: model, mode, weights, tokenizer, engine {backend, ...}, variants, settings, datasets.
     """
     from m1repro.engines import EngineSpec, load_engine
     from m1repro.hub import resolve_local
-    from m1repro.io import write_jsonl_atomic
+    from m1repro.io import write_json_atomic, write_text_atomic
     from m1repro.log import log_event
     from m1repro.records import read_items
 
     spec_job = dict(job.params.job)
     manifests = list(job.input.hub)
-    spec_job["weights"] = resolve_local(spec_job["weights"], manifests)
-    if spec_job.get("tokenizer"):
-        spec_job["tokenizer"] = resolve_local(spec_job["tokenizer"], manifests)
     variants = [Variant.parse(v) for v in spec_job["variants"]]
     settings = EvalSettings(**spec_job["settings"])
-    items = read_items(job.input.eval_items, spec_job["datasets"])
+    shard = Shard.parse(job.wildcards.shard)
+    items = list(shard.select(read_items(job.input.eval_items, spec_job["datasets"])))
+    store = prediction_store(job, spec_job, items)
+    weights = resolve_local(spec_job["weights"], manifests)
+    tokenizer = resolve_local(spec_job["tokenizer"], manifests) if spec_job.get("tokenizer") else None
     engine_opts = {k: v for k, v in spec_job["engine"].items() if k != "backend"}
     if spec_job["engine"]["backend"] == "sglang":
         engine_opts.setdefault("log_path", job.log.server)
-    spec = EngineSpec(spec_job["engine"]["backend"], spec_job["weights"], spec_job.get("tokenizer"), engine_opts)
+    spec = EngineSpec(spec_job["engine"]["backend"], weights, tokenizer, engine_opts)
     t0 = time.time()
-    engine = load_engine(spec)
-    log_event(log, "engine loaded", model=spec_job["model"], backend=spec.backend, seconds=round(time.time() - t0, 2))
+    loaded: list[Engine] = []
+
+    def engine_of() -> Engine:
+        if not loaded:
+            loaded.append(load_engine(spec))
+            log_event(
+                log, "engine loaded", model=spec_job["model"], backend=spec.backend, seconds=round(time.time() - t0, 2)
+            )
+        return loaded[0]
+
+    n_batches = -(-len(items) // settings.batch_size)
+    log_event(
+        log,
+        "predicting",
+        model=spec_job["model"],
+        datasets=spec_job["datasets"],
+        shard=shard.name,
+        items=len(items),
+        batches=n_batches,
+        batches_already_done=store.done(),
+        variants=[v.name for v in variants],
+        mode=spec_job["mode"],
+        settings=spec_job["settings"],
+    )
+    meter = Meter(log, n_batches, len(items), model=spec_job["model"], shard=shard.name)
     try:
-        log_event(
-            log,
-            "predicting",
-            model=spec_job["model"],
-            datasets=spec_job["datasets"],
-            items=len(items),
-            variants=[v.name for v in variants],
-            mode=spec_job["mode"],
-            settings=spec_job["settings"],
-        )
-        rows = run_job(engine, engine.tokenizer, items, spec_job["mode"], variants, settings)
-        n = write_jsonl_atomic(job.output[0], rows)
+        lines = predict_in_batches(engine_of, items, spec_job["mode"], variants, settings, store, meter)
+        write_text_atomic(job.output.predictions, "".join(lines))
+        write_json_atomic(job.output.params, spec_job)  # what later params are compared with (covering_params)
     finally:
-        engine.close()
-    log_event(log, "job done", records=n, seconds=round(time.time() - t0, 2), generated_tokens=engine.generated_tokens)
+        for engine in loaded:
+            engine.close()
+    store.clear()
+    tokens = loaded[0].generated_tokens if loaded else 0
+    log_event(log, "job done", records=len(lines), seconds=round(time.time() - t0, 2), generated_tokens=tokens)

@@ -4,14 +4,15 @@ fair-share and quotas see), API tokens and dollars. The same functions (m1repro.
 so the plan and the jobs cannot disagree.
 
 Stages: ``difficulty`` (one job per difficulty model), ``traces_api`` (DeepSeek-R1 traces), ``domains_api`` (MeSH
-labels), ``training`` (one job per run), ``prediction`` (one job per model x budget mode x part: a dataset, or ``all`` when
-datasets are grouped or faithful forcing needs the whole file). Curation stages appear only when ``curate.sets_source: curated``.
+labels), ``training`` (one job per run), ``prediction`` (one job per model x budget mode x part x shard: a part is a dataset, or
+``all`` when datasets are grouped or faithful forcing needs the whole file; a shard is the part's items that fit the
+site's time limit, m1repro.shards). Curation stages appear only when ``curate.sets_source: curated``.
 
 CSV columns (one row per job, then one ``total`` row per stage and a ``total`` row of all stages, ``job`` = "total"):
 
 ==================== ===========================================================================================
 stage                difficulty | traces_api | domains_api | training | prediction
-job                  the rule and its wildcards ("eval_predict faithful/m1-7B-1K/NEJM"), or "total"
+job                  the rule and its wildcards ("eval_predict faithful/m1-7B-1K/NEJM/0-end"), or "total"
 item                 model, training run, or API model
 dataset              the part of a prediction job: a dataset, or "all" (empty for other stages)
 gpu_type             the site's throughput row (GPU jobs)
@@ -292,7 +293,7 @@ def trained_runs(cfg: Mapping[str, Any]) -> list[str]:
 
 
 def prediction_rows(cfg: Mapping[str, Any], site: Site) -> list[dict[str, Any]]:
-    """One row per prediction job: model x budget mode x part, as the workflow runs them (m1repro.workflow)."""
+    """One row per prediction job: model x budget mode x part x shard, as the workflow runs them (m1repro.workflow)."""
     from m1repro import workflow as wf
 
     basis = (
@@ -304,13 +305,15 @@ def prediction_rows(cfg: Mapping[str, Any], site: Site) -> list[dict[str, Any]]:
     for name in reported_models(cfg):
         for mode in wf.budget_modes(cfg, name):
             for part in wf.prediction_parts(cfg, name, mode):
-                job = rsc.predict_job(cfg, site, name, wf.part_datasets(cfg, part))
-                rows.append(
-                    {
-                        **_gpu_row("prediction", job, name, part, site, basis),
-                        "job": f"eval_predict {mode}/{name}/{part}",
-                    }
-                )
+                for shard in wf.prediction_shards(cfg, site, name, mode, part):
+                    items = wf.shard_planned_items(cfg, part, shard)
+                    job = rsc.predict_job(cfg, site, name, wf.part_datasets(cfg, part), items)
+                    rows.append(
+                        {
+                            **_gpu_row("prediction", job, name, part, site, basis),
+                            "job": f"eval_predict {mode}/{name}/{part}/{shard}",
+                        }
+                    )
     return rows
 
 

@@ -312,12 +312,16 @@ def _sglang_job(
 def predict_tokens(cfg: Mapping[str, Any], model: str, dataset: str) -> int:
     """Upper bound of tokens one model x dataset generates over all its variants (every thinking phase at its full
     budget, every answer and baseline at its full ``max_tokens``)."""
+    return _items(cfg, [dataset]) * item_tokens(cfg, model)
+
+
+def item_tokens(cfg: Mapping[str, Any], model: str) -> int:
+    """Upper bound of tokens one item generates over all the model's variants."""
     ev = cfg["eval"]
-    n = _items(cfg, [dataset])
     per_item = 0
     for v in cfgview.model_variants(cfg, model):
         per_item += ev["baseline_max_tokens"] if v.budget is None else v.budget + ev["answer_max_tokens"]
-    return n * per_item
+    return per_item
 
 
 def uses_sglang(engine: Mapping[str, Any]) -> bool:
@@ -351,11 +355,19 @@ def _check_sglang_engine(engine: Mapping[str, Any], job: str) -> None:
         )
 
 
-def predict_job(cfg: Mapping[str, Any], site: Site, model: str, datasets: list[str]) -> GpuJob:
-    """The prediction job of one model over ``datasets`` (one dataset, or all when datasets are grouped)."""
+def predict_job(
+    cfg: Mapping[str, Any], site: Site, model: str, datasets: list[str], items: int | None = None
+) -> GpuJob:
+    """The prediction job of one model over ``datasets`` (one dataset, or all when datasets are grouped), or over
+    ``items`` of them (a shard, :mod:`m1repro.shards`)."""
     view = cfgview.model(cfg, model)
-    tokens = sum(predict_tokens(cfg, model, d) for d in datasets)
+    if items is None:
+        tokens = sum(predict_tokens(cfg, model, d) for d in datasets)
+    else:
+        tokens = items * item_tokens(cfg, model)
     name = f"eval_predict {model}/{datasets[0] if len(datasets) == 1 else 'all'}"
+    if items is not None:
+        name += f" ({items} items)"
     if not uses_sglang(view.engine):
         return _fixed_job(site, name, view.engine, tokens)
     _check_sglang_engine(view.engine, name)
@@ -393,12 +405,14 @@ def _items(cfg: Mapping[str, Any], datasets: list[str]) -> int:
     return sum(cap or DATASET_SIZES.get(d, 1000) for d in datasets)
 
 
-def engine_options(cfg: Mapping[str, Any], site: Site, model: str, datasets: list[str]) -> dict[str, Any]:
+def engine_options(
+    cfg: Mapping[str, Any], site: Site, model: str, datasets: list[str], items: int | None = None
+) -> dict[str, Any]:
     """The model's engine settings with the derived tp/dp filled in (what the prediction job's params carry)."""
     view = cfgview.model(cfg, model)
     if not uses_sglang(view.engine):
         return dict(view.engine)
-    layout = predict_job(cfg, site, model, datasets).layout
+    layout = predict_job(cfg, site, model, datasets, items).layout
     return {**view.engine, "tp": layout.tp, "dp": layout.dp}
 
 

@@ -25,6 +25,7 @@ class RuleJob:
     wildcards: Any
     resources: Any
     threads: int = 1
+    config: Any = None  # the whole config, for what a job reads but no rerun trigger tracks (API prices)
 
 
 def run(smk: Any, entry: Callable[[RuleJob], object]) -> None:
@@ -47,6 +48,7 @@ def run(smk: Any, entry: Callable[[RuleJob], object]) -> None:
         wildcards=smk.wildcards,
         resources=smk.resources,
         threads=smk.threads,
+        config=getattr(smk, "config", None),
     )
     try:
         entry(job)

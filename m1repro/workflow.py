@@ -23,7 +23,9 @@ TINY_MODEL_DIR = "resources/tiny/models"
 EVAL_DOWNLOAD = "resources/downloads/m1_eval_data.json"
 ITEMS = "results/eval/items.jsonl"
 VALIDATION = "results/eval/validation.json"
-PREDICTIONS = "results/predictions/{budget_mode}/{model}/{part}.jsonl"
+PREDICTIONS = "results/predictions/{budget_mode}/{model}/{part}.jsonl"  # a part's predictions, merged from its shards
+SHARD_PREDICTIONS = "results/predictions/{budget_mode}/{model}/{part}/{shard}.jsonl"  # one prediction job's
+SHARD_PARAMS = "results/predictions/{budget_mode}/{model}/{part}/{shard}.params.json"  # what that job was asked
 SCORES = "results/scores/{budget_mode}/{model}.csv"
 SCORED = "results/scored/{budget_mode}/{model}.jsonl"
 TRAINED_MODEL = "results/train/{run}/model"
@@ -168,6 +170,21 @@ def part_datasets(cfg: Config, part: str) -> list[str]:
     return datasets(cfg) if part == ALL_PARTS else [part]
 
 
+def prediction_shards(cfg: Config, site: Site, name: str, budget_mode: str, part: str) -> list[str]:
+    """The prediction jobs of one part: its shards (:mod:`m1repro.shards`), by name (``start-stop``)."""
+    from m1repro import shards
+
+    return [s.name for s in shards.part_shards(cfg, site, name, budget_mode, part_datasets(cfg, part))]
+
+
+def shard_files(cfg: Config, site: Site, name: str, budget_mode: str, part: str) -> list[str]:
+    """What rule eval_merge merges into the part's predictions, in item order."""
+    return [
+        SHARD_PREDICTIONS.format(budget_mode=budget_mode, model=name, part=part, shard=s)
+        for s in prediction_shards(cfg, site, name, budget_mode, part)
+    ]
+
+
 def prediction_files(cfg: Config, name: str, budget_mode: str) -> list[str]:
     return [
         PREDICTIONS.format(budget_mode=budget_mode, model=name, part=p)
@@ -179,22 +196,72 @@ def variant_names(cfg: Config, name: str) -> list[str]:
     return [v.name for v in cfgview.model_variants(cfg, name)]
 
 
-def predict_job(cfg: Config, site: Site, name: str, budget_mode: str, part: str) -> dict[str, Any]:
+def shard_planned_items(cfg: Config, part: str, shard: str) -> int:
+    """Items of one shard as planned (the part's expected size cut at the shard's bounds)."""
+    from m1repro import shards
+
+    return shards.shard_items(shards.Shard.parse(shard), shards.planned_items(cfg, part_datasets(cfg, part)))
+
+
+def predict_job(
+    cfg: Config, site: Site, name: str, budget_mode: str, part: str, shard: str = "0-end"
+) -> dict[str, Any]:
     """What one prediction job needs (its ``params``: a change reruns exactly the jobs it touches); the engine's
-    tp/dp are derived from the site (:mod:`m1repro.resources`)."""
+    tp/dp are derived from the site and the shard's work (:mod:`m1repro.resources`)."""
     from m1repro.resources import engine_options
 
     view = cfg_model(cfg, name)
+    items = shard_planned_items(cfg, part, shard)
     return {
         "model": view.name,
         "mode": view.mode,
         "weights": model_weights(cfg, name),
         "tokenizer": view.tokenizer,
-        "engine": engine_options(cfg, site, name, part_datasets(cfg, part)),
+        "engine": engine_options(cfg, site, name, part_datasets(cfg, part), items),
         "variants": variant_names(cfg, name),
         "settings": {**cfgview.eval_settings(cfg), "budget_mode": budget_mode},
         "datasets": part_datasets(cfg, part),
     }
+
+
+def covering_params(wanted: Mapping[str, Any], recorded: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The params a prediction job keeps: those it ran with (``recorded``, its params file) when they differ from
+    ``wanted`` only by more variants. Its output then already holds every wanted record, byte for byte what a job
+    asked for fewer variants writes (a variant's records do not depend on the others: m1repro.budget's sharing), and
+    rule eval_merge keeps the wanted ones; so removing a budget or a forcing count reruns no prediction."""
+    if recorded is None or set(recorded) != set(wanted):
+        return wanted
+    rest = [k for k in wanted if k != "variants"]
+    same = all(recorded[k] == wanted[k] for k in rest)
+    covers = isinstance(recorded.get("variants"), list) and set(wanted["variants"]) <= set(recorded["variants"])
+    return recorded if same and covers else wanted
+
+
+def recorded_params(path: str | Path) -> dict[str, Any] | None:
+    """A prediction job's params file, or None when it is missing or unreadable (then nothing is reused)."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            got = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return got if isinstance(got, dict) else None
+
+
+# ---- API prices: not a rerun trigger ----------------------------------------------------------------------------
+# A reply costs what it cost when it was bought; a new price applies to the replies bought from then on and to the
+# plan (report_plan's params), so a paid stage's params leave the price out (a price change would otherwise rewrite
+# the stage's outputs and rerun curation, training and evaluation after it) and its job reads the price in force from
+# the config when it runs (:func:`with_prices`).
+def tracked_api(api: Mapping[str, Any]) -> dict[str, Any]:
+    """An API stage's settings as its params carry them: all but ``pricing``."""
+    return {k: v for k, v in api.items() if k != "pricing"}
+
+
+def with_prices(params_cfg: Mapping[str, Any], api: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A stage's params with the configured ``pricing`` of its API put back (``api``: the config's section)."""
+    return {**params_cfg, "api": {**params_cfg["api"], "pricing": dict((api or {}).get("pricing") or {})}}
 
 
 def score_file(name: str, budget_mode: str) -> str:

@@ -12,6 +12,7 @@ from snakemake_interface_executor_plugins.settings import ExecMode
 from m1repro import hub
 from m1repro import plan
 from m1repro import resources as rsc
+from m1repro import shards
 from m1repro import workflow as wf
 from m1repro.site import SITE_ENV, load_site, site_file
 from m1repro.train import workflow as trainwf
@@ -42,6 +43,7 @@ MODELS = wf.models(config)
 DATASETS = wf.datasets(config)
 BUDGET_MODES = sorted({m for name in MODELS for m in wf.budget_modes(config, name)})
 PARTS = DATASETS + [wf.ALL_PARTS]
+SHARD_REGEX = shards.SHARD_REGEX
 TRAIN_RUNS = trainwf.runs(config)
 CURATE = config["curate"]
 CURATE_SETS = list(wf.SET_NAMES)
@@ -98,12 +100,19 @@ def get_model_hub_inputs(wildcards):
 
 
 def get_predict_job(wildcards):
-    return wf.predict_job(config, SITE, wildcards.model, wildcards.budget_mode, wildcards.part)
+    """The job's params; those it already ran with when they only add variants (m1repro.workflow.covering_params)."""
+    wanted = wf.predict_job(config, SITE, wildcards.model, wildcards.budget_mode, wildcards.part, wildcards.shard)
+    return wf.covering_params(wanted, wf.recorded_params(wf.SHARD_PARAMS.format(**wildcards)))
 
 
 def get_predict_gpu_job(wildcards):
-    """The prediction job's size on the site (GPUs, layout, time limit), from its token upper bound."""
-    return rsc.predict_job(config, SITE, wildcards.model, wf.part_datasets(config, wildcards.part))
+    """The prediction job's size on the site (GPUs, layout, time limit), from its shard's token upper bound."""
+    items = wf.shard_planned_items(config, wildcards.part, wildcards.shard)
+    return rsc.predict_job(config, SITE, wildcards.model, wf.part_datasets(config, wildcards.part), items)
+
+
+def get_shard_files(wildcards):
+    return wf.shard_files(config, SITE, wildcards.model, wildcards.budget_mode, wildcards.part)
 
 
 def get_cpu_resources(**extra):
@@ -227,6 +236,10 @@ def get_difficulty_cfg(wildcards):
     cfg = dict(CURATE["difficulty"])
     model = dict(cfg["models"][wildcards.dmodel])
     model["engine"] = rsc.difficulty_engine_options(config, SITE, wildcards.dmodel)
+    if cfg.get("backend", "engine") == "engine":  # the API's settings do not reach an engine's outputs
+        cfg = {k: v for k, v in cfg.items() if k not in ("api", "api_params")}
+    elif cfg.get("api"):
+        cfg["api"] = wf.tracked_api(cfg["api"])  # the price in force is read when the job runs
     return {**cfg, "models": {wildcards.dmodel: model}}
 
 
@@ -318,9 +331,10 @@ def report_bench_files():
     """Benchmark files of the reported models' prediction jobs."""
     mode = config["eval"]["budget_mode"]
     return [
-        f"logs/benchmarks/eval_predict/{mode}/{m}/{p}.tsv"
+        f"logs/benchmarks/eval_predict/{mode}/{m}/{p}/{s}.tsv"
         for m in REPORTED_MODELS
         for p in wf.prediction_parts(config, m, mode)
+        for s in wf.prediction_shards(config, SITE, m, mode, p)
     ]
 
 

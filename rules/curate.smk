@@ -169,7 +169,7 @@ rule curate_traces:
         runtime=1440,
         api_slots=1,
     params:
-        cfg={k: CURATE["traces"][k] for k in ("api", "request")},
+        cfg={"api": wf.tracked_api(CURATE["traces"]["api"]), "request": CURATE["traces"]["request"]},
     script:
         "../scripts/curate_traces.py"
 
@@ -212,7 +212,10 @@ rule curate_domains:
         runtime=720,
         api_slots=1,
     params:
-        cfg={k: CURATE["domains"][k] for k in ("api", "request", "on_unparseable")},
+        cfg={
+            "api": wf.tracked_api(CURATE["domains"]["api"]),
+            **{k: CURATE["domains"][k] for k in ("request", "on_unparseable")},
+        },
     script:
         "../scripts/curate_domains.py"
 

@@ -51,25 +51,29 @@ rule models_tiny:
         "../scripts/models_tiny.py"
 
 
-# One job per model x part: a part is one dataset, or `all` datasets in the evaluation file's order (grouped datasets,
-# or faithful "Wait" forcing, whose batches span the file). One model load serves every variant of the model; the
-# variants are records of the one output file.
+# One job per model x part x shard: a part is one dataset, or `all` datasets in the evaluation file's order (grouped
+# datasets, or faithful "Wait" forcing, whose batches span the file); a shard is a run of the part's items that fits
+# the site's time limit (m1repro.shards; most parts are one shard, `0-end`). One model load serves every variant of
+# the model; the variants are records of the one output file. A killed job resumes from its finished batches
+# (m1repro.progress).
 rule eval_predict:
     input:
         eval_items=wf.ITEMS,
         model=get_model_inputs,
         hub=get_model_hub_inputs,
     output:
-        wf.PREDICTIONS,
+        predictions=wf.SHARD_PREDICTIONS,
+        params=wf.SHARD_PARAMS,
     log:
-        job="logs/eval_predict/{budget_mode}/{model}/{part}.log",
-        server="logs/eval_predict/{budget_mode}/{model}/{part}.sglang.log",
+        job="logs/eval_predict/{budget_mode}/{model}/{part}/{shard}.log",
+        server="logs/eval_predict/{budget_mode}/{model}/{part}/{shard}.sglang.log",
     benchmark:
-        "logs/benchmarks/eval_predict/{budget_mode}/{model}/{part}.tsv"
+        "logs/benchmarks/eval_predict/{budget_mode}/{model}/{part}/{shard}.tsv"
     wildcard_constraints:
         budget_mode=name_regex(BUDGET_MODES),
         model=name_regex(MODELS),
         part=name_regex(PARTS),
+        shard=SHARD_REGEX,
     conda:
         "../envs/inference.yaml"
     resources:
@@ -78,6 +82,28 @@ rule eval_predict:
         job=get_predict_job,
     script:
         "../scripts/eval_predict.py"
+
+
+# A part's shards, merged into the bytes one unsplit job writes (variant by variant, items in order), with the
+# model's configured variants (a shard may hold more: m1repro.workflow.covering_params).
+rule eval_merge:
+    input:
+        get_shard_files,
+    output:
+        wf.PREDICTIONS,
+    log:
+        "logs/eval_merge/{budget_mode}/{model}/{part}.log",
+    wildcard_constraints:
+        budget_mode=name_regex(BUDGET_MODES),
+        model=name_regex(MODELS),
+        part=name_regex(PARTS),
+    localrule: True
+    conda:
+        "../envs/data.yaml"
+    params:
+        variants=get_variant_names,
+    script:
+        "../scripts/eval_merge.py"
 
 
 rule eval_score:

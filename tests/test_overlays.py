@@ -140,9 +140,11 @@ def test_my_site_recipe_changes_the_site_and_the_grouping_only(dry, resolved):
     assert changes(paper_cfg, resolved(("--config", f"site={SITE_4XA100}"))) == {"site": (None, SITE_4XA100)}
     jobs, _ = dry((*PAPER, "--configfile", MY_SITE))
     same_site, _ = dry((*PAPER, "--config", f"site={SITE_4XA100}"))
-    # every job but the predictions is the one the paper's run has on that site, with the same request
-    others = {key(j): slurm_resources(j) for j in jobs if j.rule != "eval_predict"}
-    assert others == {key(j): slurm_resources(j) for j in same_site if j.rule != "eval_predict"}
+    # every job but the predictions (and their merges, one per part) is the one the paper's run has on that site,
+    # with the same request
+    predicting = ("eval_predict", "eval_merge")
+    others = {key(j): slurm_resources(j) for j in jobs if j.rule not in predicting}
+    assert others == {key(j): slurm_resources(j) for j in same_site if j.rule not in predicting}
     predict = [j for j in jobs if j.rule == "eval_predict"]
     assert {j.wildcards["part"] for j in predict} == {"all"}
     pairs = {(j.wildcards["budget_mode"], j.wildcards["model"]) for j in same_site if j.rule == "eval_predict"}
@@ -179,7 +181,7 @@ def test_my_checkpoint_recipe_adds_one_model_and_restricts_table1(dry, resolved)
 
     jobs, _ = dry((*PAPER, "--configfile", MY_CHECKPOINT))
     paper_jobs, _ = dry(PAPER)
-    rules = {"hub_fetch", "eval_download", "eval_prepare", "eval_predict", "eval_score", "report_table1"}
+    rules = {"hub_fetch", "eval_download", "eval_prepare", "eval_predict", "eval_merge", "eval_score", "report_table1"}
     assert {j.rule for j in jobs} == rules  # hub_fetch: the released m1 models, on the login node
     predict = {key(j): j for j in jobs if j.rule == "eval_predict"}
     mine = [j for j in predict.values() if j.wildcards["model"] == "my-m1-7B"]

@@ -2,8 +2,9 @@
 
 The finished run is simulated cheaply (seconds, not the run's minutes): `snakemake --touch` on the empty work tree
 records every job's provenance (params, code, input set, software env) as if it had run, the outputs are then
-created empty, and a second `--touch` orders their modification times along the DAG. Then one value changes and a
-dry run lists what Snakemake would rerun.
+created empty (each prediction job's params file with the params it ran with, as the job writes it), and a second
+`--touch` orders their modification times along the DAG. Then one value changes and a dry run lists what Snakemake
+would rerun.
 """
 
 from __future__ import annotations
@@ -34,9 +35,26 @@ def finished(tmp_path_factory):
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.touch()
+    write_prediction_params(work, jobs)
     run_snakemake(touch, work)  # outputs present: touched in DAG order
     assert dry_run([TARGET, "--configfile", "config/tiny.yaml"], cwd=work) == [], "touched run is not up to date"
     return work, base, job_counts(jobs)
+
+
+def write_prediction_params(work, jobs) -> None:
+    """What each prediction job writes beside its records: the params it ran with (m1repro.eval.eval_predict)."""
+    from m1repro import workflow as wf
+    from m1repro.config import load_config
+    from m1repro.io import write_json_atomic
+    from m1repro.site import load_site
+
+    cfg = load_config(work / "config" / "tiny.yaml")
+    site = load_site(work / cfg["site"])
+    for job in jobs:
+        if job.rule == "eval_predict":
+            w = job.wildcards
+            params = wf.predict_job(cfg, site, w["model"], w["budget_mode"], w["part"], w["shard"])
+            write_json_atomic(work / wf.SHARD_PARAMS.format(**w), params)
 
 
 def rerun_after(finished, change) -> dict[str, int]:
@@ -61,8 +79,53 @@ def test_a_new_budget_reruns_only_the_sweep_models(finished):
         cfg["eval"]["budgets"] = [*cfg["eval"]["budgets"], 128]
 
     got = rerun_after(finished, change)
-    # one prediction job per figure model (the tiny config groups datasets), then its scores and the table
-    assert got == {"eval_predict": n_sweep, "eval_score": n_sweep, "report_table1": 1}
+    # one prediction job per figure model (the tiny config groups datasets), its merge, its scores and the table
+    assert got == {"eval_predict": n_sweep, "eval_merge": n_sweep, "eval_score": n_sweep, "report_table1": 1}
+
+
+def sweep_only(n):
+    return {"eval_merge": n, "eval_score": n, "report_table1": 1}
+
+
+def set_in(path: str, value):
+    def change(cfg):
+        *keys, last = path.split(".")
+        node = cfg
+        for k in keys:
+            node = node[k]
+        node[last] = value
+
+    return change
+
+
+# (what changes, the change, the jobs it reruns: a function of the tiny config's figure-model count n)
+RERUNS = [
+    # fewer budgets or forcing counts: what the predictions already hold; the merge keeps the wanted variants
+    ("remove the smallest budget", set_in("eval.budgets", [32, 64]), sweep_only),
+    ("remove the largest budget", set_in("eval.budgets", [16, 32]), sweep_only),
+    ("remove a forcing count", set_in("eval.forcing.rounds", [0, 1]), sweep_only),
+    # prices are paid when a reply is bought: no stage's output changes
+    ("an API price (traces)", set_in("curate.traces.api.pricing", {"input": 1.0, "output": 2.19}), lambda n: {}),
+    ("an API price (domains)", set_in("curate.domains.api.pricing", {"input": 2.5, "output": 20.0}), lambda n: {}),
+    # what the report shows
+    ("a model's label", set_in("models.tiny-base-CoT.label", "CoT!"), lambda n: {"report_table1": 1}),
+    ("the Table 1 budget (swept)", set_in("eval.table1_budget", 64), lambda n: {"report_table1": 1}),
+    # a shard size the evaluation file's 44 items fill in one job: the same jobs
+    ("items_per_shard below one batch", set_in("eval.items_per_shard", 16), lambda n: {}),
+    # what every prediction depends on
+    (
+        "answer_max_tokens",
+        set_in("eval.answer_max_tokens", 24),
+        lambda n: {"eval_predict": 4, "eval_merge": 4, "eval_score": 4, "report_table1": 1},
+    ),
+]
+
+
+@pytest.mark.parametrize(("what", "change", "want"), RERUNS, ids=[r[0] for r in RERUNS])
+def test_a_config_change_reruns_the_jobs_whose_outputs_it_changes(finished, what, change, want):
+    _, base, all_jobs = finished
+    assert all_jobs["eval_predict"] == 4  # the numbers above: four models, datasets grouped
+    assert rerun_after(finished, change) == want(len(figure_models(base)))
 
 
 def test_one_runs_learning_rate_reruns_its_training_and_its_model_only(finished):
@@ -78,7 +141,7 @@ def test_one_runs_learning_rate_reruns_its_training_and_its_model_only(finished)
     assert got.pop("train_sft") == 1
     assert got.pop("report_table1") == 1
     assert got.pop("eval_score") == len(trained)
-    assert got == {"eval_predict": len(trained)}, got
+    assert got == {"eval_predict": len(trained), "eval_merge": len(trained)}, got
 
 
 def test_the_scorer_reruns_scoring_not_predictions(finished):

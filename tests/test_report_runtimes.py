@@ -13,16 +13,26 @@ REPO = Path(__file__).resolve().parent.parent
 BENCH = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 
 
-def test_runtimes_per_dataset_and_grouped(tmp_path):
-    """Benchmark files as eval_predict writes them: logs/benchmarks/eval_predict/{budget_mode}/{model}/{part}.tsv."""
-    per = tmp_path / "eval_predict" / "faithful" / "m1-7B" / "NEJM.tsv"
-    per.parent.mkdir(parents=True)
-    per.write_text(BENCH + "1800.0\t0:30:00\t2048.5\t0\t0\t0\t0\t0\t0\t10\n")
-    grouped = tmp_path / "eval_predict" / "faithful" / "tiny" / "all.tsv"
-    grouped.parent.mkdir(parents=True)
-    grouped.write_text(BENCH + "36.0\t0:00:36\t900\t0\t0\t0\t0\t0\t0\t10\n")
-    df = runtimes_frame([str(per), str(grouped)], {"faithful/m1-7B/NEJM": 8})
-    assert df.rows() == [("m1-7B", "NEJM", 1800.0, 2048.5, 8, 4.0), ("tiny", "all", 36.0, 900.0, 0, 0.0)]
+def test_runtimes_per_dataset_grouped_and_sharded(tmp_path):
+    """Benchmark files as eval_predict writes them:
+    logs/benchmarks/eval_predict/{budget_mode}/{model}/{part}/{shard}.tsv."""
+    files = {
+        ("faithful", "m1-7B", "NEJM", "0-end"): "1800.0\t0:30:00\t2048.5",
+        ("faithful", "tiny", "all", "0-end"): "36.0\t0:00:36\t900",
+        ("faithful", "m1-32B", "all", "1024-end"): "60.0\t0:01:00\t100",
+    }
+    paths = []
+    for parts, row in files.items():
+        path = tmp_path / "eval_predict" / "/".join(parts[:-1]) / f"{parts[-1]}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(BENCH + row + "\t0\t0\t0\t0\t0\t0\t10\n")
+        paths.append(str(path))
+    df = runtimes_frame(paths, {"faithful/m1-7B/NEJM/0-end": 8, "faithful/m1-32B/all/1024-end": 4})
+    assert df.rows() == [
+        ("m1-7B", "NEJM", "0-end", 1800.0, 2048.5, 8, 4.0),
+        ("tiny", "all", "0-end", 36.0, 900.0, 0, 0.0),
+        ("m1-32B", "all", "1024-end", 60.0, 100.0, 4, 60.0 * 4 / 3600),
+    ]
 
 
 def planned(tmp_path, **eval_overrides):
@@ -53,13 +63,20 @@ def test_plan_per_model_reads_the_planners_csv(tmp_path):
     total = df.row(-1, named=True)
     # one job per model x dataset, or one over all datasets where faithful forcing needs the file's batches
     from m1repro import workflow as wf
+    from m1repro.site import load_site
 
-    assert total["jobs"] == jobs.height == sum(len(wf.prediction_parts(cfg, m, "faithful")) for m in models)
+    site = load_site()
+    shards = sum(
+        len(wf.prediction_shards(cfg, site, m, "faithful", p))
+        for m in models
+        for p in wf.prediction_parts(cfg, m, "faithful")
+    )
+    assert total["jobs"] == jobs.height == shards
     assert total["gpu_hours_reserved"] == pytest.approx(jobs["gpu_hours_reserved"].sum())
     assert total["gpu_hours_reserved"] > total["gpu_hours_estimated"]
     gpus = job_gpus(csv)
     assert (
-        gpus["faithful/Med42-70B/NEJM"] == 4  # tp 4 x dp 1: a small job on fewer GPUs (site shrink_small_jobs)
+        gpus["faithful/Med42-70B/NEJM/0-end"] == 4  # tp 4 x dp 1: a small job on fewer GPUs (site shrink_small_jobs)
         and len(gpus) == pl.read_csv(csv).filter((pl.col("stage") == "prediction") & (pl.col("job") != "total")).height
     )
 

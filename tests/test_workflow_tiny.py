@@ -64,6 +64,15 @@ def test_two_runs_identical(runs):
     assert not mismatch and not errors
 
 
+def test_one_shard_merges_to_its_own_bytes(runs):
+    """Each tiny part is one prediction job (shard 0-end); rule eval_merge writes the same bytes as the part's file."""
+    parts = sorted((runs[0] / "results/predictions").glob("*/*/all"))
+    assert parts
+    for part in parts:
+        assert sorted(p.name for p in part.glob("*.jsonl")) == ["0-end.jsonl"]
+        assert part.with_suffix(".jsonl").read_bytes() == (part / "0-end.jsonl").read_bytes()
+
+
 def test_rerun_does_nothing(runs):
     res = snakemake(runs[0], "-n", *TARGETS)
     assert res.returncode == 0

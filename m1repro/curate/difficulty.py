@@ -14,15 +14,16 @@ model got wrong (the curation grader, :mod:`.grade`) are kept.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
-from tqdm import tqdm
 
 from m1repro.curate.grade import Extractor, is_correct
 from m1repro.log import log_event
+from m1repro.progress import BatchStore, Meter
 
 logger = logging.getLogger(__name__)
 
@@ -66,14 +67,32 @@ def end_tokens(tokenizer: Any, model_path: str | None = None) -> list[str]:
 
 
 def run_engine(
-    engine: Any, prompts: Sequence[str], max_tokens: int, batch_size: int = 64, model_path: str | None = None
+    engine: Any,
+    prompts: Sequence[str],
+    max_tokens: int,
+    batch_size: int = 64,
+    model_path: str | None = None,
+    store: BatchStore | None = None,
 ) -> list[str]:
-    """Greedy completions of the chat-rendered prompts, in batches."""
+    """Greedy completions of the chat-rendered prompts, in batches; with a ``store`` (:mod:`m1repro.progress`) each
+    finished batch is kept, and batches an earlier attempt of the same job finished are taken from it."""
     stops = end_tokens(engine.tokenizer, model_path)
     out: list[str] = []
-    for start in tqdm(range(0, len(prompts), batch_size), desc="difficulty", mininterval=5):
-        batch = [render_chat(engine.tokenizer, p) for p in prompts[start : start + batch_size]]
-        out.extend(c.text for c in engine.generate(batch, max_tokens, stops))
+    meter = Meter(logger, -(-len(prompts) // batch_size), len(prompts), stage="difficulty")
+    for i, start in enumerate(range(0, len(prompts), batch_size)):
+        chunk = prompts[start : start + batch_size]
+        saved = store.get(i) if store else None
+        if saved is not None:
+            out.extend(json.loads(saved))
+            meter.update(len(chunk), resumed=True)
+            continue
+        meter.begin_batch()
+        before = getattr(engine, "generated_tokens", 0)
+        texts = [c.text for c in engine.generate([render_chat(engine.tokenizer, p) for p in chunk], max_tokens, stops)]
+        if store:
+            store.put(i, json.dumps(texts, ensure_ascii=False))
+        out.extend(texts)
+        meter.update(len(chunk), getattr(engine, "generated_tokens", 0) - before)
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from m1repro.curate import stages
 from m1repro.io import atomic_open
+from m1repro.progress import BatchStore, code_digest, files_digest, job_key
 from m1repro.smk import RuleJob
 
 
@@ -38,7 +39,27 @@ def curate_difficulty_model(job: RuleJob) -> None:
     model_dir = _one(job.input.model)
     if job.input.hub:  # a pre-fetched hub model: its local snapshot
         model_dir = resolve_local(job.params.cfg["models"][job.wildcards.dmodel]["path"], list(job.input.hub))
-    stages.run_difficulty_model(job.params.cfg, job.wildcards.dmodel, job.input.pool, model_dir, job.output[0])
+    store = difficulty_store(job)
+    cfg = job.params.cfg
+    if cfg.get("backend") == "api":
+        cfg = _priced(job, "difficulty")
+    stages.run_difficulty_model(cfg, job.wildcards.dmodel, job.input.pool, model_dir, job.output[0], store=store)
+    store.clear()
+
+
+# The package code that computes a difficulty batch: a change to it starts a killed job's batches afresh.
+DIFFICULTY_CODE = ("curate/difficulty.py", "engines")
+
+
+def difficulty_store(job: RuleJob) -> BatchStore:
+    """Where the difficulty job keeps its finished batches, keyed by its params, pool, weights and code."""
+    key = job_key(
+        params=job.params.cfg,
+        dmodel=job.wildcards.dmodel,
+        inputs=files_digest([job.input.pool, *job.input.model, *job.input.hub]),
+        code=code_digest(DIFFICULTY_CODE),
+    )
+    return BatchStore(f"curate_difficulty_model/{job.wildcards.dmodel}", key, suffix="json")
 
 
 def curate_difficulty(job: RuleJob) -> None:
@@ -52,9 +73,16 @@ def curate_random_draw(job: RuleJob) -> None:
     stages.run_random_draw(cfg, job.input.pool, job.input.eval, job.output[0])
 
 
+def _priced(job: RuleJob, section: str) -> dict:
+    """The stage's params with the API price in force now (prices are no rerun trigger: m1repro.workflow)."""
+    from m1repro.workflow import with_prices
+
+    return with_prices(job.params.cfg, ((job.config or {}).get("curate") or {}).get(section, {}).get("api"))
+
+
 def curate_traces(job: RuleJob) -> None:
     i, o = job.input, job.output
-    stages.run_traces(job.params.cfg, i.hard, i.random, o.traces, o.stats, _one(i.replay))
+    stages.run_traces(_priced(job, "traces"), i.hard, i.random, o.traces, o.stats, _one(i.replay))
 
 
 def curate_verify(job: RuleJob) -> None:
@@ -64,7 +92,7 @@ def curate_verify(job: RuleJob) -> None:
 
 def curate_domains(job: RuleJob) -> None:
     i, o = job.input, job.output
-    stages.run_domains(job.params.cfg, i.m23k, i.qualifiers, o.labelled, o.stats, _one(i.replay))
+    stages.run_domains(_priced(job, "domains"), i.m23k, i.qualifiers, o.labelled, o.stats, _one(i.replay))
 
 
 def curate_sample(job: RuleJob) -> None:

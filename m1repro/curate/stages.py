@@ -182,9 +182,11 @@ def run_difficulty_model(
     model_dir: str | None,
     out: str,
     cache_dir: str = "cache/api",
+    store: Any = None,
 ) -> dict[str, Any]:
     """Answer every pool question with one difficulty model; cfg: backend (engine|api), max_tokens and batch_size
-    (engine), api_params (api), grader, models.{name}.{path, engine{...}, api_model}, api{...}."""
+    (engine), api_params (api), grader, models.{name}.{path, engine{...}, api_model}, api{...}. ``store``: where an
+    engine keeps its finished batches (:class:`m1repro.progress.BatchStore`, the job resumes from them)."""
     from m1repro.curate import difficulty
 
     pool = read_table(pool_path)
@@ -200,7 +202,7 @@ def run_difficulty_model(
         try:
             outputs: list[str | None] = list(
                 difficulty.run_engine(
-                    engine, prompts, cfg["max_tokens"], cfg.get("batch_size", 64), model_path=spec.model_path
+                    engine, prompts, cfg["max_tokens"], cfg.get("batch_size", 64), spec.model_path, store
                 )
             )
         finally:

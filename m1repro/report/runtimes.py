@@ -14,20 +14,20 @@ log = logging.getLogger(__name__)
 
 
 def runtimes_frame(bench_paths: list[str], gpus: dict[str, int]) -> pl.DataFrame:
-    """One row per prediction job (``logs/benchmarks/eval_predict/{budget_mode}/{model}/{part}.tsv``; part is a
-    dataset or ``all``): wall seconds, peak RSS, GPUs of the job (``gpus`` keyed ``{budget_mode}/{model}/{part}``,
-    as :func:`job_gpus` gives) and GPU-hours (wall x GPUs)."""
+    """One row per prediction job (``logs/benchmarks/eval_predict/{budget_mode}/{model}/{part}/{shard}.tsv``; part
+    is a dataset or ``all``, shard its items ``start-stop``): wall seconds, peak RSS, GPUs of the job (``gpus`` keyed
+    ``{budget_mode}/{model}/{part}/{shard}``, as :func:`job_gpus` gives) and GPU-hours (wall x GPUs)."""
     rows = []
     for p in bench_paths:
-        path = Path(p)
-        mode, model, dataset = path.parent.parent.name, path.parent.name, path.stem
+        mode, model, dataset, shard = Path(p).with_suffix("").parts[-4:]
         b = pl.read_csv(p, separator="\t")
         s = float(b["s"].mean()) if b.height else float("nan")
-        g = int(gpus.get(f"{mode}/{model}/{dataset}", 0))
+        g = int(gpus.get(f"{mode}/{model}/{dataset}/{shard}", 0))
         rows.append(
             {
                 "model": model,
                 "dataset": dataset,
+                "shard": shard,
                 "wall_s": s,
                 "max_rss_mb": float(b["max_rss"].max()) if "max_rss" in b.columns and b.height else None,
                 "gpus": g,
@@ -37,6 +37,7 @@ def runtimes_frame(bench_paths: list[str], gpus: dict[str, int]) -> pl.DataFrame
     schema = {
         "model": pl.String,
         "dataset": pl.String,
+        "shard": pl.String,
         "wall_s": pl.Float64,
         "max_rss_mb": pl.Float64,
         "gpus": pl.Int64,
@@ -77,7 +78,7 @@ def plan_per_model(plan_csv: str | Path, models: list[str]) -> pl.DataFrame:
 
 
 def job_gpus(plan_csv: str | Path) -> dict[str, int]:
-    """GPUs of each prediction job as ``{budget_mode}/{model}/{part}`` (the job's wildcards in the plan)."""
+    """GPUs of each prediction job as ``{budget_mode}/{model}/{part}/{shard}`` (the job's wildcards in the plan)."""
     jobs = pl.read_csv(plan_csv).filter((pl.col("stage") == "prediction") & (pl.col("job") != "total"))
     return {j.split(" ", 1)[1]: int(g) for j, g in jobs.select("job", "gpus").iter_rows()}
 

@@ -20,9 +20,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ (shared helpers)
 from workflow_helpers import REPO, SNAKEMAKE, copy_checkout, dry_run, local_rules, sbatch  # noqa: E402
@@ -110,12 +112,20 @@ def test_hostnames_agree_with_scontrol_on_the_labs_node_lists(cluster):
     assert expand_hostlist(compressed) == scontrol_hostnames(compressed) == sorted(cluster)
 
 
-def run_interruptible(cmd: list[str], cwd: Path, timeout: float, log: Path) -> int:
-    """Run Snakemake; on timeout stop it with SIGINT (it ignores SIGTERM while jobs run; SIGINT cancels them)."""
+def run_interruptible(
+    cmd: list[str], cwd: Path, timeout: float, log: Path, until: Callable[[], bool] | None = None
+) -> int:
+    """Run Snakemake; on timeout stop it with SIGINT (it ignores SIGTERM while jobs run; SIGINT cancels them).
+    ``until``: called every second while Snakemake runs until it returns True (to act on a running job)."""
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT)
         try:
-            return proc.wait(timeout=timeout)
+            t0 = time.time()
+            while until is not None and proc.poll() is None and not until():
+                if time.time() - t0 > timeout:
+                    raise subprocess.TimeoutExpired(cmd, timeout)
+                time.sleep(1)
+            return proc.wait(timeout=max(1.0, timeout - (time.time() - t0)))
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGINT)
             try:
@@ -195,9 +205,60 @@ def test_each_job_ran_where_the_site_file_puts_it_with_typed_gpus(slurm_run):
 
 
 def test_table1_equals_the_local_run(slurm_run, tiny_runner):
-    """The same bytes as one local tiny run (tests/conftest.py), which slurm_run started before its own."""
+    """The same bytes as one local tiny run (tests/conftest.py), which slurm_run started before its own: the SLURM
+    run predicts in shards (tests/slurm/tiny_lab.yaml: two jobs per part, merged by eval_merge), the local run in one
+    job per part."""
+    shards = {j.wildcards["shard"] for j in slurm_run["remote"].values() if j.rule == "eval_predict"}
+    assert shards == {"0-32", "32-end"}, shards
+    local = tiny_runner.result(0) / "results" / "predictions" / "faithful"
+    assert sorted(p.name for p in local.glob("*/all/*.jsonl")) == ["0-end.jsonl"] * 4
     got = (slurm_run["work"] / "results" / "table1.csv").read_bytes()
     assert got == (tiny_runner.result(0) / "results" / "table1.csv").read_bytes()
+
+
+def test_a_prediction_job_killed_at_its_time_limit_resumes_and_finishes(cluster, tmp_path_factory):
+    """One prediction job of the tiny config (tiny-base, batches of 2 items, longer answers: about two minutes of work).
+    Once it has stored its first batch, its SLURM time limit is cut to one minute (the shortest SLURM has), so SLURM
+    ends it at the limit (TIMEOUT) with most of its work left; Snakemake retries it (``retries`` of the real profile,
+    which the lab's profile sets to 0) and
+    the retry continues from the batches the first attempt stored (m1repro.progress) and finishes."""
+    work = copy_checkout(tmp_path_factory.mktemp("timelimit"))
+    target = "results/predictions/faithful/tiny-base/all.jsonl"
+    settings = "eval={batch_size: 2, baseline_max_tokens: 160, items_per_shard: null}"
+    slurm_logs = work / "logs" / "slurm" / "rule_eval_predict"
+    progress = work / "cache" / "progress" / "eval_predict"
+    cut: list[str] = []
+
+    def cut_the_time_limit() -> bool:
+        jobs = [p.stem for p in slurm_logs.rglob("*.log")] if slurm_logs.is_dir() else []
+        if jobs and progress.is_dir() and any(progress.rglob("batch-*.jsonl")):
+            sh("scontrol", "update", f"JobId={jobs[0]}", "TimeLimit=1")
+            cut.append(jobs[0])
+            return True
+        return False
+
+    retries = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())["retries"]  # the site's
+    cmd = [SNAKEMAKE, *PROFILES, "--retries", str(retries), "--config", settings, "--", target]
+    rc = run_interruptible(cmd, work, SLURM_TIMEOUT_S, work / "snakemake.log", until=cut_the_time_limit)
+    assert rc == 0 and cut, (work / "snakemake.log").read_text()[-6000:]
+    attempts = sorted((p.stem for p in slurm_logs.rglob("*.log")), key=int)
+    acct = sacct(set(attempts))
+    states = [acct[j]["State"] for j in attempts]
+    print(f"\ntime-limited prediction job: attempts {states}")
+    assert attempts[0] == cut[0] and states == ["TIMEOUT", "COMPLETED"], states
+    log = work / "logs" / "eval_predict" / "faithful" / "tiny-base" / "all" / "0-end.log"
+    rows = [json.loads(ln) for ln in log.read_text().splitlines()]
+    start = next(r for r in rows if r["msg"] == "predicting")
+    assert 0 < start["batches_already_done"] < start["batches"] == 22, start  # the retry took up the first's work
+    assert any(r["msg"] == "progress" and r["resumed_items"] > 0 and "eta" in r for r in rows)
+    records = [json.loads(ln) for ln in (work / target).read_text().splitlines()]
+    items = read_items(work)
+    assert len(records) == len(items) and [r["id"] for r in records] == [it["id"] for it in items]
+    assert not list(progress.rglob("batch-*")), "a finished job leaves no progress behind"
+
+
+def read_items(work: Path) -> list[dict]:
+    return [json.loads(ln) for ln in (work / wf.ITEMS).read_text().splitlines()]
 
 
 def test_two_node_training_launches_one_process_per_node(cluster, tmp_path):
