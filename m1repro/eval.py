@@ -85,7 +85,7 @@ def _think_shared(
     forcing = sorted({v.budget for v in variants if v.rounds and v.budget is not None})
     if s.budget_mode == "exact":
         base = bc.exact_think(engine, prompts, bmax, 0, s.batch_size, s.wait_separator)[-1]
-        trajectories = [[bc.Segment(list(st.ids), st.finish_reason)] for st in base]
+        trajectories = [[bc.Segment(list(st.ids), st.finish_reason, list(st.stop_ids))] for st in base]
         if forcing:
             fmax = max(forcing)
             rmax = max(v.rounds for v in variants)
