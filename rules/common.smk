@@ -268,7 +268,10 @@ def report_model_row(name):
 
 TABLE1_MODELS = wf.models_where(config, table1=True)
 FIGURE_MODELS = wf.models_where(config, mode="thinking", figures=True)
-ABLATION_MODELS = [{**report_model_row(n), "row": row} for n, row in wf.ablation_rows(config).items()]
+ABLATION_MODELS = [
+    {**report_model_row(n), "row": row, "variant": wf.table2_variant(config, n)}
+    for n, row in wf.ablation_rows(config).items()
+]
 RELEASED_MODELS = [m for m in TABLE1_MODELS if wf.cfg_model(config, m).train is None]
 REPORTED_MODELS = list(dict.fromkeys(TABLE1_MODELS + [m["name"] for m in ABLATION_MODELS] + FIGURE_MODELS))
 

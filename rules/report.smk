@@ -37,7 +37,7 @@ rule report_table2:
         "../envs/report.yaml"
     params:
         models=ABLATION_MODELS,
-        budget=config["eval"]["table1_budget"],
+        budget=config["eval"]["table2_budget"],
     script:
         "../scripts/report_table2.py"
 
