@@ -200,7 +200,13 @@ def run_difficulty_model(
         try:
             outputs: list[str | None] = list(
                 difficulty.run_engine(
-                    engine, prompts, cfg["max_tokens"], cfg.get("batch_size", 64), model_path=spec.model_path
+                    engine,
+                    prompts,
+                    cfg["max_tokens"],
+                    cfg.get("batch_size", 64),
+                    model_path=spec.model_path,
+                    on_length=cfg.get("on_length", "retry"),
+                    retries=cfg.get("length_retries", difficulty.LENGTH_RETRIES),
                 )
             )
         finally:
