@@ -233,5 +233,6 @@ def eval_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
         "answer_max_tokens": ev["answer_max_tokens"],
         "baseline_max_tokens": ev["baseline_max_tokens"],
         "batch_size": ev["batch_size"],
+        "chat_template": ev["chat_template"],
         "shared_sweep": ev["shared_sweep"],
     }

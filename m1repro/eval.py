@@ -21,7 +21,7 @@ from typing import Any
 
 from m1repro import budget as bc
 from m1repro.engines.base import Engine
-from m1repro.prompts import Mode, render_prompt
+from m1repro.prompts import ChatRenderer, Mode, render_prompt
 from m1repro.records import EvalItem
 from m1repro.smk import RuleJob
 from m1repro.variants import Variant
@@ -63,6 +63,7 @@ class EvalSettings:
     baseline_max_tokens: int = 2048
     batch_size: int = 1024
     shared_sweep: bool = True
+    chat_template: ChatRenderer = "faithful"  # faithful (the original's jinja2 render) | transformers
 
 
 def _think_naive(engine: Engine, prompts: list[str], v: Variant, s: EvalSettings) -> list[bc.ThinkState]:
@@ -124,7 +125,7 @@ def run_job(
     settings: EvalSettings,
 ) -> list[dict[str, Any]]:
     """Records of every variant, variant by variant, items in the given order (see the module docstring)."""
-    prompts = [render_prompt(tokenizer, it.question, it.options, mode) for it in items]
+    prompts = [render_prompt(tokenizer, it.question, it.options, mode, settings.chat_template) for it in items]
     answers: dict[Variant, list[bc.Answer]] = {}
     if mode != "thinking":
         if any(v.budget is not None for v in variants):
