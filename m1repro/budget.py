@@ -15,7 +15,9 @@ exact: token-exact. Prompts and thinking are kept as token ids, each item has it
 
 Sharing (what a job can compute once):
 - both modes, no forcing: the thinking at budget B is the first B tokens of the thinking at the largest budget
-  (greedy decoding; per-row limits do not change a row), so one phase-1 generation serves every budget;
+  (greedy decoding; per-row limits do not change a row), so one phase-1 generation serves every budget. The cut is
+  what SGLang returns at B: the stop token counts as a generated token (an item whose stop token is its B-th ends
+  with 'length' at B) and the text skips special tokens (:func:`truncate_phase1`);
 - both modes, forcing: k rounds are a prefix of k+1 rounds at the same budget, so snapshots after each round serve
   every forcing count;
 - exact mode only: the forcing trajectory at the largest budget also serves smaller budgets. In the faithful mode a
