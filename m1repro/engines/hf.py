@@ -143,12 +143,13 @@ class HFEngine(TokenizerMixin):
                 self.generated_tokens += n + 1
                 return Completion(self.decode(kept), "stop", n + 1, tuple(kept), (int(tid),))
         if text_stops:
-            raw = str(self.tokenizer.decode(row[: limit - 1], skip_special_tokens=False))
+            before_limit = row[: limit - 1]
+            raw = str(self.tokenizer.decode(before_limit, skip_special_tokens=False))
             if any(s in raw for s in text_stops):
                 # the fewest tokens whose text holds a stop string
                 n = next(
                     k
-                    for k in range(1, len(row))
+                    for k in range(1, len(before_limit) + 1)
                     if any(s in self.tokenizer.decode(row[:k], skip_special_tokens=False) for s in text_stops)
                 )
                 text = self.decode(row[:n])
