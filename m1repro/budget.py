@@ -15,7 +15,9 @@ exact: token-exact. Prompts and thinking are kept as token ids, each item has it
 
 Sharing (what a job can compute once):
 - both modes, no forcing: the thinking at budget B is the first B tokens of the thinking at the largest budget
-  (greedy decoding; per-row limits do not change a row), so one phase-1 generation serves every budget;
+  (greedy decoding; per-row limits do not change a row), so one phase-1 generation serves every budget. The cut is
+  what SGLang returns at B: the stop token counts as a generated token (an item whose stop token is its B-th ends
+  with 'length' at B) and the text skips special tokens (:func:`truncate_phase1`);
 - both modes, forcing: k rounds are a prefix of k+1 rounds at the same budget, so snapshots after each round serve
   every forcing count;
 - exact mode only: the forcing trajectory at the largest budget also serves smaller budgets. In the faithful mode a
@@ -48,6 +50,7 @@ class ThinkState:
     num_tokens: int = 0  # faithful: the re-encoded count; exact: len(ids)
     num_wait: int = 0
     ids: list[int] = field(default_factory=list)  # exact mode (and shared sweeps): thinking token ids
+    stop_ids: list[int] = field(default_factory=list)  # after a 'stop': the matched stop token the server generated
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,14 @@ def generate_batched(
 def faithful_phase1(engine: Engine, prompts: Sequence[str], budget: int, batch_size: int) -> list[ThinkState]:
     comps = generate_batched(engine, prompts, budget, batch_size)
     return [
-        ThinkState(p, c.text, c.finish_reason, engine.count_tokens(c.text), ids=list(c.token_ids or ()))
+        ThinkState(
+            p,
+            c.text,
+            c.finish_reason,
+            engine.count_tokens(c.text),
+            ids=list(c.token_ids or ()),
+            stop_ids=list(c.stop_ids),
+        )
         for p, c in zip(prompts, comps)
     ]
 
@@ -129,10 +139,17 @@ def faithful_wait_round(
 
 
 def truncate_phase1(engine: Engine, state: ThinkState, budget: int) -> ThinkState:
-    """The phase-1 state at a smaller budget, from a phase-1 state generated with a larger one (needs token ids)."""
-    if state.finish_reason == "stop" and len(state.ids) < budget:
-        return replace(state, ids=list(state.ids))
-    ids = state.ids[:budget]
+    """The phase-1 state at a smaller budget, from a phase-1 state generated with a larger one (needs token ids).
+
+    Reproduces a run at ``budget`` as SGLang finishes it (``Req.check_finished``): the reply ended on its own only if
+    every generated token, the stop token included, came before the limit; otherwise it ends with 'length' after
+    ``budget`` generated tokens, the stop token among them when it was the ``budget``-th, and its text is decoded with
+    special tokens skipped, as the server's text is.
+    """
+    generated = state.ids + state.stop_ids
+    if state.finish_reason == "stop" and len(generated) < budget:
+        return replace(state, ids=list(state.ids), stop_ids=list(state.stop_ids))
+    ids = generated[:budget]
     text = engine.decode(ids)
     return ThinkState(state.prompt, text, "length", engine.count_tokens(text), ids=ids)
 
@@ -157,7 +174,7 @@ def exact_think(
     """
     prompt_ids = [engine.encode(p) for p in prompts]
     if initial is not None:
-        states = [replace(s, ids=list(s.ids)) for s in initial]
+        states = [replace(s, ids=list(s.ids), stop_ids=list(s.stop_ids)) for s in initial]
     else:
         comps = generate_batched(engine, prompt_ids, budget, batch_size)
         states = [
@@ -167,10 +184,11 @@ def exact_think(
                 c.finish_reason,
                 len(c.token_ids or ()),
                 ids=list(c.token_ids or ()),
+                stop_ids=list(c.stop_ids),
             )
             for p, c in zip(prompts, comps)
         ]
-    history = [[replace(s, ids=list(s.ids)) for s in states]]
+    history = [[replace(s, ids=list(s.ids), stop_ids=list(s.stop_ids)) for s in states]]
     for _ in range(rounds):
         active: list[int] = []
         for i, s in enumerate(states):
@@ -188,19 +206,24 @@ def exact_think(
             for i, c in zip(active, comps):
                 s = states[i]
                 s.ids = s.ids + list(c.token_ids or ())
+                s.stop_ids = list(c.stop_ids)
                 s.finish_reason = c.finish_reason
         for i in active:
             s = states[i]
             s.thinking = engine.decode(s.ids)
             s.num_tokens = len(s.ids)
-        history.append([replace(s, ids=list(s.ids)) for s in states])
+        history.append([replace(s, ids=list(s.ids), stop_ids=list(s.stop_ids)) for s in states])
     return history if snapshots else [history[-1]]
 
 
 @dataclass
 class Segment:
+    """One generation (or one inserted "Wait") of a trajectory: its kept ids, how it ended, and after a 'stop' the
+    stop token the server generated (it counts against the limit of the call: see :func:`exact_slice`)."""
+
     ids: list[int]
     finish_reason: str
+    stop_ids: list[int] = field(default_factory=list)
 
 
 def exact_trajectories(
@@ -219,7 +242,8 @@ def exact_trajectories(
     )
     trajectories: list[list[Segment]] = []
     for i in range(len(prompts)):
-        segs = [Segment(list(history[0][i].ids), history[0][i].finish_reason)]
+        first = history[0][i]
+        segs = [Segment(list(first.ids), first.finish_reason, list(first.stop_ids))]
         for r in range(1, len(history)):
             prev, cur = history[r - 1][i], history[r][i]
             if cur.num_wait == prev.num_wait:
@@ -227,7 +251,7 @@ def exact_trajectories(
             grown = cur.ids[len(prev.ids) :]
             wait_ids = engine.encode(wait_separator(prev.thinking, sep_rule) + WAIT)
             segs.append(Segment(grown[: len(wait_ids)], "wait"))
-            segs.append(Segment(grown[len(wait_ids) :], cur.finish_reason))
+            segs.append(Segment(grown[len(wait_ids) :], cur.finish_reason, list(cur.stop_ids)))
         trajectories.append(segs)
     return trajectories
 
@@ -236,20 +260,24 @@ def exact_slice(engine: Engine, prompt: str, segments: list[Segment], budget: in
     """The exact-mode state at (budget, rounds), cut from a trajectory generated at a larger budget and round count.
 
     Replays the exact algorithm's decisions on recorded tokens: a generation segment is cut at the remaining budget
-    (finish 'length'), and a "Wait" is inserted only after a 'stop' with room left, as :func:`exact_think` does.
+    (finish 'length'; a segment whose stop token would be the last token allowed also ends there, as SGLang checks
+    the limit first), and a "Wait" is inserted only after a 'stop' with room left, as :func:`exact_think` does.
     """
     ids: list[int] = []
+    stop_ids: list[int] = []
     finish = "length"
     waits = 0
     k = 0
     while k < len(segments):
         seg = segments[k]
         remaining = budget - len(ids)
-        if len(seg.ids) < remaining and seg.finish_reason == "stop":
+        if seg.finish_reason == "stop" and len(seg.ids) + len(seg.stop_ids) < remaining:
             ids += seg.ids
+            stop_ids = list(seg.stop_ids)
             finish = "stop"
         else:
-            ids += seg.ids[:remaining]
+            ids += (seg.ids + seg.stop_ids)[:remaining]
+            stop_ids = []
             finish = "length"
             break
         if waits >= rounds or k + 1 >= len(segments):
@@ -261,7 +289,7 @@ def exact_slice(engine: Engine, prompt: str, segments: list[Segment], budget: in
         waits += 1
         k += 2
     text = engine.decode(ids)
-    return ThinkState(prompt, text, finish, len(ids), waits, ids)
+    return ThinkState(prompt, text, finish, len(ids), waits, ids, stop_ids)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -189,22 +189,39 @@ def model(cfg: Mapping[str, Any], name: str) -> ModelView:
     )
 
 
+def ablation_row(cfg: Mapping[str, Any], name: str) -> str | None:
+    """The Table 2 row of a model: its training run's ``ablation_row`` (None: not an ablation model)."""
+    train = model(cfg, name).train
+    runs = (cfg.get("train") or {}).get("runs") or {}
+    row = (runs.get(train) or {}).get("ablation_row") if train else None
+    return str(row) if row else None
+
+
 def model_variants(cfg: Mapping[str, Any], name: str) -> list[Variant]:
-    """What a model x dataset job produces: the whole sweep for figure models, the Table 1 budget otherwise."""
+    """What a model x dataset job produces: the whole sweep for figure models; otherwise the Table 1 budget for
+    Table 1 models and the Table 2 budget for ablation models (an ablation model outside Table 1 runs only that)."""
     m = model(cfg, name)
     if m.mode != "thinking":
         return [Variant()]
     ev = cfg["eval"]
+    table2 = [ev["table2_budget"]] if ablation_row(cfg, name) else []
     if m.figures:
         forcing = ev.get("forcing", {})
         return thinking_variants(
-            list(ev["budgets"]) + [ev["table1_budget"]], forcing.get("rounds", []), forcing.get("budgets", [])
+            list(ev["budgets"]) + [ev["table1_budget"], *table2], forcing.get("rounds", []), forcing.get("budgets", [])
         )
-    return [Variant(ev["table1_budget"], 0)]
+    table1 = [ev["table1_budget"]] if m.table1 or not table2 else []
+    return [Variant(b, 0) for b in sorted({*table1, *table2})]
 
 
 def table1_variant(cfg: Mapping[str, Any], name: str) -> Variant:
     return Variant() if model(cfg, name).mode != "thinking" else Variant(cfg["eval"]["table1_budget"], 0)
+
+
+def table2_variant(cfg: Mapping[str, Any], name: str) -> Variant:
+    """Table 2's cell variant: the original evaluated its ablation models at 2048 thinking tokens
+    (``exp/250319-ablation/h100.data_curation.makefile``: ``start_server 2048``), config ``eval.table2_budget``."""
+    return Variant() if model(cfg, name).mode != "thinking" else Variant(cfg["eval"]["table2_budget"], 0)
 
 
 def eval_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -216,5 +233,6 @@ def eval_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
         "answer_max_tokens": ev["answer_max_tokens"],
         "baseline_max_tokens": ev["baseline_max_tokens"],
         "batch_size": ev["batch_size"],
+        "chat_template": ev["chat_template"],
         "shared_sweep": ev["shared_sweep"],
     }

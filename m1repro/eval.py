@@ -26,7 +26,7 @@ from typing import Any
 from m1repro import budget as bc
 from m1repro.engines.base import Engine
 from m1repro.progress import BatchStore, Meter, code_digest, files_digest, job_key
-from m1repro.prompts import Mode, render_prompt
+from m1repro.prompts import ChatRenderer, Mode, render_prompt
 from m1repro.records import EvalItem
 from m1repro.shards import Shard, merge_lines
 from m1repro.smk import RuleJob
@@ -69,6 +69,7 @@ class EvalSettings:
     baseline_max_tokens: int = 2048
     batch_size: int = 1024
     shared_sweep: bool = True
+    chat_template: ChatRenderer = "faithful"  # faithful (the original's jinja2 render) | transformers
 
 
 def _think_naive(engine: Engine, prompts: list[str], v: Variant, s: EvalSettings) -> list[bc.ThinkState]:
@@ -91,7 +92,7 @@ def _think_shared(
     forcing = sorted({v.budget for v in variants if v.rounds and v.budget is not None})
     if s.budget_mode == "exact":
         base = bc.exact_think(engine, prompts, bmax, 0, s.batch_size, s.wait_separator)[-1]
-        trajectories = [[bc.Segment(list(st.ids), st.finish_reason)] for st in base]
+        trajectories = [[bc.Segment(list(st.ids), st.finish_reason, list(st.stop_ids))] for st in base]
         if forcing:
             fmax = max(forcing)
             rmax = max(v.rounds for v in variants)
@@ -130,7 +131,7 @@ def run_job(
     settings: EvalSettings,
 ) -> list[dict[str, Any]]:
     """Records of every variant, variant by variant, items in the given order (see the module docstring)."""
-    prompts = [render_prompt(tokenizer, it.question, it.options, mode) for it in items]
+    prompts = [render_prompt(tokenizer, it.question, it.options, mode, settings.chat_template) for it in items]
     answers: dict[Variant, list[bc.Answer]] = {}
     if mode != "thinking":
         if any(v.budget is not None for v in variants):

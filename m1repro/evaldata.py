@@ -10,7 +10,7 @@ from typing import Literal
 
 from m1repro.io import InputError, atomic_open, write_json_atomic, write_jsonl_atomic
 from m1repro.log import log_event
-from m1repro.records import load_eval_file, md5sum
+from m1repro.records import AnswerCheck, load_eval_file, md5sum
 from m1repro.smk import RuleJob
 
 log = logging.getLogger(__name__)
@@ -55,12 +55,13 @@ def prepare_items(
     on_invalid: Literal["error", "exclude"] = "error",
     max_items: int | None = None,
     allow_empty: bool = False,
+    answers: AnswerCheck = "faithful",
 ) -> dict[str, int]:
     """Validate the file and write the items of the configured datasets to one JSONL in the file's order (the order
     of the original's batches), plus a summary of counts and exclusions; returns the counts per dataset. A configured
     dataset without valid items is an error naming it, unless ``allow_empty`` (``eval.allow_empty_datasets``): then
     the summary lists it under ``empty_datasets`` and Table 1 flags its cells."""
-    evalset = load_eval_file(eval_path, datasets, on_invalid=on_invalid, max_items=max_items)
+    evalset = load_eval_file(eval_path, datasets, on_invalid=on_invalid, max_items=max_items, answers=answers)
     counts = {source: len(items) for source, items in evalset.items.items()}
     empty = [d for d in datasets if not counts.get(d)]
     if empty and not allow_empty:
@@ -102,6 +103,7 @@ def eval_prepare(job: RuleJob) -> None:
         job.params.on_invalid,
         job.params.max_items,
         job.params.allow_empty,
+        job.params.answer_check,
     )
 
 

@@ -1,7 +1,10 @@
 """Every string the original m1 evaluation sends, in one place (docs/fidelity.md, Evaluation).
 
 The chat template itself comes from the model's tokenizer, as in the original, so a released checkpoint and a tiny
-test model render through the same code.
+test model render through the same code. The faithful renderer is the original's (``call_model``: 278-285):
+``jinja2.Template(template).render(messages=..., bos_token=..., add_generation_prompt=True)``, jinja2's defaults (no
+``trim_blocks``/``lstrip_blocks``, one trailing newline dropped) and no helper functions such as ``strftime_now``;
+``transformers`` renders with ``tokenizer.apply_chat_template`` (trimmed blocks, the helpers defined).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 Mode = Literal["thinking", "baseline", "cot"]
+ChatRenderer = Literal["faithful", "transformers"]
 
 BOXED_SUFFIX = "Return your final response within \\boxed{}."
 COT_SUFFIX = "Let's think step by step. Return your final response within \\boxed{}."
@@ -39,20 +43,45 @@ def user_message(question: str, options: Mapping[str, str], mode: Mode = "thinki
     return f"{question}\n{option_str(options)}\n{suffix}"
 
 
-def render_prompt(tokenizer: Any, question: str, options: Mapping[str, str], mode: Mode) -> str:
-    """The full string sent to the engine: chat template with the generation prompt, plus the think marker for
-    thinking models. The Qwen2.5 template inserts its default system prompt, as in the original."""
-    messages = [{"role": "user", "content": user_message(question, options, mode)}]
-    if getattr(tokenizer, "chat_template", None):
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    else:
-        text = tokenizer.apply_chat_template(
+def render_chat(tokenizer: Any, messages: list[dict[str, str]], renderer: ChatRenderer = "faithful") -> str:
+    """The chat template applied to ``messages`` with the generation prompt (the model's template, else Llama-3's)."""
+    own = getattr(tokenizer, "chat_template", None)
+    if renderer == "faithful":
+        import jinja2
+
+        # the Llama-3 fallback stands for the Llama-3 tokenizer the original names (tokenizer_path), whose bos it uses
+        bos = tokenizer.bos_token if own else (tokenizer.bos_token or "")
+        try:
+            return jinja2.Template(own or LLAMA3_CHAT_TEMPLATE).render(
+                messages=messages, bos_token=bos, add_generation_prompt=True
+            )
+        except jinja2.exceptions.UndefinedError as exc:
+            raise ValueError(
+                f"the chat template of {getattr(tokenizer, 'name_or_path', '?')!r} uses {exc.message}: the original "
+                "renders with plain jinja2.Template, which defines only messages, bos_token and "
+                "add_generation_prompt, so it cannot render this template; set eval.chat_template: transformers"
+            ) from exc
+    if renderer != "transformers":
+        raise ValueError(f"unknown chat renderer {renderer!r}; expected 'faithful' or 'transformers'")
+    if own:
+        return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+    return str(
+        tokenizer.apply_chat_template(
             messages,
             tokenize=False,
             add_generation_prompt=True,
             chat_template=LLAMA3_CHAT_TEMPLATE,
             bos_token=tokenizer.bos_token or "",
         )
+    )
+
+
+def render_prompt(
+    tokenizer: Any, question: str, options: Mapping[str, str], mode: Mode, renderer: ChatRenderer = "faithful"
+) -> str:
+    """The full string sent to the engine: chat template with the generation prompt, plus the think marker for
+    thinking models. The Qwen2.5 template inserts its default system prompt, as in the original."""
+    text = render_chat(tokenizer, [{"role": "user", "content": user_message(question, options, mode)}], renderer)
     if mode == "thinking":
         text += THINK_START
     return text

@@ -282,16 +282,14 @@ def table1_variant(cfg: Config, name: str) -> str:
     return cfgview.table1_variant(cfg, name).name
 
 
+def table2_variant(cfg: Config, name: str) -> str:
+    return cfgview.table2_variant(cfg, name).name
+
+
 def ablation_rows(cfg: Config) -> dict[str, str]:
     """Table 2: {model evaluating a training run with an ``ablation_row``: that row}."""
-    runs = (cfg.get("train") or {}).get("runs") or {}
-    out = {}
-    for name in models(cfg):
-        view = cfg_model(cfg, name)
-        row = (runs.get(view.train) or {}).get("ablation_row") if view.train else None
-        if row:
-            out[name] = row
-    return out
+    rows = {name: cfgview.ablation_row(cfg, name) for name in models(cfg)}
+    return {name: row for name, row in rows.items() if row}
 
 
 # ---- software deployment ---------------------------------------------------------------------------------------

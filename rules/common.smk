@@ -306,7 +306,10 @@ def report_model_row(name):
 
 TABLE1_MODELS = wf.models_where(config, table1=True)
 FIGURE_MODELS = wf.models_where(config, mode="thinking", figures=True)
-ABLATION_MODELS = [{**report_model_row(n), "row": row} for n, row in wf.ablation_rows(config).items()]
+ABLATION_MODELS = [
+    {**report_model_row(n), "row": row, "variant": wf.table2_variant(config, n)}
+    for n, row in wf.ablation_rows(config).items()
+]
 # The rows of Tables 1 and 2, with the models left out on this site (their cells say so).
 # (Models that `models_only` leaves out are not rows: the reviewer asked for the others only.)
 TABLE1_ROWS = [
@@ -315,7 +318,7 @@ TABLE1_ROWS = [
     if m in config["models"] or m in LEFT_OUT_MODELS
 ]
 TABLE2_ROWS = [
-    {**report_model_row(n), "row": row}
+    {**report_model_row(n), "row": row, "variant": wf.table2_variant(CONFIG_AS_GIVEN, n)}
     for n, row in wf.ablation_rows(CONFIG_AS_GIVEN).items()
     if n in config["models"] or n in LEFT_OUT_MODELS
 ]

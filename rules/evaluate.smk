@@ -32,6 +32,7 @@ rule eval_prepare:
         on_invalid=config["eval"]["on_invalid"],
         max_items=config["eval"]["max_items_per_dataset"],
         allow_empty=config["eval"]["allow_empty_datasets"],
+        answer_check=config["eval"]["answer_check"],
     script:
         "../scripts/eval_prepare.py"
 

@@ -37,7 +37,7 @@ rule report_table2:
         "../envs/report.yaml"
     params:
         models=TABLE2_ROWS,
-        budget=config["eval"]["table1_budget"],
+        budget=config["eval"]["table2_budget"],
     script:
         "../scripts/report_table2.py"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,14 +19,22 @@ from m1repro.engines.base import Completion
 REPO = Path(__file__).resolve().parent.parent
 
 
+# The scripted engine's special tokens: one token each (ids past the last code point), skipped in replies' text
+SPECIAL_TOKENS: tuple[str, ...] = ("<|im_end|>", "<|im_start|>", "<|endoftext|>")
+SPECIAL_BASE = 0x110000
+_SPECIAL_RE = re.compile("(" + "|".join(re.escape(t) for t in SPECIAL_TOKENS) + ")")
+
+
 @dataclass
 class ScriptedEngine:
     """An engine whose "model" is a function from the prompt text to the text it would write.
 
-    One character is one token (``encode`` = code points), so token arithmetic in tests is visible; ``count_fn``
-    replaces the count used for encoding text (the faithful mode counts by encoding each piece). Every call is
-    recorded (prompts and limits in ``calls``, stop strings in ``stops``). ``eos`` ends a generation whatever the stop
-    strings, as a model's end-of-sequence token does in SGLang.
+    One character is one token (``encode`` = code points), except the special tokens of ``SPECIAL_TOKENS``, one
+    token each, so token arithmetic in tests is visible; ``count_fn`` replaces the count used for encoding text (the
+    faithful mode counts by encoding each piece). Every call is recorded (prompts and limits in ``calls``, stop
+    strings in ``stops``). ``eos`` ends a generation whatever the stop strings, as a model's end-of-sequence token
+    does in SGLang. Replies finish as SGLang finishes them: the limit is checked before the stop tokens (a stop token
+    written as the limit-th token ends the reply with 'length'), and the text skips special tokens.
     """
 
     script: Callable[[str], str]
@@ -39,33 +48,51 @@ class ScriptedEngine:
     generated_tokens: int = 0
 
     def encode(self, text: str) -> list[int]:
-        return [ord(c) for c in text]
+        ids: list[int] = []
+        for part in _SPECIAL_RE.split(text):
+            if part in SPECIAL_TOKENS:
+                ids.append(SPECIAL_BASE + SPECIAL_TOKENS.index(part))
+            else:
+                ids.extend(ord(c) for c in part)
+        return ids
 
-    def decode(self, ids: Sequence[int]) -> str:
-        return "".join(chr(i) for i in ids)
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
+        return "".join(
+            chr(i) if i < SPECIAL_BASE else ("" if skip_special_tokens else SPECIAL_TOKENS[i - SPECIAL_BASE])
+            for i in ids
+        )
 
     def count_tokens(self, text: str) -> int:
-        return self.count_fn(text) if self.count_fn else len(text)
+        return self.count_fn(text) if self.count_fn else len(self.encode(text))
 
     def close(self) -> None:
         pass
 
     def generate(self, prompts, max_tokens, stop):
-        texts = [p if isinstance(p, str) else self.decode(p) for p in prompts]
+        texts = [p if isinstance(p, str) else self.decode(p, skip_special_tokens=False) for p in prompts]
         limits = [max_tokens] * len(texts) if isinstance(max_tokens, int) else list(max_tokens)
         self.calls.append((texts, limits))
         self.stops.append(tuple(stop))
+        token_stops = {SPECIAL_BASE + SPECIAL_TOKENS.index(s) for s in (*stop, self.eos) if s in SPECIAL_TOKENS}
+        text_stops = [s for s in stop if s not in SPECIAL_TOKENS]
         out = []
         for text, limit in zip(texts, limits):
-            full = self.script(text)
-            cut = min((full.find(s) for s in (*stop, self.eos) if s in full), default=-1)
-            if cut != -1 and cut < limit:
-                gen = full[:cut]
-                out.append(Completion(gen, "stop", len(gen) + 1, tuple(self.encode(gen))))
-            else:
-                gen = full[:limit]
-                out.append(Completion(gen, "length", len(gen), tuple(self.encode(gen))))
+            out.append(self._finish(self.encode(self.script(text)), limit, token_stops, text_stops))
         return out
+
+    def _finish(self, ids: list[int], limit: int, token_stops: set[int], text_stops: list[str]) -> Completion:
+        for n in range(1, len(ids) + 1):
+            if n >= limit:  # the limit first, whatever the token
+                break
+            if ids[n - 1] in token_stops:
+                kept = ids[: n - 1]
+                return Completion(self.decode(kept), "stop", n, tuple(kept), (ids[n - 1],))
+            raw = self.decode(ids[:n], skip_special_tokens=False)
+            hit = [raw.find(s) for s in text_stops if s in raw]
+            if hit:
+                return Completion(raw[: min(hit)], "stop", n, tuple(ids[:n]))
+        row = ids[: max(limit, 0)]
+        return Completion(self.decode(row), "length", len(row), tuple(row))
 
 
 @pytest.fixture(scope="session")

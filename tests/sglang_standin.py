@@ -1,5 +1,7 @@
 """A stand-in for `python -m sglang.launch_server` where a real one cannot run (no GPU): the same flags, the same
-/health, /generate and /v1/completions endpoints, answered by the transformers engine on a tiny model.
+/health, /generate and /v1/completions endpoints, answered by the transformers engine on a tiny model. That engine
+finishes as SGLang does (the token limit before the stop tokens; text with special tokens skipped: see
+``m1repro/engines/hf.py``), so replies here are what an SGLang server would send for the same greedy tokens.
 
 Used only by tests of the SGLang engine's lifecycle and wire format. ``--fail-at-start`` exits with an error before
 becoming healthy; ``--never-healthy`` never answers /health; ``--args-out FILE`` records the parsed flags.
@@ -63,25 +65,25 @@ def main() -> None:
             if self.path == "/generate":
                 prompts = req.get("text") or req["input_ids"]
                 sp = req["sampling_params"]
-                comps = engine.generate(prompts, [p["max_new_tokens"] for p in sp], sp[0]["stop"])
+                comps = engine.generate(prompts, [p["max_new_tokens"] for p in sp], sp[0].get("stop") or [])
                 out = []
                 for c in comps:
-                    ids = list(c.token_ids or ())
-                    if c.finish_reason == "stop":
-                        ids.append(151645)  # like SGLang, the matched stop token ends output_ids
+                    # SGLang's output_ids hold every generated id, the matched stop token included, and its
+                    # finish_reason names the match (Req.check_finished; FINISH_MATCHED_TOKEN.to_json)
+                    reason: dict[str, object] = {"type": c.finish_reason}
+                    if c.stop_ids:
+                        reason["matched"] = c.stop_ids[-1]
+                    ids = list(c.token_ids or ()) + list(c.stop_ids)
                     out.append(
                         {
                             "text": c.text,
                             "output_ids": ids,
-                            "meta_info": {
-                                "finish_reason": {"type": c.finish_reason},
-                                "completion_tokens": c.num_tokens,
-                            },
+                            "meta_info": {"finish_reason": reason, "completion_tokens": len(ids)},
                         }
                     )
                 self._send(200, out)
             elif self.path == "/v1/completions":
-                comps = engine.generate(req["prompt"], req["max_tokens"], req["stop"])
+                comps = engine.generate(req["prompt"], req["max_tokens"], req.get("stop") or [])
                 self._send(
                     200,
                     {

@@ -300,10 +300,10 @@ def eval_file(tmp: Path, data: Any = None, raw: bytes | None = None) -> Path:
     return path
 
 
-def prepare(tmp: Path, path: Path, on_invalid: str = "error", allow_empty: bool = False) -> Thunk:
+def prepare(tmp: Path, path: Path, on_invalid: str = "error", allow_empty: bool = False, answers="faithful") -> Thunk:
     out = tmp / "out"
     return lambda: prepare_items(
-        path, DATASETS, out / "items.jsonl", out / "validation.json", on_invalid, None, allow_empty
+        path, DATASETS, out / "items.jsonl", out / "validation.json", on_invalid, None, allow_empty, answers
     )
 
 
@@ -372,7 +372,8 @@ def _(tmp):
 
 @case("eval-answer-text-differs", "error", "record MedQA_USLME_test[0]", "field 'answer'", "differs")
 def _(tmp):
-    return prepare(tmp, eval_file(tmp, _with("MedQA_USLME_test", [_item(0, answer="no 0")])))
+    # eval.answer_check: strict (the faithful default scores through the answer field, as the original)
+    return prepare(tmp, eval_file(tmp, _with("MedQA_USLME_test", [_item(0, answer="no 0")])), answers="strict")
 
 
 @case("eval-duplicate-id", "error", "record MedQA_USLME_test[1]", "field 'id'", "duplicate id")

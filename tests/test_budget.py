@@ -166,15 +166,19 @@ SEGS = {
     "b": ["b" * 70],
     "c": ["cc" + STOP, "d" * 60],
     "d": ["x " + STOP, "y " + STOP, "z " + STOP],
+    "e": ["ab<|endoftext|>cd" + STOP, "e<|endoftext|>" + STOP],  # a special token that is no stop
 }
+# budgets at the corners of SEGS: "a" stops on its 15th token, "c" and "d" on their 3rd, "e" writes its special
+# token as the 3rd; a budget equal to such a position is where SGLang reports 'length' / a cut lands on it
+CORNER_BUDGETS = [3, 4, 14, 15, 16]
 
 
 @pytest.mark.parametrize("mode", ["faithful", "exact"])
 @pytest.mark.parametrize("sep", ["faithful", "space"])
 def test_shared_sweep_equals_naive(mode, sep):
     prompts = [f"{k}|" for k in SEGS]
-    variants = [Variant(b, r) for b, r in itertools.product([4, 16, 32, 64], [0])]
-    variants += [Variant(32, r) for r in (1, 2, 3)]
+    variants = [Variant(b, r) for b, r in itertools.product([*CORNER_BUDGETS, 32, 64], [0])]
+    variants += [Variant(32, r) for r in (1, 2, 3)] + [Variant(15, 1), Variant(18, 2)]
     settings = EvalSettings(budget_mode=mode, wait_separator=sep, batch_size=3)
     shared = _think_shared(ScriptedEngine(thinker(SEGS)), prompts, variants, settings)
     for v in variants:
@@ -188,12 +192,33 @@ def test_exact_slice_matches_exact_think_for_every_pair():
     prompts = [f"{k}|" for k in SEGS]
     eng = ScriptedEngine(thinker(SEGS))
     traj = bc.exact_trajectories(eng, prompts, 64, 3, batch_size=8)
-    for budget, rounds in itertools.product([1, 3, 9, 15, 16, 17, 30, 64], range(4)):
+    for budget, rounds in itertools.product([1, 3, 4, 9, 14, 15, 16, 17, 18, 19, 30, 64], range(4)):
         want = bc.exact_think(ScriptedEngine(thinker(SEGS)), prompts, budget, rounds, 8)[-1]
         got = [bc.exact_slice(eng, p, t, budget, rounds) for p, t in zip(prompts, traj)]
         assert [(s.thinking, s.finish_reason, s.num_wait) for s in got] == [
             (s.thinking, s.finish_reason, s.num_wait) for s in want
         ], (budget, rounds)
+
+
+def test_stop_token_at_the_budget_ends_with_length_as_in_sglang():
+    # "first thought." is 14 tokens and the stop token the 15th: at budget 15 SGLang checks the limit first
+    eng = ScriptedEngine(thinker(SEGS))
+    at = bc.faithful_phase1(eng, ["a|"], budget=15, batch_size=8)[0]
+    assert (at.thinking, at.finish_reason, at.num_tokens) == ("first thought.", "length", 14)
+    above = bc.faithful_phase1(eng, ["a|"], budget=16, batch_size=8)[0]
+    assert above.finish_reason == "stop"
+    # so the original appends "Final Answer:" at 15, and the cut of the run at 64 must do the same
+    cut = bc.truncate_phase1(eng, bc.faithful_phase1(eng, ["a|"], 64, 8)[0], 15)
+    assert (cut.thinking, cut.finish_reason, cut.num_tokens) == (at.thinking, at.finish_reason, at.num_tokens)
+    assert bc.answer_phase(eng, [cut], 30, 8)[0].response_text.startswith("<|im_start|>answer\nFinal Answer:")
+
+
+def test_cut_on_a_special_token_skips_it_as_sglang_does():
+    eng = ScriptedEngine(thinker(SEGS))
+    at = bc.faithful_phase1(eng, ["e|"], budget=3, batch_size=8)[0]
+    assert (at.thinking, at.finish_reason) == ("ab", "length")
+    cut = bc.truncate_phase1(eng, bc.faithful_phase1(eng, ["e|"], 64, 8)[0], 3)
+    assert (cut.thinking, cut.num_tokens) == ("ab", 2)
 
 
 def test_shared_sweep_generates_fewer_thinking_tokens():
@@ -208,7 +233,8 @@ def test_shared_sweep_generates_fewer_thinking_tokens():
         e = ScriptedEngine(thinker(SEGS))
         _think_naive(e, prompts, v, settings)
         naive_limit_sum += sum(sum(lim) for _, lim in e.calls)
-    assert shared_limit_sum == 64 * 4 and naive_limit_sum == (4 + 8 + 16 + 32 + 64) * 4
+    n = len(prompts)
+    assert shared_limit_sum == 64 * n and naive_limit_sum == (4 + 8 + 16 + 32 + 64) * n
 
 
 def test_baseline_answers_one_call_without_stop_strings():

@@ -58,10 +58,48 @@ def test_real_engine_output_has_no_end_token(tiny_model_dir):
 
     eng = HFEngine(str(tiny_model_dir), device="cpu", batch_size=2, num_threads=1)
     try:
-        out = difficulty.run_engine(eng, [PROMPT, "Short question?\nA. yes\nB. no"], 24, model_path=str(tiny_model_dir))
+        prompts = [PROMPT, "Short question?\nA. yes\nB. no"]
+        out = difficulty.run_engine(eng, prompts, 24, model_path=str(tiny_model_dir), on_length="keep")
+        # the faithful client asks a cut reply again; greedy decoding cuts it again, so the run fails as the
+        # original's did (curator: require_all_responses)
+        with pytest.raises(difficulty.LengthLimitError, match=r"max_tokens=4 after 2 re-asks \(pool rows \[0, 1\]"):
+            difficulty.run_engine(eng, prompts, 4, model_path=str(tiny_model_dir), retries=2)
     finally:
         eng.close()
     assert len(out) == 2 and not any("<|im_end|>" in o or "<|endoftext|>" in o for o in out)
+
+
+class _Cutter:
+    """Replies cut at max_tokens for the first ``cut_calls`` requests of each prompt, then a complete one."""
+
+    def __init__(self, tokenizer, cut_calls: dict[int, int]):
+        self.tokenizer, self.cut_calls, self.asked, self.calls = tokenizer, cut_calls, {}, []
+
+    def generate(self, prompts, max_tokens, stop):
+        self.calls.append(len(prompts))
+        out = []
+        for p in prompts:
+            k = int(p.split("Q")[-1].split("?")[0])
+            n = self.asked[k] = self.asked.get(k, 0) + 1
+            cut = n <= self.cut_calls.get(k, 0)
+            out.append(Completion("\\boxed{" if cut else f"\\boxed{{A}} #{n}", "length" if cut else "stop", 3))
+        return out
+
+
+def test_cut_replies_are_asked_again_as_the_original_client_does(qwen_tokenizer):
+    prompts = [f"Q{k}?\nA. yes\nB. no" for k in range(4)]
+    eng = _Cutter(qwen_tokenizer, {1: 3, 2: 10})
+    out = difficulty.run_engine(eng, prompts, 50, batch_size=4)
+    # Q1 cut three times, answered on the 4th request; Q2 answered on the 11th (1 + 10 re-asks); only cut ones re-asked
+    assert out == ["\\boxed{A} #1", "\\boxed{A} #4", "\\boxed{A} #11", "\\boxed{A} #1"]
+    assert eng.calls == [4, 2, 2, 2] + [1] * 7
+    eng = _Cutter(qwen_tokenizer, {2: 11})
+    with pytest.raises(
+        difficulty.LengthLimitError, match=r"1 difficulty replies .* after 10 re-asks \(pool rows \[2\]"
+    ):
+        difficulty.run_engine(eng, prompts, 50, batch_size=4)
+    kept = difficulty.run_engine(_Cutter(qwen_tokenizer, {2: 11}), prompts, 50, batch_size=4, on_length="keep")
+    assert kept[2] == "\\boxed{"  # keep: graded as it is, one request each
 
 
 class _ApiRecorder:

@@ -1,5 +1,7 @@
 """Exact prompt strings, rendered with the real Qwen2.5 tokenizer and chat template."""
 
+import pytest
+
 from m1repro import prompts as P
 
 OPTIONS = {"A": "Aspirin", "B": "Heparin", "C": "Warfarin", "D": "Alteplase"}
@@ -66,3 +68,55 @@ def test_wait_separator_rules():
     assert P.wait_separator("is B.\n", "faithful") == ""
     assert P.wait_separator("is B.", "space") == " "
     assert P.wait_separator("is B.\n", "space") == ""
+
+
+# A template written with line breaks between its tags: jinja2's defaults (the original's renderer) keep the
+# newline after each block tag and drop the template's last newline; transformers trims blocks.
+MULTILINE_TEMPLATE = """{% for message in messages %}
+<|im_start|>{{ message['role'] }}
+{{ message['content'] }}<|im_end|>
+{% endfor %}
+{% if add_generation_prompt %}
+<|im_start|>assistant
+{% endif %}
+"""
+DATED_TEMPLATE = (
+    "{% if strftime_now is defined %}Today: {{ strftime_now('%Y') }}{% else %}No date{% endif %}\n"
+    "{% for message in messages %}{{ message['content'] }}{% endfor %}"
+)
+CALLS_DATE_TEMPLATE = (
+    "Date: {{ strftime_now('%Y') }}\n{% for message in messages %}{{ message['content'] }}{% endfor %}"
+)
+
+
+def _with_template(tok, template):
+    import copy
+
+    tok = copy.deepcopy(tok)
+    tok.chat_template = template
+    return tok
+
+
+def test_faithful_render_keeps_line_breaks_between_tags(qwen_tokenizer):
+    tok = _with_template(qwen_tokenizer, MULTILINE_TEMPLATE)
+    msgs = [{"role": "user", "content": "Q?"}]
+    assert P.render_chat(tok, msgs) == "\n<|im_start|>user\nQ?<|im_end|>\n\n\n<|im_start|>assistant\n"
+    assert P.render_chat(tok, msgs, "transformers") == "<|im_start|>user\nQ?<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_faithful_render_has_no_date_helper(qwen_tokenizer):
+    import datetime
+
+    msgs = [{"role": "user", "content": "Q?"}]
+    tok = _with_template(qwen_tokenizer, DATED_TEMPLATE)
+    assert P.render_chat(tok, msgs) == "No date\nQ?"
+    assert P.render_chat(tok, msgs, "transformers") == f"Today: {datetime.date.today():%Y}Q?"  # trim_blocks
+    # a template that calls the helper unguarded cannot be rendered by the original: a clear error, not a guess
+    with pytest.raises(ValueError, match="strftime_now.*eval.chat_template: transformers"):
+        P.render_chat(_with_template(qwen_tokenizer, CALLS_DATE_TEMPLATE), msgs)
+
+
+def test_qwen_template_renders_the_same_either_way(qwen_tokenizer):
+    for mode in ("thinking", "baseline", "cot"):
+        faithful = P.render_prompt(qwen_tokenizer, QUESTION, OPTIONS, mode)
+        assert faithful == P.render_prompt(qwen_tokenizer, QUESTION, OPTIONS, mode, "transformers")

@@ -123,3 +123,35 @@ def test_health_timeout_stops_the_server(tiny_model_dir, tmp_path):
     # the stand-in wrote its pid nowhere; check no stand-in with this log is left running
     out = os.popen("ps -eo pid,args").read()
     assert not any("--never-healthy" in line and str(tmp_path) in line for line in out.splitlines())
+
+
+def _cutter(tokenizer) -> HFEngine:
+    eng = HFEngine.__new__(HFEngine)  # only the cutting logic: no model
+    eng.tokenizer, eng.generated_tokens = tokenizer, 0
+    return eng
+
+
+def test_transformers_engine_finishes_as_sglang(qwen_tokenizer):
+    eng = _cutter(qwen_tokenizer)
+    hello, im_end, box = qwen_tokenizer.encode("Hello world", add_special_tokens=False), 151645, 151648
+    row = [*hello, box, im_end, 9707]
+    # the stop token as the limit-th token: 'length' (SGLang checks the limit first), the text without specials
+    at = eng._cut(row, 4, {im_end}, [])
+    assert (at.text, at.finish_reason, at.token_ids, at.stop_ids) == (
+        "Hello world",
+        "length",
+        (*hello, box, im_end),
+        (),
+    )
+    above = eng._cut(row, 5, {im_end}, [])
+    assert (above.text, above.finish_reason, above.token_ids, above.stop_ids) == (
+        "Hello world",
+        "stop",
+        (*hello, box),
+        (im_end,),
+    )
+    # a stop string made of ordinary tokens, completed by the row's last token (a batch that ended early)
+    text_row = qwen_tokenizer.encode("Hello END", add_special_tokens=False)
+    cut = eng._cut(text_row, 10, set(), ["END"])
+    assert (cut.text, cut.finish_reason, cut.num_tokens) == ("Hello ", "stop", len(text_row))
+    assert eng._cut(text_row, len(text_row), set(), ["END"]).finish_reason == "length"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -31,6 +31,15 @@ PREFIX = "Return your final response within \\boxed{}. "
 
 # distill_data.py's generation_params for the Qwen models, sent as they are (the API backend's default)
 ORIGINAL_API_PARAMS: dict[str, Any] = {"temp": 0.0, "max_tokens": 4000}
+# The original's client (curator 0.1.20, distill_data.py: 85-104 sets no max_retries or require_all_responses)
+# refuses a reply that ended on `length` (its invalid finish reasons), asks again up to max_retries = 10 times, and,
+# with require_all_responses = True, fails the run if any request is still without a valid reply.
+LENGTH_RETRIES = 10
+OnLength = Literal["retry", "keep"]
+
+
+class LengthLimitError(RuntimeError):
+    """Replies that still ended at ``max_tokens`` after every re-ask (the original's run fails here)."""
 
 
 def difficulty_prompt(prompt: str) -> str:
@@ -66,6 +75,34 @@ def end_tokens(tokenizer: Any, model_path: str | None = None) -> list[str]:
     return list(dict.fromkeys(n for n in names if n))
 
 
+def ask(
+    engine: Any,
+    chats: Sequence[str],
+    max_tokens: int,
+    stops: Sequence[str],
+    on_length: OnLength = "retry",
+    retries: int = LENGTH_RETRIES,
+) -> tuple[list[str], list[int]]:
+    """One batch of requests, as the original's client treats them: a reply that ended on ``length`` is asked for
+    again, up to ``retries`` times (``on_length: retry``; ``keep`` grades it as it is). Returns the texts and the
+    positions whose last reply still ended on ``length`` (empty with ``keep``)."""
+    comps = engine.generate(list(chats), max_tokens, list(stops))
+    texts = [c.text for c in comps]
+    if on_length == "keep":
+        return texts, []
+    if on_length != "retry":
+        raise ValueError(f"curate.difficulty.on_length must be 'retry' or 'keep', got {on_length!r}")
+    pending = [i for i, c in enumerate(comps) if c.finish_reason == "length"]
+    for _ in range(retries):
+        if not pending:
+            break
+        again = engine.generate([chats[i] for i in pending], max_tokens, list(stops))
+        for i, c in zip(pending, again, strict=True):
+            texts[i] = c.text
+        pending = [i for i, c in zip(pending, again) if c.finish_reason == "length"]
+    return texts, pending
+
+
 def run_engine(
     engine: Any,
     prompts: Sequence[str],
@@ -73,26 +110,39 @@ def run_engine(
     batch_size: int = 64,
     model_path: str | None = None,
     store: BatchStore | None = None,
+    on_length: OnLength = "retry",
+    retries: int = LENGTH_RETRIES,
 ) -> list[str]:
-    """Greedy completions of the chat-rendered prompts, in batches; with a ``store`` (:mod:`m1repro.progress`) each
-    finished batch is kept, and batches an earlier attempt of the same job finished are taken from it."""
+    """Greedy completions of the chat-rendered prompts, in batches. With ``on_length: retry`` (the original's client)
+    a reply cut at ``max_tokens`` is asked again and the run fails, naming the rows, if some are still cut. With a
+    ``store`` (:mod:`m1repro.progress`) each finished batch is kept (texts and cut rows), and batches an earlier
+    attempt of the same job finished are taken from it."""
     stops = end_tokens(engine.tokenizer, model_path)
     out: list[str] = []
+    failed: list[int] = []
     meter = Meter(logger, -(-len(prompts) // batch_size), len(prompts), stage="difficulty")
     for i, start in enumerate(range(0, len(prompts), batch_size)):
         chunk = prompts[start : start + batch_size]
         saved = store.get(i) if store else None
         if saved is not None:
-            out.extend(json.loads(saved))
+            texts, cut = json.loads(saved)
             meter.update(len(chunk), resumed=True)
-            continue
-        meter.begin_batch()
-        before = getattr(engine, "generated_tokens", 0)
-        texts = [c.text for c in engine.generate([render_chat(engine.tokenizer, p) for p in chunk], max_tokens, stops)]
-        if store:
-            store.put(i, json.dumps(texts, ensure_ascii=False))
+        else:
+            meter.begin_batch()
+            before = getattr(engine, "generated_tokens", 0)
+            batch = [render_chat(engine.tokenizer, p) for p in chunk]
+            texts, cut = ask(engine, batch, max_tokens, stops, on_length, retries)
+            if store:
+                store.put(i, json.dumps([texts, list(cut)], ensure_ascii=False))
+            meter.update(len(chunk), getattr(engine, "generated_tokens", 0) - before)
         out.extend(texts)
-        meter.update(len(chunk), getattr(engine, "generated_tokens", 0) - before)
+        failed.extend(start + j for j in cut)
+    if failed:
+        raise LengthLimitError(
+            f"{len(failed)} difficulty replies still ended at max_tokens={max_tokens} after {retries} re-asks "
+            f"(pool rows {failed[:20]}{' ...' if len(failed) > 20 else ''}): the original's client fails the run "
+            "here; set curate.difficulty.on_length: keep to grade cut replies as they are"
+        )
     return out
 
 

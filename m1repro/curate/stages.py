@@ -202,7 +202,14 @@ def run_difficulty_model(
         try:
             outputs: list[str | None] = list(
                 difficulty.run_engine(
-                    engine, prompts, cfg["max_tokens"], cfg.get("batch_size", 64), spec.model_path, store
+                    engine,
+                    prompts,
+                    cfg["max_tokens"],
+                    cfg.get("batch_size", 64),
+                    model_path=spec.model_path,
+                    store=store,
+                    on_length=cfg.get("on_length", "retry"),
+                    retries=cfg.get("length_retries", difficulty.LENGTH_RETRIES),
                 )
             )
         finally:

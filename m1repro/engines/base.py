@@ -16,14 +16,21 @@ FinishReason = Literal["stop", "length"]
 class Completion:
     """One generated continuation.
 
-    ``token_ids`` are the generated ids (stop string excluded where the engine reports them); ``num_tokens`` is the
-    engine's own count of generated tokens, which for SGLang includes a matched stop sequence.
+    ``token_ids`` are the generated ids of ``text`` (a matched stop token excluded); ``stop_ids`` the ids that ended
+    the generation after them (the matched stop or end-of-sequence token), so that ``token_ids + stop_ids`` is every
+    id the server generated (SGLang's ``output_ids``). ``num_tokens`` is the engine's own count of generated tokens,
+    which for SGLang includes a matched stop sequence.
+
+    Engines finish as SGLang does (``Req.check_finished``): the token limit is checked before the stop tokens, so a
+    stop token generated as the ``max_tokens``-th token ends the reply with ``length``; ``text`` is decoded with
+    special tokens skipped (SGLang's ``skip_special_tokens=True``).
     """
 
     text: str
     finish_reason: FinishReason
     num_tokens: int
     token_ids: tuple[int, ...] | None = None
+    stop_ids: tuple[int, ...] = ()
 
 
 @runtime_checkable
@@ -31,7 +38,8 @@ class Engine(Protocol):
     """Greedy text completion with stop strings, and the model's own token arithmetic.
 
     Everything the budget controller and the prediction job use is declared here: ``encode``/``decode`` work on
-    the model's tokenizer with no special tokens added (exact budgets and shared sweeps cut token ids);
+    the model's tokenizer with no special tokens added and ``decode`` skipping them as SGLang's text does (exact
+    budgets and shared sweeps cut token ids);
     ``returns_token_ids`` says whether completions carry the generated ids (the SGLang engine's text-only ``openai``
     API does not, so shared sweeps fall back to one generation per variant).
     """
@@ -73,7 +81,10 @@ class TokenizerMixin:
         return list(self.tokenizer.encode(text, add_special_tokens=False))
 
     def decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(ids), skip_special_tokens=False)
+        """Text of generated ids as SGLang's server returns it: special tokens skipped (``skip_special_tokens``
+        defaults to true in SGLang's sampling parameters), so a thinking cut from a longer run reads as the run at
+        the smaller budget would."""
+        return str(self.tokenizer.decode(list(ids), skip_special_tokens=True))
 
 
 @dataclass(frozen=True)

@@ -133,21 +133,28 @@ class HFEngine(TokenizerMixin):
         return results
 
     def _cut(self, row: list[int], limit: int, token_stops: set[int], text_stops: list[str]) -> Completion:
-        """Cut one generated row at its first stop (token or string) or at its own token limit."""
+        """Cut one generated row as SGLang finishes a request (``Req.check_finished``): after each token the limit is
+        checked first, so a stop token generated as the ``limit``-th token ends the row with 'length'; then the stop
+        tokens, then the stop strings (matched on the text with special tokens kept, trimmed from the reply)."""
         row = row[:limit]
-        for n, tid in enumerate(row):
+        for n, tid in enumerate(row[: limit - 1]):
             if tid in token_stops:
                 kept = row[:n]
                 self.generated_tokens += n + 1
-                return Completion(self.decode(kept), "stop", n + 1, tuple(kept))
+                return Completion(self.decode(kept), "stop", n + 1, tuple(kept), (int(tid),))
         if text_stops:
-            text = self.decode(row)
-            hits = [text.find(s) for s in text_stops if s in text]
-            if hits:
-                cut = min(hits)
-                # the fewest tokens whose text reaches the stop string
-                n = next(k for k in range(1, len(row) + 1) if len(self.decode(row[:k])) >= cut + 1)
+            before_limit = row[: limit - 1]
+            raw = str(self.tokenizer.decode(before_limit, skip_special_tokens=False))
+            if any(s in raw for s in text_stops):
+                # the fewest tokens whose text holds a stop string
+                n = next(
+                    k
+                    for k in range(1, len(before_limit) + 1)
+                    if any(s in self.tokenizer.decode(row[:k], skip_special_tokens=False) for s in text_stops)
+                )
+                text = self.decode(row[:n])
+                hits = [text.find(s) for s in text_stops if s in text]
                 self.generated_tokens += n
-                return Completion(text[:cut], "stop", n, tuple(row[:n]))
+                return Completion(text[: min(hits)] if hits else text, "stop", n, tuple(row[:n]))
         self.generated_tokens += len(row)
         return Completion(self.decode(row), "length", len(row), tuple(row))

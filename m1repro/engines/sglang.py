@@ -97,12 +97,19 @@ def parse_native_response(body: Any, n: int) -> list[Completion]:
         if kind not in ("stop", "length"):
             raise ValueError(f"SGLang result {k}: finish_reason {reason!r} (expected stop or length)")
         ids = r.get("output_ids")
+        ids = list(ids) if ids is not None else None
+        stop_ids: tuple[int, ...] = ()
+        matched = reason.get("matched") if isinstance(reason, dict) else None
+        # a matched stop token ends output_ids (FINISH_MATCHED_TOKEN) and is trimmed from the text: keep it apart
+        if kind == "stop" and ids and isinstance(matched, int) and not isinstance(matched, bool) and ids[-1] == matched:
+            stop_ids = (ids.pop(),)
         out.append(
             Completion(
                 text=r["text"],
                 finish_reason=kind,
-                num_tokens=int(meta.get("completion_tokens", len(ids or ()))),
+                num_tokens=int(meta.get("completion_tokens", len(ids or ()) + len(stop_ids))),
                 token_ids=tuple(ids) if ids is not None else None,
+                stop_ids=stop_ids,
             )
         )
     return out
@@ -249,9 +256,12 @@ class SGLangEngine(TokenizerMixin):
     # -- Engine protocol -----------------------------------------------------------------------------------------
 
     def _drop_stop_token(self, c: Completion, stop: Sequence[str]) -> Completion:
-        """Output ids may end with the matched stop token; the thinking's ids must not contain it."""
-        if c.finish_reason == "stop" and c.token_ids and self.decode(c.token_ids[-1:]) in stop:
-            return Completion(c.text, c.finish_reason, c.num_tokens, c.token_ids[:-1])
+        """A stop string matched as one special token (FINISH_MATCHED_STR) also ends output_ids: the thinking's ids
+        must not contain it, so it moves to ``stop_ids`` (a matched token id was set apart by the parser)."""
+        if c.finish_reason == "stop" and not c.stop_ids and c.token_ids:
+            last = self.tokenizer.decode(list(c.token_ids[-1:]), skip_special_tokens=False)
+            if last in stop:
+                return Completion(c.text, c.finish_reason, c.num_tokens, c.token_ids[:-1], c.token_ids[-1:])
         return c
 
     def _post(self, path: str, payload: dict[str, Any]) -> Any:

@@ -403,7 +403,8 @@ def write_comparison(
     ):
         with atomic_open(path) as fh:
             df.write_csv(fh, float_precision=2)
-    variants = {m["name"]: m["variant"] for m in [*table1_models, *table2_models]}
+    # the scorer section reads each model's Table 1 variant: Table 1 wins for a model in both tables
+    variants = {m["name"]: m["variant"] for m in [*table2_models, *table1_models]}
     write_text_atomic(
         out["md"], comparison_markdown(cmp, scorer, modes, tolerance, count_tolerance, variants, budget_note)
     )

@@ -14,7 +14,7 @@ def report_table1(job: RuleJob) -> None:
 
 
 def report_table2(job: RuleJob) -> None:
-    """Table 2: the data-filtering ablation (models fine-tuned on each set, at the Table 1 budget)."""
+    """Table 2: the data-filtering ablation (models fine-tuned on each set, at the Table 2 budget)."""
     from m1repro.report.tables import write_table2
 
     o = job.output

@@ -240,9 +240,9 @@ def write_table2(
     df = table2_frame(score_paths, models)
     notes = [
         f"Each row is a model fine-tuned on that set (config `train.runs.<run>.ablation_row`), evaluated at the "
-        f"Table 1 budget ({budget} thinking tokens)."
+        f"Table 2 budget ({budget} thinking tokens, config `eval.table2_budget`; the original's ablation runs used 2048)."
         if budget
-        else "Evaluated at the Table 1 budget."
+        else "Evaluated at the Table 2 budget (config `eval.table2_budget`)."
     ]
     missing = [r for r in TABLE2_ROW_NAMES if r not in {f"{s} {f}" for s, f in zip(df["scale"], df["data_filtering"])}]
     if df.height == 0:
