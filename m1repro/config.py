@@ -12,6 +12,7 @@ by two models. The rules then hand each job only its slice as ``params``.
 from __future__ import annotations
 
 import copy
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 import yaml
 
 from m1repro.io import InputError
+from m1repro.log import looks_like_key
 from m1repro.variants import Variant, thinking_variants
 
 REPO = Path(__file__).resolve().parent.parent
@@ -88,6 +90,24 @@ def _typed_cli_values(value: Any) -> Any:
     return value
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def refuse_keys(cfg: Any, where: str = "") -> None:
+    """Every ``api_key_env`` must name an environment variable. A value that is not a name (a key pasted in by
+    mistake) is an error that never shows the value: this runs before the schema, whose messages would echo it."""
+    if isinstance(cfg, Mapping):
+        for k, v in cfg.items():
+            at = f"{where}.{k}" if where else str(k)
+            if k == "api_key_env" and isinstance(v, str) and not _ENV_NAME.fullmatch(v):
+                shape = "looks like an API key" if looks_like_key(v) else "is not a variable name"
+                raise ValueError(
+                    f"config {at}: the value {shape} (not shown). Give the NAME of the environment variable that "
+                    "holds the key (e.g. OPENAI_API_KEY), never the key; if a key was pasted here, revoke it"
+                )
+            refuse_keys(v, at)
+
+
 def resolve_config(
     given: Mapping[str, Any],
     configfiles: Sequence[str | Path] = (),
@@ -107,11 +127,13 @@ def resolve_config(
                 if isinstance(value, dict)
                 else _typed_cli_values(value)
             )
+    refuse_keys(overlay)
     base = overlay.pop("base", BASE_CONFIG)
     if base and not Path(base).exists() and (REPO / base).exists():
         base = REPO / base  # the repository's own base when read from elsewhere (tools, tests)
     cfg = deep_merge(read_yaml(base), overlay) if base else overlay
     cfg.pop("base", None)
+    refuse_keys(cfg)
     validate_config(cfg)
     check_config(cfg, workdir)
     return cfg

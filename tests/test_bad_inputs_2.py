@@ -1,0 +1,345 @@
+"""Bad inputs and faults, round 2: the classes that cost money, published numbers or a secret (issue 21).
+
+As in ``test_bad_inputs.py``, each case is one ``@case``: its test id is ``NNN-<outcome>-<name>``, the outcome
+``error`` (a clear error naming what ``expect`` lists, never a bare KeyError/TypeError traceback), ``excluded`` (a
+counted exclusion, the count checked) or ``handled`` (the fault is survived and the result is the honest one, as
+the thunk checks). Each case builds its inputs under ``tmp_path`` and returns the call to make. After every case the
+test checks that no key-shaped string (the test key below) reached any file under ``tmp_path``, and that no input
+file lost a byte (append-only caches may grow).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from api_standin import StandIn
+
+from m1repro.api import chat
+from m1repro.api.chat import ChatClient, ledger_path
+from m1repro.curate.schema import pool_frame, write_table
+
+REPO = Path(__file__).resolve().parent.parent
+CASES: list[Any] = []
+Thunk = Callable[[], Any]
+KEY = "sk-proj-Rel1ab1l1tyTestKey0123456789"  # what the tests put in the key variable; must never reach a file
+KEY_VAR = "M1_TEST_REL_KEY"
+
+
+def case(name: str, outcome: str, *expect: str):
+    def deco(fn: Callable[[Path], Thunk]) -> Callable[[Path], Thunk]:
+        CASES.append(pytest.param(fn, outcome, expect, id=f"{len(CASES) + 1:03d}-{outcome}-{name}"))
+        return fn
+
+    return deco
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch):
+    monkeypatch.setenv(KEY_VAR, KEY)
+
+
+# ---- paid replies: never lost, never paid twice, every bill on record -------------------------------------------------
+MODEL = "Pro/deepseek-ai/DeepSeek-R1"
+PARAMS = {"temp": 0.0, "max_tokens": 8000}
+PRICE = {"input": 0.55, "output": 2.19}
+ONE = 10 / 1e6 * PRICE["input"] + 20 / 1e6 * PRICE["output"]  # the stand-in bills 10 + 20 tokens per reply
+
+
+def msgs(n: int) -> list[list[dict[str, str]]]:
+    return [[{"role": "user", "content": f"Question {i}: which nerve supplies the deltoid?"}] for i in range(n)]
+
+
+def client(api: StandIn, cache: Path, **kw: Any) -> ChatClient:
+    kw.setdefault("concurrency", 4)
+    return ChatClient(
+        model=MODEL,
+        cache_path=cache,
+        base_url=api.base_url,
+        api_key_env=KEY_VAR,
+        timeout=5,
+        backoff_base=0.001,
+        backoff_max=0.01,
+        max_retries=2,
+        require_reasoning=True,
+        pricing=PRICE,
+        progress=False,
+        **kw,
+    )
+
+
+def read_only_dir(tmp: Path) -> Path:
+    """A directory this process cannot create files in (root ignores permission bits: /proc/self is such a one)."""
+    if os.geteuid() == 0:
+        return Path("/proc/self")
+    d = tmp / "ro"
+    d.mkdir()
+    d.chmod(0o555)
+    return d
+
+
+@case("cache-dir-read-only", "error", "not writable", "no request was sent")
+def _(tmp):
+    def run() -> None:
+        with StandIn(noise=False) as api:
+            try:
+                client(api, read_only_dir(tmp) / "r1.jsonl").complete_many(msgs(8), PARAMS)
+            finally:
+                assert sum(api.calls.values()) == 0, "a request was sent although nothing could be stored"
+
+    return run
+
+
+@case("cache-parent-is-a-file", "error", "not-a-dir", "not writable")
+def _(tmp):
+    (tmp / "not-a-dir").write_text("user file\n")
+
+    def run() -> None:
+        with StandIn(noise=False) as api:
+            client(api, tmp / "not-a-dir" / "r1.jsonl").complete_many(msgs(2), PARAMS)
+
+    return run
+
+
+def disk_full_after(n: int):
+    """Simulate a disk that fills after ``n`` appended lines (cache and ledger alike): ENOSPC from then on."""
+    real = chat._append_line
+    writes = {"n": 0}
+
+    def append(path: Path, line: str, needs_newline: bool = False) -> None:
+        writes["n"] += 1
+        if writes["n"] > n:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        real(path, line, needs_newline)
+
+    return append
+
+
+@case("cache-disk-full-first-write", "error", "r1.billed.jsonl", "No space left on device", "sending stopped")
+def _(tmp):
+    """ENOSPC at the first write: at most the requests in flight (2) are paid, and the stage stops."""
+
+    def run() -> None:
+        with StandIn(noise=False) as api, pytest.MonkeyPatch.context() as mp:
+            mp.setattr(chat, "_append_line", disk_full_after(0))
+            try:
+                client(api, tmp / "r1.jsonl", concurrency=2).complete_many(msgs(40), PARAMS)
+            finally:
+                paid = sum(api.paid.values())
+                assert 1 <= paid <= 2, f"{paid} replies paid after the first failed write"
+
+    return run
+
+
+@case("cache-disk-full-mid-stage-then-rerun", "handled", "paid twice: 0", "billed = provider's bill")
+def _(tmp):
+    """ENOSPC on the 11th write (cache or ledger alike, as a full disk does): the stage stops at once; the rerun pays
+    again only the replies in flight at the failure, and the ledger's total is what the provider billed over both
+    runs, less the in-flight replies whose ledger line the full disk refused (the error counts them)."""
+
+    def run() -> str:
+        cache = tmp / "r1.jsonl"
+        with StandIn(noise=False) as api:
+            with pytest.MonkeyPatch.context() as mp, pytest.raises(chat.CacheWriteError) as err:
+                mp.setattr(chat, "_append_line", disk_full_after(10))
+                client(api, cache).complete_many(msgs(60), PARAMS)
+            first_paid = sum(api.paid.values())
+            stored = len(cache.read_text().splitlines())
+            recorded = len(ledger_path(cache).read_text().splitlines())
+            assert stored + recorded == 10  # the writes before the disk filled
+            unstored, unrecorded = first_paid - stored, first_paid - recorded
+            assert unstored <= 4, f"{first_paid} paid: sending went on after the first failed write"
+            assert f"{unstored} paid repl(ies) of this run could not be stored" in str(err.value)
+            second = client(api, cache)
+            res = second.complete_many(msgs(60), PARAMS)
+            s = second.summary()
+        assert all(r.ok for r in res) and s["cache_hits"] == stored
+        twice = sum(n > 1 for n in api.paid.values())
+        assert twice == unstored, (twice, unstored)
+        billed = sum(api.paid.values())
+        assert s["cost_usd_billed"] == pytest.approx((billed - unrecorded) * ONE)
+        return f"paid twice: {twice - unstored}; billed = provider's bill less the {unrecorded} the full disk lost"
+
+    return run
+
+
+@case("failed-run-spend-on-record", "handled", "cost_usd_billed covers the failed run")
+def _(tmp):
+    """A run whose replies are all unusable (finish_reason length) fails, yet its bill is on record; the next run
+    of the same cache reports it in cost_usd_billed."""
+
+    def run() -> str:
+        cache = tmp / "r1.jsonl"
+        with StandIn(noise=False) as api:
+            lengthy = [[{"role": "user", "content": f"LENGTHSTOP question {i}"}] for i in range(3)]
+            with pytest.raises(chat.ApiFailedError):
+                client(api, cache).complete_many(lengthy, PARAMS)
+            failed_bill = sum(api.paid.values())
+            c = client(api, cache)
+            c.complete_many(msgs(2), PARAMS)
+        s = c.summary()
+        assert failed_bill == 3 * 3  # three attempts each (max_retries 2), each billed
+        assert s["cost_usd_this_run"] == pytest.approx(2 * ONE)
+        assert s["cost_usd_billed"] == pytest.approx((failed_bill + 2) * ONE)
+        return "cost_usd_billed covers the failed run"
+
+    return run
+
+
+# ---- keys: refused keys stop the stage; no key reaches a file ---------------------------------------------------------
+def hard_rows(n: int) -> pl.DataFrame:
+    opts = ["Axillary nerve", "Radial nerve", "Ulnar nerve", "Median nerve"]
+    return pool_frame(
+        [
+            {
+                "id": f"MedMCQA-train-{i}",
+                "source": "MedMCQA",
+                "question": f"Which nerve supplies muscle {i}?",
+                "options": opts,
+                "answer_letter": "A",
+                "answer_string": opts[0],
+                "prompt": f"Which nerve supplies muscle {i}?\n"
+                + "\n".join(f"{'ABCD'[k]}. {o}" for k, o in enumerate(opts)),
+                "metadata": "{}",
+            }
+            for i in range(n)
+        ]
+    )
+
+
+def rule_job(rule: str, log: Path, inputs: dict[str, Any], outputs: dict[str, Any], **params: Any) -> Any:
+    """What Snakemake hands a rule script (named input/output/params/log), for :func:`m1repro.smk.run`."""
+    from types import SimpleNamespace
+
+    from snakemake.iocontainers import Namedlist
+
+    return SimpleNamespace(
+        rule=rule,
+        input=Namedlist(fromdict=inputs),
+        output=Namedlist(fromdict=outputs),
+        params=Namedlist(fromdict=params),
+        log=Namedlist(fromdict={"log": str(log)}),
+        wildcards=Namedlist(),
+        resources=Namedlist(),
+        threads=1,
+    )
+
+
+def traces_stage(tmp: Path, status: int | None = None, n: int = 12) -> Thunk:
+    """The R1 traces rule as Snakemake runs it (its script's seam, its log file) against a provider answering
+    ``status`` to every request."""
+    from m1repro.curate.rules import curate_traces
+    from m1repro.smk import run as run_rule
+
+    inp = tmp / "in"
+    inp.mkdir()
+    write_table(hard_rows(n), inp / "hard.parquet")
+    write_table(pool_frame([]), inp / "random.parquet")
+    out = tmp / "out"
+
+    def run() -> Any:
+        with StandIn(noise=False, status=status) as api:
+            cfg = {
+                "api": {
+                    "base_url": api.base_url,
+                    "api_key_env": KEY_VAR,
+                    "cache": str(tmp / "cache" / "r1.jsonl"),
+                    "concurrency": 2,
+                    "max_retries": 1,
+                    "timeout_s": 5,
+                    "pricing": PRICE,
+                },
+                "request": "faithful",
+            }
+            smk = rule_job(
+                "curate_traces",
+                tmp / "logs" / "curate_traces.log",
+                {"hard": str(inp / "hard.parquet"), "random": str(inp / "random.parquet"), "replay": []},
+                {"traces": str(out / "traces.parquet"), "stats": str(out / "traces_api.json")},
+                cfg=cfg,
+            )
+            try:
+                return run_rule(smk, curate_traces)
+            finally:
+                assert "rule curate_traces failed" in (tmp / "logs" / "curate_traces.log").read_text()
+                assert sum(api.calls.values()) <= 2 or status not in (401, 403), "sending went on after a refused key"
+
+    return run
+
+
+@case("provider-401-echoes-key", "error", "refused the key (HTTP 401)", KEY_VAR)
+def _(tmp):
+    return traces_stage(tmp, 401)
+
+
+@case("provider-403-echoes-key", "error", "refused the key (HTTP 403)", KEY_VAR)
+def _(tmp):
+    return traces_stage(tmp, 403)
+
+
+@case("provider-404-every-request", "error", "all 12 API request(s)", "HTTP 404", "model_not_found")
+def _(tmp):
+    return traces_stage(tmp, 404)
+
+
+@case("provider-500-every-request", "error", "all 12 API request(s)", "HTTP 500")
+def _(tmp):
+    return traces_stage(tmp, 500)
+
+
+@case("provider-429-every-request", "error", "all 12 API request(s)", "HTTP 429")
+def _(tmp):
+    return traces_stage(tmp, 429)
+
+
+@case("api-key-env-holds-a-key", "error", "curate.traces.api.api_key_env", "looks like an API key", "not shown")
+def _(tmp):
+    from m1repro.config import resolve_config
+
+    overlay = {"base": "config/tiny.yaml", "curate": {"traces": {"api": {"api_key_env": KEY}}}}
+    return lambda: resolve_config(overlay, workdir=REPO)
+
+
+@case("api-key-env-key-in-client", "error", "looks like an API key", "not shown")
+def _(tmp):
+    return lambda: ChatClient(model=MODEL, cache_path=tmp / "c.jsonl", base_url="http://127.0.0.1:9", api_key_env=KEY)
+
+
+# ---- the suite --------------------------------------------------------------------------------------------------------
+def _snapshot(root: Path) -> dict[Path, bytes]:
+    return {
+        p: p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and not p.is_symlink() and not {"out", "cache", "logs"} & set(p.relative_to(root).parts)
+    }
+
+
+def _files_with_key(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and not p.is_symlink() and KEY.encode() in p.read_bytes()]
+
+
+@pytest.mark.parametrize(("make", "outcome", "expect"), CASES)
+def test_bad_input(make, outcome, expect, tmp_path):
+    run = make(tmp_path)
+    before = _snapshot(tmp_path)
+    if outcome == "error":
+        with pytest.raises(Exception) as err:  # noqa: PT011 (any type, as long as the message is clear)
+            run()
+        assert not isinstance(err.value, KeyError | TypeError | AttributeError | IndexError | AssertionError), err.value
+        message = str(err.value)
+        out = tmp_path / "out"
+        assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()], "a failed call left outputs"
+    else:
+        message = str(run())
+    missing = [e for e in expect if e not in message]
+    assert not missing, f"the message lacks {missing}:\n{message[-3000:]}"
+    assert KEY not in message, "the key is in the message"
+    assert not _files_with_key(tmp_path), f"the key reached {_files_with_key(tmp_path)}"
+    after = _snapshot(tmp_path)
+    lost = [p for p, data in before.items() if not after.get(p, b"").startswith(data)]
+    assert not lost, f"input data lost: {lost}"
