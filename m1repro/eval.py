@@ -40,6 +40,8 @@ OUTPUT_FIELDS: tuple[str, ...] = (
     "num_wait",
 )
 RECORD_FIELDS: tuple[str, ...] = (
+    "model",
+    "prompt_mode",
     "id",
     "source",
     "variant",
@@ -122,8 +124,10 @@ def run_job(
     mode: Mode,
     variants: Sequence[Variant],
     settings: EvalSettings,
+    model: str = "",
 ) -> list[dict[str, Any]]:
-    """Records of every variant, variant by variant, items in the given order (see the module docstring)."""
+    """Records of every variant, variant by variant, items in the given order (see the module docstring); each
+    names its producer (``model``, ``prompt_mode``, ``budget_mode``, ``variant``), which scoring checks."""
     prompts = [render_prompt(tokenizer, it.question, it.options, mode) for it in items]
     answers: dict[Variant, list[bc.Answer]] = {}
     if mode != "thinking":
@@ -150,6 +154,8 @@ def run_job(
         for it, prompt, a in zip(items, prompts, ans, strict=True):
             rows.append(
                 {
+                    "model": model,
+                    "prompt_mode": mode,
                     "id": it.id,
                     "source": it.source,
                     "variant": v.name,
@@ -210,7 +216,7 @@ def eval_predict(job: RuleJob) -> None:
             mode=spec_job["mode"],
             settings=spec_job["settings"],
         )
-        rows = run_job(engine, engine.tokenizer, items, spec_job["mode"], variants, settings)
+        rows = run_job(engine, engine.tokenizer, items, spec_job["mode"], variants, settings, spec_job["model"])
         n = write_jsonl_atomic(job.output[0], rows)
     finally:
         engine.close()

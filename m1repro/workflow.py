@@ -25,6 +25,7 @@ ITEMS = "results/eval/items.jsonl"
 VALIDATION = "results/eval/validation.json"
 PREDICTIONS = "results/predictions/{budget_mode}/{model}/{part}.jsonl"
 SCORES = "results/scores/{budget_mode}/{model}.csv"
+SCORES_META = "results/scores/{budget_mode}/{model}.meta.json"  # m1repro.scores.scores_meta_path
 SCORED = "results/scored/{budget_mode}/{model}.jsonl"
 TRAINED_MODEL = "results/train/{run}/model"
 CURATED_SET = "results/curate/sets/{set}.parquet"  # the set a training run reads (curated or released)

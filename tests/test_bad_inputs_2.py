@@ -11,7 +11,9 @@ file lost a byte (append-only caches may grow).
 from __future__ import annotations
 
 import errno
+import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -308,6 +310,192 @@ def _(tmp):
 @case("api-key-env-key-in-client", "error", "looks like an API key", "not shown")
 def _(tmp):
     return lambda: ChatClient(model=MODEL, cache_path=tmp / "c.jsonl", base_url="http://127.0.0.1:9", api_key_env=KEY)
+
+
+# ---- provenance: no foreign record is scored, no foreign score file is tabled -----------------------------------------
+DATASETS = ["MedQA_USLME_test", "PubMedQA_test"]
+
+
+def items_file(tmp: Path) -> Path:
+    """Prepared items of a small, good evaluation file (``results/eval/items.jsonl`` as eval_prepare writes it)."""
+    from m1repro.evaldata import prepare_items
+
+    data = {
+        d: [
+            {
+                "question": f"Q{i}?",
+                "options": {"A": f"yes {i}", "B": f"no {i}"},
+                "answer_idx": "A",
+                "answer": f"yes {i}",
+            }
+            for i in range(3)
+        ]
+        for d in DATASETS
+    }
+    (tmp / "eval.json").write_text(json.dumps(data))
+    prepare_items(tmp / "eval.json", DATASETS, tmp / "items.jsonl", tmp / "validation.json")
+    return tmp / "items.jsonl"
+
+
+def predictions(
+    tmp: Path, model: str, prompt_mode: str, variant: str, budget_mode: str = "faithful", **kw: Any
+) -> Path:
+    """What eval_predict writes for ``model``: every item at ``variant``, answering A."""
+    from m1repro.variants import Variant
+
+    v = Variant.parse(variant)
+    recs = [
+        {
+            "model": model,
+            "prompt_mode": prompt_mode,
+            **json.loads(line),
+            "variant": v.name,
+            "budget": v.budget,
+            "rounds": v.rounds,
+            "budget_mode": budget_mode if v.budget is not None else None,
+            "prompt": "p",
+            "thinking_text": "",
+            "thinking_finish_reason": None,
+            "response_text": "The answer is A.",
+            "finish_reason": "stop",
+            "num_thinking_tokens": 0,
+            "num_gen_tokens": 5,
+            "num_wait": 0,
+            **kw,
+        }
+        for line in (tmp / "items.jsonl").read_text().splitlines()
+    ]
+    path = tmp / "predictions" / budget_mode / f"{model}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    return path
+
+
+def score_as(
+    tmp: Path, preds: Path, model: str, prompt_mode: str, variant: str, budget_mode: str = "faithful"
+) -> Thunk:
+    """eval_score for ``model`` (its prompt mode and budget mode) over the file ``preds``."""
+    from m1repro.scores import score_model
+
+    out = tmp / "out"
+    return lambda: score_model(
+        [str(preds)],
+        str(tmp / "items.jsonl"),
+        DATASETS,
+        [variant],
+        model,
+        budget_mode,
+        "m1",
+        str(out / "scores" / budget_mode / f"{model}.csv"),
+        str(out / "scored" / budget_mode / f"{model}.jsonl"),
+        prompt_mode,
+    )
+
+
+@case("pred-other-models-copied-over", "error", "tiny-base.jsonl", "line 1", "field 'model'", "'tiny-base'")
+def _(tmp):
+    """tiny-base's predictions copied over tiny-base-CoT's (the +CoT row of Table 1)."""
+    items_file(tmp)
+    return score_as(tmp, predictions(tmp, "tiny-base", "baseline", "baseline"), "tiny-base-CoT", "cot", "baseline")
+
+
+@case("pred-other-prompt-rendering", "error", "line 1", "field 'prompt_mode'", "'cot'")
+def _(tmp):
+    """The right model name, but rendered with another prompt (a model's mode changed after it predicted)."""
+    items_file(tmp)
+    return score_as(tmp, predictions(tmp, "m", "cot", "baseline"), "m", "baseline", "baseline")
+
+
+@case("pred-exact-copied-into-faithful", "error", "line 1", "field 'budget_mode'", "'exact'", "'faithful'")
+def _(tmp):
+    items_file(tmp)
+    preds = predictions(tmp, "tiny-m1", "thinking", "budget16", budget_mode="exact")
+    return score_as(tmp, preds, "tiny-m1", "thinking", "budget16", budget_mode="faithful")
+
+
+@case("pred-budget-differs-from-variant", "error", "line 1", "field 'budget'", "32")
+def _(tmp):
+    items_file(tmp)
+    return score_as(tmp, predictions(tmp, "m", "thinking", "budget16", budget=32), "m", "thinking", "budget16")
+
+
+@case("pred-written-before-provenance", "error", "line 1", "field 'model'", "missing field")
+def _(tmp):
+    items_file(tmp)
+    preds = predictions(tmp, "m", "baseline", "baseline")
+    recs = [json.loads(x) for x in preds.read_text().splitlines()]
+    preds.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "model"}) + "\n" for r in recs))
+    return score_as(tmp, preds, "m", "baseline", "baseline")
+
+
+def scored(tmp: Path, model: str = "m", budget_mode: str = "faithful") -> Path:
+    """A real scores CSV (and sidecar) of ``model``, moved out of ``out`` so that it is an input here."""
+    items_file(tmp)
+    score_as(
+        tmp, predictions(tmp, model, "baseline", "baseline", budget_mode), model, "baseline", "baseline", budget_mode
+    )()
+    src = tmp / "out" / "scores"
+    dst = tmp / "scores"
+    src.rename(dst)
+
+    shutil.rmtree(tmp / "out")
+    return dst / budget_mode / f"{model}.csv"
+
+
+def table1_of(tmp: Path, csv: Path, name: str) -> Thunk:
+    from m1repro.report.tables import write_table1
+
+    out = tmp / "out"
+    rows = [{"name": name, "label": f"L-{name}", "variant": "baseline"}]
+    return lambda: write_table1([str(csv)], rows, str(out / "t1.csv"), str(out / "t1.md"))
+
+
+@case("scores-hand-edited", "error", "m.csv", "changed since the scoring rule wrote it", "m.meta.json")
+def _(tmp):
+    csv = scored(tmp)
+    lines = csv.read_text().splitlines()
+    cells = lines[1].split(",")
+    cells[9] = "99.9"  # accuracy
+    csv.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
+    return table1_of(tmp, csv, "m")
+
+
+@case("scores-without-sidecar", "error", "m.csv", "no sidecar m.meta.json", "not written by the scoring rule")
+def _(tmp):
+    csv = scored(tmp)
+    csv.with_name("m.meta.json").unlink()
+    return table1_of(tmp, csv, "m")
+
+
+@case("scores-copied-to-other-model", "error", "tiny-base-CoT.csv", "field 'model'", "'tiny-base'")
+def _(tmp):
+
+    csv = scored(tmp, "tiny-base")
+    shutil.copy(csv, csv.with_name("tiny-base-CoT.csv"))
+    shutil.copy(csv.with_name("tiny-base.meta.json"), csv.with_name("tiny-base-CoT.meta.json"))
+    return table1_of(tmp, csv.with_name("tiny-base-CoT.csv"), "tiny-base-CoT")
+
+
+@case("scores-exact-copied-into-faithful", "error", "faithful/m.csv", "field 'budget_mode'", "'exact'")
+def _(tmp):
+
+    csv = scored(tmp, "m", "exact")
+    (tmp / "scores" / "faithful").mkdir()
+    shutil.copy(csv, tmp / "scores" / "faithful" / "m.csv")
+    shutil.copy(csv.with_name("m.meta.json"), tmp / "scores" / "faithful" / "m.meta.json")
+    return table1_of(tmp, tmp / "scores" / "faithful" / "m.csv", "m")
+
+
+@case("scores-as-written-are-tabled", "handled", "| L-m |  | 100.00 | 100.00 |")
+def _(tmp):
+    """The control: an untouched score file goes into Table 1."""
+    csv = scored(tmp)
+
+    def run() -> str:
+        table1_of(tmp, csv, "m")()
+        return (tmp / "out" / "t1.md").read_text()
+
+    return run
 
 
 # ---- the suite --------------------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ TABLE1_HEADER = ["model", *TABLE1_COLUMNS.values(), "Avg"]
 def table1_frame(score_paths: list[str], models: list[dict[str, Any]]) -> pl.DataFrame:
     """One row per model at its Table 1 variant: accuracy (%) per column, Avg = mean of the ten (null if one is
     missing), then budget, group, scorer and the number of items."""
-    by_name = {Path(p).stem: pl.read_csv(p, schema_overrides={"budget": pl.Int64}) for p in score_paths}
+    by_name = read_scores(score_paths)
     rows = []
     for m in models:
         df = by_name[m["name"]].filter(pl.col("variant") == m["variant"])
@@ -159,8 +159,11 @@ def write_table(
 
 
 def read_scores(score_paths: list[str]) -> dict[str, pl.DataFrame]:
-    """Score files keyed by model name (the file stem, as eval_score writes ``results/scores/{budget_mode}/{model}.csv``)."""
-    return {Path(p).stem: pl.read_csv(p, schema_overrides={"budget": pl.Int64}) for p in score_paths}
+    """Score files keyed by model name (the file stem, as eval_score writes ``results/scores/{budget_mode}/{model}.csv``),
+    each checked against the sidecar the scoring rule wrote (:func:`m1repro.scores.read_scores_checked`)."""
+    from m1repro.scores import read_scores_checked
+
+    return {Path(p).stem: read_scores_checked(p) for p in score_paths}
 
 
 # --- Table 2: the data-filtering ablation ------------------------------------------------------------------------------
