@@ -498,6 +498,96 @@ def _(tmp):
     return run
 
 
+# ---- the evaluation file means one thing ----------------------------------------------------------------------------
+ITEM = '{"question": "Q%d?", "options": {"A": "yes", "B": "no"}, "answer_idx": "A", "answer": "yes"}'
+
+
+def prepare_raw(tmp: Path, text: str, on_invalid: str = "error") -> Thunk:
+    """eval_prepare over an evaluation file written as ``text`` (JSON as a user's editor saved it)."""
+    from m1repro.evaldata import prepare_items
+
+    (tmp / "eval.json").write_text(text)
+    out = tmp / "out"
+    return lambda: prepare_items(tmp / "eval.json", DATASETS, out / "items.jsonl", out / "validation.json", on_invalid)
+
+
+def _file(medqa: list[str], pubmedqa: list[str] | None = None, extra: str = "") -> str:
+    pub = pubmedqa if pubmedqa is not None else [ITEM % i for i in range(2)]
+    return '{"MedQA_USLME_test": [%s], "PubMedQA_test": [%s]%s}' % (", ".join(medqa), ", ".join(pub), extra)
+
+
+@case("eval-dataset-key-twice", "error", "eval.json", "record (top level)", "field 'PubMedQA_test'", "given twice")
+def _(tmp):
+    return prepare_raw(tmp, _file([ITEM % 0], extra=', "PubMedQA_test": [%s]' % (ITEM % 9)))
+
+
+@case("eval-answer-idx-twice", "error", "record MedQA_USLME_test[1]", "field 'answer_idx'", "given twice")
+def _(tmp):
+    twice = (
+        '{"question": "Q1?", "options": {"A": "yes", "B": "no"}, "answer_idx": "A", "answer_idx": "B", "answer": "yes"}'
+    )
+    return prepare_raw(tmp, _file([ITEM % 0, twice]))
+
+
+@case("eval-answer-idx-twice-not-excluded", "error", "record MedQA_USLME_test[1]", "given twice")
+def _(tmp):
+    """A duplicate key is an error even where bad items are excluded: the file itself is ambiguous."""
+    twice = (
+        '{"question": "Q1?", "options": {"A": "yes", "B": "no"}, "answer_idx": "A", "answer_idx": "B", "answer": "yes"}'
+    )
+    return prepare_raw(tmp, _file([ITEM % 0, twice]), on_invalid="exclude")
+
+
+@case("eval-option-key-twice", "error", "record MedQA_USLME_test[0]", "field 'options.A'", "given twice")
+def _(tmp):
+    return prepare_raw(
+        tmp, _file(['{"question": "Q?", "options": {"A": "yes", "A": "no"}, "answer_idx": "A", "answer": "no"}'])
+    )
+
+
+@case(
+    "eval-option-keys-digits", "error", "record MedQA_USLME_test[0]", "field 'options'", "['1', '2']", "capital letters"
+)
+def _(tmp):
+    return prepare_raw(
+        tmp, _file(['{"question": "Q?", "options": {"1": "yes", "2": "no"}, "answer_idx": "1", "answer": "yes"}'])
+    )
+
+
+@case("eval-option-keys-lowercase", "error", "record MedQA_USLME_test[0]", "field 'options'", "['a', 'b']")
+def _(tmp):
+    return prepare_raw(
+        tmp, _file(['{"question": "Q?", "options": {"a": "yes", "b": "no"}, "answer_idx": "b", "answer": "no"}'])
+    )
+
+
+@case(
+    "eval-answer-key-beyond-option-count",
+    "error",
+    "record MedQA_USLME_test[0]",
+    "field 'answer_idx'",
+    "first 2 letters",
+)
+def _(tmp):
+    return prepare_raw(
+        tmp, _file(['{"question": "Q?", "options": {"A": "yes", "D": "no"}, "answer_idx": "D", "answer": "no"}'])
+    )
+
+
+@case("eval-bad-option-keys-excluded", "excluded", "excluded: 1 (field options)")
+def _(tmp):
+    bad = '{"question": "Q?", "options": {"a": "yes", "b": "no"}, "answer_idx": "a", "answer": "yes"}'
+    run = prepare_raw(tmp, _file([ITEM % 0, bad, ITEM % 2]), on_invalid="exclude")
+
+    def check() -> str:
+        counts = run()
+        summary = json.loads((tmp / "out" / "validation.json").read_text())
+        assert counts == {"MedQA_USLME_test": 2, "PubMedQA_test": 2}
+        return f"excluded: {len(summary['excluded'])} (field {summary['excluded'][0]['field']})"
+
+    return check
+
+
 # ---- the suite --------------------------------------------------------------------------------------------------------
 def _snapshot(root: Path) -> dict[Path, bytes]:
     return {
