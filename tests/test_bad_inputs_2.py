@@ -513,7 +513,7 @@ def prepare_raw(tmp: Path, text: str, on_invalid: str = "error") -> Thunk:
 
 def _file(medqa: list[str], pubmedqa: list[str] | None = None, extra: str = "") -> str:
     pub = pubmedqa if pubmedqa is not None else [ITEM % i for i in range(2)]
-    return '{"MedQA_USLME_test": [%s], "PubMedQA_test": [%s]%s}' % (", ".join(medqa), ", ".join(pub), extra)
+    return f'{{"MedQA_USLME_test": [{", ".join(medqa)}], "PubMedQA_test": [{", ".join(pub)}]{extra}}}'
 
 
 @case("eval-dataset-key-twice", "error", "eval.json", "record (top level)", "field 'PubMedQA_test'", "given twice")
