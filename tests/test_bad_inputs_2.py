@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -586,6 +587,115 @@ def _(tmp):
         return f"excluded: {len(summary['excluded'])} (field {summary['excluded'][0]['field']})"
 
     return check
+
+
+# ---- outputs escaped where they are rendered ---------------------------------------------------------------------------
+def table1_with_label(tmp: Path, label: str) -> Thunk:
+    """Table 1 (CSV, Markdown, LaTeX as report_table1 writes them) of one real score file, its row labelled ``label``."""
+    from m1repro.report.tables import to_latex, write_table1
+
+    csv = scored(tmp)
+    out = tmp / "out"
+
+    def run() -> str:
+        rows = [{"name": "m", "label": label, "variant": "baseline"}]
+        df = write_table1([str(csv)], rows, str(out / "t1.csv"), str(out / "t1.md"))
+        md = (out / "t1.md").read_text()
+        header, _, row = (ln for ln in md.splitlines() if ln.startswith("|"))
+        cells = lambda line: [c for c in re.split(r"(?<!\\)\|", line)[1:-1]]  # noqa: E731
+        assert len(cells(row)) == len(cells(header)), f"the row has {len(cells(row))} cells:\n{md}"
+        assert pl.read_csv(out / "t1.csv")["model"][0] == label  # the CSV keeps the label as it is
+        return md + to_latex(df.select("model"))
+
+    return run
+
+
+@case("label-with-pipe", "handled", "| a\\|b |")
+def _(tmp):
+    return table1_with_label(tmp, "a|b")
+
+
+@case("label-with-script", "handled", "&lt;script&gt;alert(1)&lt;/script&gt;")
+def _(tmp):
+    run = table1_with_label(tmp, "<script>alert(1)</script>")
+
+    def check() -> str:
+        out = run()
+        assert "<script>" not in out.split("\\begin{table}")[0]  # the Markdown (LaTeX renders no HTML)
+        return out
+
+    return check
+
+
+@case("label-with-latex-specials", "handled", r"50\% \& \$1 \_v\#2")
+def _(tmp):
+    return table1_with_label(tmp, "50% & $1 _v#2")
+
+
+@case("label-with-newline", "handled", "| two lines |")
+def _(tmp):
+    return table1_with_label(tmp, "two\nlines")
+
+
+@case("label-with-dollars-in-figure", "handled", "figure written")
+def _(tmp):
+    r"""A label that matplotlib would parse as math (``$\frac{$``: a parse error) is plain text in the legend."""
+    from m1repro.report.figures import plot_figure3
+
+    points = pl.DataFrame(
+        {
+            "dataset": ["MedQA_USLME_test"] * 2,
+            "label": [r"cost $\frac{$ 5"] * 2,
+            "budget": [2048, 2048],
+            "rounds": [0, 1],
+            "accuracy": [50.0, 55.0],
+        }
+    )
+
+    def run() -> str:
+        plot_figure3(points, str(tmp / "out" / "f3.png"), str(tmp / "out" / "f3.pdf"))
+        assert (tmp / "out" / "f3.png").stat().st_size > 0
+        return "figure written"
+
+    return run
+
+
+@case("label-with-script-in-html-report", "handled", "report escaped")
+def _(tmp):
+    """A real Snakemake run and --report of a reported job whose params carry the label, as rules/report.smk passes
+    them (html_safe): the job gets the label as it is; the report holds no live script element."""
+    from workflow_helpers import run_snakemake
+
+    label = "</script><script>alert(1)</script>"
+    wf = tmp / "wf"
+    wf.mkdir()
+    (wf / "Snakefile").write_text(
+        "from m1repro.report.escape import html_safe\n\n"
+        "rule t1:\n"
+        '    output: report("t1.txt", category="Tables")\n'
+        f"    params: models=html_safe([{{'label': {label!r}}}]), config=html_safe({{'run_name': {label!r}}})\n"
+        "    run:\n"
+        "        open(output[0], 'w').write(params.models[0]['label'] + params.config['run_name'])\n"
+    )
+
+    def run() -> str:
+        run_snakemake(["--cores", "1", "t1.txt"], wf, timeout=120)
+        assert (wf / "t1.txt").read_text() == label * 2
+        run_snakemake(["--cores", "1", "t1.txt", "--report", "r.html"], wf, timeout=120)
+        html = (wf / "r.html").read_text()
+        assert "alert(1)" in html and "<script>alert(1)" not in html
+        return "report escaped"
+
+    return run
+
+
+@case("run-name-rst-injection", "error", "run_name", "does not match")
+def _(tmp):
+    """The run name goes into the report's reStructuredText caption: a newline and a raw directive would be HTML."""
+    from m1repro.config import resolve_config
+
+    name = "x``\n\n.. raw:: html\n\n   <script>alert(1)</script>"
+    return lambda: resolve_config({"base": "config/tiny.yaml", "run_name": name}, workdir=REPO)
 
 
 # ---- the suite --------------------------------------------------------------------------------------------------------

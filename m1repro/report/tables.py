@@ -11,6 +11,7 @@ import polars as pl
 from m1repro.io import atomic_open, write_text_atomic
 from m1repro.log import log_event
 from m1repro.records import TABLE1_COLUMNS
+from m1repro.report.escape import markdown_cell, markdown_text
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,12 @@ def table1_frame(score_paths: list[str], models: list[dict[str, Any]]) -> pl.Dat
 
 
 def to_markdown(df: pl.DataFrame) -> str:
+    """A Markdown table; every cell escaped (:func:`m1repro.report.escape.markdown_cell`: a label with ``|`` or
+    ``<script>`` stays one cell of text)."""
     cols = df.columns
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines = ["| " + " | ".join(markdown_cell(c) for c in cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in df.iter_rows():
-        cells = ["" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v)) for v in row]
+        cells = ["" if v is None else (f"{v:.2f}" if isinstance(v, float) else markdown_cell(str(v))) for v in row]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -76,7 +79,8 @@ def write_table1(
     notes = empty_cell_notes(df)
     with atomic_open(csv_out) as fh:
         df.write_csv(fh, float_precision=2)
-    write_text_atomic(md_out, to_markdown(df) + "".join(f"\n- {n}" for n in notes) + ("\n" if notes else ""))
+    md_notes = "".join(f"\n- {markdown_text(n)}" for n in notes)
+    write_text_atomic(md_out, to_markdown(df) + md_notes + ("\n" if notes else ""))
     if tex_out:
         write_text_atomic(
             tex_out, to_latex(df, caption="Table 1: accuracy (%) per model and dataset", label="tab:main")
@@ -152,7 +156,7 @@ def write_table(
         df.write_csv(fh, float_precision=2)
     md = (f"# {title}\n\n" if title else "") + to_markdown(df)
     if notes:
-        md += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+        md += "\n" + "\n".join(f"- {markdown_text(n)}" for n in notes) + "\n"
     write_text_atomic(md_out, md)
     if tex_out:
         write_text_atomic(tex_out, to_latex(df, caption=title, label=label))
