@@ -153,11 +153,41 @@ def check_config(cfg: Mapping[str, Any], workdir: str | Path | None = None) -> N
         problems.append(
             f"models: these Table 1 labels are given to several models: {owners}; give each model its own `label`"
         )
+    problems += checkpoint_root_problems(cfg)
     problems += path_problems(cfg, Path.cwd() if workdir is None else Path(workdir))
     if problems:
         raise ValueError(
             "config: " + "\n  ".join(["problems found:", *problems]) if len(problems) > 1 else f"config {problems[0]}"
         )
+
+
+#: Folders the trainer's checkpoints must stay apart from: the outputs, the paid API caches, logs, Snakemake's state
+#: and the checkout's inputs. A run named ``api`` under a root ``cache`` would otherwise share ``cache/api/``.
+_NOT_CHECKPOINTS = ("results", "cache/api", "logs", ".snakemake", "config", "resources", "m1repro")
+
+
+def checkpoint_root_problems(cfg: Mapping[str, Any]) -> list[str]:
+    """``train.checkpoint_root`` and its runs' folders overlap none of :data:`_NOT_CHECKPOINTS`, nor any API cache."""
+    train = cfg.get("train") or {}
+    root = Path(str(train.get("checkpoint_root", "cache/train")))
+    if root.is_absolute() or not str(root).strip() or ".." in root.parts:
+        return [f"train.checkpoint_root: {str(root)!r} must be a relative folder inside the working directory"]
+    apis = [
+        a.get(k)
+        for stage in ("traces", "domains", "difficulty")
+        for a in [((cfg.get("curate") or {}).get(stage) or {}).get("api") or {}]
+        for k in ("cache", "replay_cache")
+    ]
+    keep = [Path(p) for p in (*_NOT_CHECKPOINTS, *[x for x in apis if x])]
+    runs = [root / r for r in (train.get("runs") or {})]
+    for k in keep:
+        for p in (root, *runs):
+            if p == k or k in p.parents or p in k.parents:
+                return [
+                    f"train.checkpoint_root: {str(root)!r} puts checkpoints at {str(p)!r}, which overlaps {str(k)!r} "
+                    "(outputs, paid API caches and inputs stay apart from checkpoints); use e.g. cache/train"
+                ]
+    return []
 
 
 def load_config(path: str | Path, validate: bool = True) -> dict[str, Any]:

@@ -698,6 +698,26 @@ def _(tmp):
     return lambda: resolve_config({"base": "config/tiny.yaml", "run_name": name}, workdir=REPO)
 
 
+# ---- cleanup and checkpoints stay apart from outputs and paid caches ---------------------------------------------------
+@case("checkpoint-root-holds-api-cache", "error", "train.checkpoint_root", "'cache/api'", "overlaps")
+def _(tmp):
+    """``checkpoint_root: cache`` and a run named ``api``: its checkpoints would be ``cache/api/``, the paid caches."""
+    from m1repro.config import resolve_config
+
+    run = {"base": "resources/tiny/models/tiny-qwen", "data": "m1k"}
+    overlay = {"base": "config/tiny.yaml", "train": {"checkpoint_root": "cache", "runs": {"api": run}}}
+    return lambda: resolve_config(overlay, workdir=REPO)
+
+
+@case("checkpoint-root-in-results", "error", "train.checkpoint_root", "'results'", "overlaps")
+def _(tmp):
+    from m1repro.config import resolve_config
+
+    return lambda: resolve_config(
+        {"base": "config/tiny.yaml", "train": {"checkpoint_root": "results/ck"}}, workdir=REPO
+    )
+
+
 # ---- the suite --------------------------------------------------------------------------------------------------------
 def _snapshot(root: Path) -> dict[Path, bytes]:
     return {
