@@ -11,6 +11,7 @@ from snakemake_interface_executor_plugins.settings import ExecMode
 from m1repro import hub
 from m1repro import resources as rsc
 from m1repro import workflow as wf
+from m1repro.config import cuda_problem
 from m1repro.site import load_site
 from m1repro.train import workflow as trainwf
 
@@ -170,6 +171,8 @@ def before_run():
     require_conda()
     check_hub_access()
     warn_missing_api_keys()
+    if problem := cuda_problem(workflow.dag.needrun_jobs(), workflow.local_exec):
+        raise WorkflowError(problem)
 
 
 def get_curate_eval_file():

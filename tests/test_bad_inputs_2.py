@@ -718,6 +718,154 @@ def _(tmp):
     )
 
 
+# ---- config: messages, not tracebacks ------------------------------------------------------------------------------
+_CHECKOUT: list[Path] = []  # one copy of the checkout for the cases that run Snakemake, made when first needed
+_FACTORY: list[Any] = []
+
+
+def checkout_dir() -> Path:
+    from workflow_helpers import copy_checkout
+
+    if not _CHECKOUT:
+        _CHECKOUT.append(copy_checkout(_FACTORY[0].mktemp("bad-inputs-2") / "checkout"))
+    return _CHECKOUT[0]
+
+
+def snakemake_in_checkout(tmp: Path, overlay: str, *args: str) -> Thunk:
+    """Snakemake in a copy of the checkout with the tiny config and an overlay file; raises with its output if it
+    stops."""
+    from workflow_helpers import run_snakemake
+
+    (tmp / "overlay.yaml").write_text(overlay)
+
+    def run() -> str:
+        proc = run_snakemake(
+            ["--profile", "profiles/tiny", "--configfile", "config/tiny.yaml", str(tmp / "overlay.yaml"), *args],
+            checkout_dir(),
+            check=False,
+            timeout=180,
+        )
+        if proc.returncode:
+            raise RuntimeError(proc.stdout[-3000:] + proc.stderr[-3000:])
+        return proc.stdout + proc.stderr
+
+    return run
+
+
+def resolve(overlay: dict[str, Any]) -> Thunk:
+    from m1repro.config import resolve_config
+
+    return lambda: resolve_config({"base": "config/tiny.yaml", **overlay}, workdir=REPO)
+
+
+@case("yaml-merge-keys", "handled", "tiny-base-8: 'L-8', mode baseline")
+def _(tmp):
+    """``<<: *anchor`` is valid YAML: read, merged, and an explicit key overrides the merged one."""
+    from m1repro.config import read_yaml, resolve_config
+
+    (tmp / "m.yaml").write_text(
+        "models:\n"
+        "  tiny-base-7: &tiny {path: resources/tiny/models/tiny-qwen, mode: baseline, label: L-7, table1: false}\n"
+        "  tiny-base-8:\n    <<: *tiny\n    label: L-8\n"
+    )
+
+    def run() -> str:
+        cfg = resolve_config({"base": "config/tiny.yaml", **read_yaml(tmp / "m.yaml")}, workdir=REPO)
+        m = cfg["models"]["tiny-base-8"]
+        return f"tiny-base-8: {m['label']!r}, mode {m['mode']}"
+
+    return run
+
+
+@case("yaml-merge-keys-in-a-run", "handled", "eval_predict")
+def _(tmp):
+    return snakemake_in_checkout(
+        tmp,
+        "models:\n  tiny-base: &tiny {path: resources/tiny/models/tiny-qwen, mode: baseline, label: B}\n"
+        "  tiny-base-2:\n    <<: *tiny\n    label: B2\n",
+        "-n",
+        "results/scores/faithful/tiny-base-2.csv",
+    )
+
+
+@case("yaml-key-twice-beside-merge", "error", "m.yaml", "'label' is given twice")
+def _(tmp):
+    from m1repro.config import read_yaml
+
+    (tmp / "m.yaml").write_text("a: &a {x: 1}\nb:\n  <<: *a\n  label: one\n  label: two\n")
+    return lambda: read_yaml(tmp / "m.yaml")
+
+
+@case("base-inside-a-base", "handled", "run_name chained, models from tiny")
+def _(tmp):
+    (tmp / "middle.yaml").write_text("base: config/tiny.yaml\nrun_name: chained\n")
+
+    def run() -> str:
+        cfg = resolve({"base": str(tmp / "middle.yaml")})()
+        assert "tiny-base" in cfg["models"] and cfg["run_name"] == "chained"
+        return f"run_name {cfg['run_name']}, models from tiny"
+
+    return run
+
+
+@case("base-cycle", "error", "the bases form a cycle", "a.yaml", "b.yaml")
+def _(tmp):
+    (tmp / "a.yaml").write_text(f"base: {tmp / 'b.yaml'}\n")
+    (tmp / "b.yaml").write_text(f"base: {tmp / 'a.yaml'}\n")
+    return resolve({"base": str(tmp / "a.yaml")})
+
+
+@case("budget-written-as-decimal", "error", "eval.budgets.0", "16.0 is written as a decimal; write 16")
+def _(tmp):
+    return resolve({"eval": {"budgets": [16.0, 32]}})
+
+
+@case("table1-budget-written-as-decimal", "error", "eval.table1_budget", "write 64")
+def _(tmp):
+    return snakemake_in_checkout(tmp, "eval: {table1_budget: 64.0}\n", "-n")
+
+
+@case("strings-in-a-config-file-stay-strings", "handled", "This was a dry-run")
+def _(tmp):
+    """A revision tag "1.0" in a file stays a string when --config values (which arrive as strings) are typed."""
+    return snakemake_in_checkout(
+        tmp, 'hub: {revisions: {"Qwen/Qwen2.5-7B-Instruct": "1.0"}}\n', "-n", "--config", "eval={table1_budget: 64}"
+    )
+
+
+@case("model-path-not-a-model", "error", "models.m.path", "'/etc' is not a model folder")
+def _(tmp):
+    return resolve({"models": {"m": {"path": "/etc", "mode": "baseline", "label": "M"}}})
+
+
+@case("train-base-is-a-file", "error", "train.runs.tiny-m1-1K.base", "not a model folder")
+def _(tmp):
+    return resolve({"train": {"runs": {"tiny-m1-1K": {"base": "config/tiny.yaml"}}}})
+
+
+@case("cuda-engine-without-cuda", "error", "eval_predict", "no CUDA", "no output was deleted")
+def _(tmp):
+    """``engine_defaults.device: cuda`` here: found before the run starts, so the old predictions survive."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    old = checkout_dir() / "results" / "predictions" / "faithful" / "tiny-base" / "all.jsonl"
+    old.parent.mkdir(parents=True, exist_ok=True)
+    old.write_text('{"old": "predictions"}\n')
+    target = str(old.relative_to(checkout_dir()))
+    run = snakemake_in_checkout(tmp, "engine_defaults: {device: cuda}\n", "--forcerun", "eval_predict", target)
+
+    def check() -> None:
+        try:
+            run()
+        finally:
+            assert old.read_text() == '{"old": "predictions"}\n', "the old predictions were deleted"
+            old.unlink()
+
+    return check
+
+
 # ---- the suite --------------------------------------------------------------------------------------------------------
 def _snapshot(root: Path) -> dict[Path, bytes]:
     return {
@@ -732,7 +880,8 @@ def _files_with_key(root: Path) -> list[Path]:
 
 
 @pytest.mark.parametrize(("make", "outcome", "expect"), CASES)
-def test_bad_input(make, outcome, expect, tmp_path):
+def test_bad_input(make, outcome, expect, tmp_path, tmp_path_factory):
+    _FACTORY[:] = [tmp_path_factory]
     run = make(tmp_path)
     before = _snapshot(tmp_path)
     if outcome == "error":
