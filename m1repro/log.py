@@ -96,7 +96,7 @@ def setup_logging(log_path: str | Path | None = None, level: int = logging.INFO)
     sh = logging.StreamHandler(sys.stderr)
     sh.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(sh)
-    for noisy in ("httpx", "urllib3", "filelock"):
+    for noisy in ("httpx", "httpx2", "openai", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return logging.getLogger("m1repro")
 

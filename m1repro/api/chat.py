@@ -32,13 +32,16 @@ What it guarantees:
 
 The API key is read from the environment variable named in the config; it is never written to files or logs: every
 stored error passes through :func:`m1repro.log.redact`, which knows the key's value and anything key-shaped.
-Only the standard library speaks HTTP here, so the retry and timeout behaviour is entirely this module's.
+
+HTTP is the ``openai`` SDK's (``OpenAI(base_url, api_key, max_retries=0, timeout)``: one attempt per call, the
+request body as the original's litellm sends it, parameters such as ``temp`` in ``extra_body``). The retry policy is
+this module's, because it spans what the SDK cannot see: a reply that arrived but is no answer (``finish_reason``
+length, no ``reasoning_content``) is retried like a 429, and every attempt is counted by reason and billed.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import logging
 import os
@@ -46,8 +49,6 @@ import random
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -318,6 +319,12 @@ class ChatClient:
                     raise ValueError(f"environment variable {self.api_key_env} (the API key) is not set")
                 register_secret(self._api_key)
             self.cache.check_writable()
+            from openai import OpenAI
+
+            # one attempt per call (max_retries=0): the retries are _complete_one's (see the module docstring)
+            self._sdk = OpenAI(
+                base_url=str(self.base_url), api_key=self._api_key or "none", max_retries=0, timeout=self.timeout
+            )
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
         self.stats: Counter[str] = Counter()
@@ -580,40 +587,35 @@ class ChatClient:
             return result
 
     def _post(self, messages: Messages, params: Mapping[str, Any]) -> Any:
-        body = json.dumps({"model": self.model, "messages": messages, **params}).encode("utf-8")
-        headers = {"Content-Type": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        url = str(self.base_url).rstrip("/") + "/chat/completions"
-        req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        """One HTTP attempt through the SDK; the raw JSON body (``reasoning_content`` is no field of the SDK's
+        types). Errors become RetryableError (429, 408, 5xx, timeouts, connection and truncated bodies, invalid
+        JSON) or FatalError (other statuses, with the provider's message, redacted)."""
+        import openai
+
         with self._lock:
             self.stats["http_calls"] += 1
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                raw = resp.read()
-        except urllib.error.HTTPError as exc:
-            code = exc.code
-            retry_after = exc.headers.get("Retry-After") if exc.headers else None
-            try:
-                ra = float(retry_after) if retry_after is not None else None
-            except ValueError:
-                ra = None
-            if code == 429 or code == 408 or code >= 500:
+            raw = self._sdk.chat.completions.with_raw_response.create(
+                model=self.model, messages=messages, extra_body=dict(params)
+            )
+            text = raw.text
+        except openai.APIStatusError as exc:
+            code = exc.status_code
+            if code in (408, 429) or code >= 500:
+                retry_after = exc.response.headers.get("retry-after")
+                try:
+                    ra = float(retry_after) if retry_after is not None else None
+                except ValueError:
+                    ra = None
                 raise RetryableError(f"HTTP {code}", ra) from None
-            detail = redact(exc.read()[:200].decode("utf-8", "replace"))
-            raise FatalError(f"HTTP {code}: {detail}", code) from None
-        except TimeoutError:
+            raise FatalError(f"HTTP {code}: {redact(exc.response.text[:200])}", code) from None
+        except openai.APITimeoutError:
             raise RetryableError("timeout") from None
-        except http.client.HTTPException:
-            raise RetryableError("truncated response") from None
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError):
-                raise RetryableError("timeout") from None
-            raise RetryableError("connection error") from None
-        except (ConnectionError, OSError):
-            raise RetryableError("connection error") from None
+        except openai.APIConnectionError as exc:
+            truncated = "Protocol" in type(exc.__cause__).__name__ or "Incomplete" in type(exc.__cause__).__name__
+            raise RetryableError("truncated response" if truncated else "connection error") from None
         try:
-            return json.loads(raw)
+            return json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise RetryableError("invalid JSON") from None
 
