@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh machine; both create and use the virtual environment in .venv/.
-#   make demo   the tiny workflow on this CPU, from fixture data to results/table1.csv (and the other outputs)
+#   make demo   the tiny workflow on this CPU, from fixture data to results/table1.csv (and the other outputs), in
+#               its own working directory demo/ (so demo/results/table1.csv): a paper run's results/ is never touched
 #   make test   the test suite (unit, tiny workflow end to end)
 # Before GPU-hours (docs/gpu_check.md): `make gpu-wheels` here, then `make gpu-check` on the GPU machine.
 PY ?= python3
@@ -8,8 +9,12 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 SNAKEMAKE := $(BIN)/snakemake --profile profiles/tiny
 DEMO_TARGETS ?= report_all
+# The demo's working directory: its results/, logs/, cache/ and .snakemake/ live there; it reads the checkout's
+# config/, resources/ and profiles/ through links (the tiny models it builds land in resources/tiny/models/).
+DEMO_DIR := demo
+DEMO_LINKS := config resources profiles
 
-.PHONY: demo test lint dryrun plan clean-demo setup report gpu-check gpu-wheels gpu-reference
+.PHONY: demo demo-dir test lint dryrun plan clean-demo setup report gpu-check gpu-wheels gpu-reference
 
 setup: $(VENV)/.installed
 
@@ -22,12 +27,16 @@ $(VENV)/.installed: requirements-lock.txt pyproject.toml
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
-demo: setup
-	$(SNAKEMAKE) $(DEMO_TARGETS)
-	@echo; cat results/table1.md
+demo: setup demo-dir
+	$(SNAKEMAKE) --directory $(DEMO_DIR) $(DEMO_TARGETS)
+	@echo; echo "$(DEMO_DIR)/results/table1.md:"; cat $(DEMO_DIR)/results/table1.md
+
+demo-dir:
+	@mkdir -p $(DEMO_DIR)
+	@for d in $(DEMO_LINKS); do ln -sfn ../$$d $(DEMO_DIR)/$$d; done
 
 report: demo
-	$(SNAKEMAKE) $(DEMO_TARGETS) --report results/report.html
+	$(SNAKEMAKE) --directory $(DEMO_DIR) $(DEMO_TARGETS) --report $(CURDIR)/$(DEMO_DIR)/results/report.html
 
 test: setup
 	$(BIN)/pytest -q -ra
@@ -48,11 +57,15 @@ plan: setup
 	$(BIN)/snakemake --cores 1 results/plan.md
 	@cat results/plan.md
 
-# Exactly what the demo wrote (Snakemake lists the tiny DAG's files; m1repro/clean.py): a paper run's results, API
-# caches and checkpoints stay. CLEAN_ARGS=--dry-run lists them first.
+# Everything the demo wrote is its working directory: removing it is the whole cleanup (the links go, never what
+# they point to). CLEAN_ARGS=--dry-run lists the files first. Refused while a Snakemake run holds the demo's lock.
 CLEAN_ARGS ?=
-clean-demo: setup
-	$(BIN)/python -m m1repro.clean $(CLEAN_ARGS) --profile profiles/tiny $(DEMO_TARGETS)
+clean-demo:
+	@if [ -n "$$(ls -A $(DEMO_DIR)/.snakemake/locks 2>/dev/null)" ]; then \
+	  echo "a Snakemake run holds $(DEMO_DIR)/.snakemake/locks: wait for it (or, if none runs, snakemake --directory $(DEMO_DIR) --unlock)"; exit 1; fi
+	@if [ "$(CLEAN_ARGS)" = "--dry-run" ]; then \
+	  find $(DEMO_DIR) \( -type f -o -type l \) -print 2>/dev/null | sort; \
+	else rm -rf $(DEMO_DIR) && echo "removed $(DEMO_DIR)/"; fi
 
 # GPU check kit (docs/gpu_check.md). gpu-check runs on a GPU machine with the python that has torch and transformers
 # (no setup, no index): GPU_PY=python3 by default; extra flags in GPU_CHECK_ARGS (e.g. --sections engine,sft).

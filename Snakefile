@@ -12,7 +12,7 @@ min_version("9.0")
 # models). Then validated against config/schemas/config.schema.yaml (defaults filled, unknown keys are errors).
 from m1repro.config import resolve_config
 
-_resolved = resolve_config(config, workflow.overwrite_configfiles, workflow.config_settings.overwrite_config)
+_resolved = resolve_config(config, workflow.overwrite_configfiles, workflow.config_settings.config)
 config.clear()
 config.update(_resolved)
 

@@ -46,6 +46,8 @@ OUTPUT_FIELDS: tuple[str, ...] = (
     "num_wait",
 )
 RECORD_FIELDS: tuple[str, ...] = (
+    "model",
+    "prompt_mode",
     "id",
     "source",
     "variant",
@@ -129,8 +131,10 @@ def run_job(
     mode: Mode,
     variants: Sequence[Variant],
     settings: EvalSettings,
+    model: str = "",
 ) -> list[dict[str, Any]]:
-    """Records of every variant, variant by variant, items in the given order (see the module docstring)."""
+    """Records of every variant, variant by variant, items in the given order (see the module docstring); each
+    names its producer (``model``, ``prompt_mode``, ``budget_mode``, ``variant``), which scoring checks."""
     prompts = [render_prompt(tokenizer, it.question, it.options, mode, settings.chat_template) for it in items]
     answers: dict[Variant, list[bc.Answer]] = {}
     if mode != "thinking":
@@ -157,6 +161,8 @@ def run_job(
         for it, prompt, a in zip(items, prompts, ans, strict=True):
             rows.append(
                 {
+                    "model": model,
+                    "prompt_mode": mode,
                     "id": it.id,
                     "source": it.source,
                     "variant": v.name,
@@ -193,6 +199,7 @@ def predict_in_batches(
     settings: EvalSettings,
     store: BatchStore,
     meter: Meter,
+    model: str = "",
 ) -> list[str]:
     """The job's JSONL lines, computed one batch of ``settings.batch_size`` consecutive items at a time (the
     original's batches when the items start at a batch boundary): a batch stored by an earlier attempt of the same
@@ -207,7 +214,7 @@ def predict_in_batches(
             engine = engine_of()
             meter.begin_batch()
             before = engine.generated_tokens
-            text = record_lines(run_job(engine, engine.tokenizer, batch, mode, variants, settings))
+            text = record_lines(run_job(engine, engine.tokenizer, batch, mode, variants, settings, model))
             store.put(i, text)
             meter.update(len(batch), engine.generated_tokens - before)
         else:
@@ -286,7 +293,9 @@ def eval_predict(job: RuleJob) -> None:
     )
     meter = Meter(log, n_batches, len(items), model=spec_job["model"], shard=shard.name)
     try:
-        lines = predict_in_batches(engine_of, items, spec_job["mode"], variants, settings, store, meter)
+        lines = predict_in_batches(
+            engine_of, items, spec_job["mode"], variants, settings, store, meter, spec_job["model"]
+        )
         write_text_atomic(job.output.predictions, "".join(lines))
         write_json_atomic(job.output.params, spec_job)  # what later params are compared with (covering_params)
     finally:

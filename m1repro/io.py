@@ -122,11 +122,12 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def read_json(path: str | Path) -> Any:
-    """Read a JSON file; bad JSON or bytes that are not UTF-8 are an error naming the file and the line."""
+def read_json(path: str | Path, object_pairs_hook: Any = None) -> Any:
+    """Read a JSON file; bad JSON or bytes that are not UTF-8 are an error naming the file and the line.
+    ``object_pairs_hook`` builds every object from its (key, value) pairs (e.g. to catch a key given twice)."""
     data = Path(path).read_bytes()
     try:
-        return json.loads(data.decode("utf-8"))
+        return json.loads(data.decode("utf-8"), object_pairs_hook=object_pairs_hook)
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise InputError(

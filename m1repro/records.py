@@ -82,6 +82,52 @@ def md5sum(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+#: The option letters the original's matcher reads (HuatuoGPT-o1's match_choice: "answer is X" for X in A-N, a
+#: standalone letter among the first len(options) of A-N); a key outside them can never be matched.
+OPTION_LETTERS = "ABCDEFGHIJKLMN"
+
+
+class _Object(dict):
+    """A JSON object that remembers the keys given more than once (JSON keeps the last one silently)."""
+
+    duplicates: list[str]
+
+
+def _object_of_pairs(pairs: list[tuple[str, Any]]) -> _Object:
+    obj = _Object(pairs)
+    counts = Counter(k for k, _ in pairs)
+    obj.duplicates = [k for k, n in counts.items() if n > 1]
+    return obj
+
+
+def read_json_unique(path: str | Path) -> Any:
+    """A JSON file in which no object gives a key twice; a duplicate is an InputError naming the file, the record
+    (the source, or ``source[index]``) and the key."""
+    data = read_json(path, object_pairs_hook=_object_of_pairs)
+    _no_duplicates(path, data, None)
+    return data
+
+
+def _no_duplicates(path: str | Path, value: Any, record: str | None, field: str | None = None) -> None:
+    if isinstance(value, _Object):
+        if value.duplicates:
+            key = value.duplicates[0]
+            raise InputError(
+                path,
+                f"key {key!r} is given twice in one object (JSON keeps only the last; the file must mean one thing)",
+                record=record if record is not None else "(top level)",
+                field=f"{field}.{key}" if field else key,
+            )
+        for k, v in value.items():
+            if record is None:
+                _no_duplicates(path, v, k)  # a source
+            else:
+                _no_duplicates(path, v, record, f"{field}.{k}" if field else k)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _no_duplicates(path, v, f"{record}[{i}]" if field is None and record is not None else record, field)
+
+
 def _item_id(source: str, pos: int, raw: dict[str, Any]) -> str:
     for key in ("id", "idx"):
         if key in raw and raw[key] not in (None, ""):
@@ -110,8 +156,25 @@ def validate_item(path: str | Path, source: str, pos: int, raw: Any, answers: An
     for letter, text in options.items():
         if not isinstance(text, str):
             raise InputError(path, f"option {letter!r} is not a string", record=rec, field="options")
+    odd = [k for k in options if len(k) != 1 or k not in OPTION_LETTERS]
+    if odd:
+        raise InputError(
+            path,
+            f"option keys {odd} are not capital letters A-N (the letters the original's scorer reads; with keys like "
+            "'1' or 'a' it marks wrong answers correct): key the options A, B, C, ... in order",
+            record=rec,
+            field="options",
+        )
     if not isinstance(idx, str) or idx not in options:
         raise InputError(path, f"{idx!r} is not among the options {sorted(options)}", record=rec, field="answer_idx")
+    if idx not in OPTION_LETTERS[: len(options)]:
+        raise InputError(
+            path,
+            f"{idx!r} is not among the first {len(options)} letters, the only ones the original's scorer can match "
+            f"with {len(options)} options: key the options A, B, C, ... in order",
+            record=rec,
+            field="answer_idx",
+        )
     # The original scores through the item's own `answer` string (score.py: `answer_string.lower()`), whatever the
     # option text says, so only a non-string answer stops it. HumanityLastExam stores "C. text\n", and one real item
     # (idx 137) an answer longer than its option: both are kept and scored through that field, as the original does.
@@ -142,7 +205,7 @@ def load_eval_file(
 ) -> EvalSet:
     """Load and validate the m1 evaluation file. ``on_invalid='exclude'`` drops bad items but counts them;
     ``answers``: see :func:`validate_item`."""
-    data = read_json(path)
+    data = read_json_unique(path)
     if not isinstance(data, dict):
         raise InputError(path, "top level must be an object mapping source -> list of items")
     wanted = list(sources) if sources is not None else list(data)

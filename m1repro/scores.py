@@ -8,20 +8,31 @@ never the predictions.
 
 Nothing in a prediction file is trusted: every record must be one of the prepared items (``results/eval/items.jsonl``,
 the same question, options and answer), each (dataset, variant) must have each item exactly once, and every field
-must have its type. A problem is an error naming the file, the line and the field, never a changed accuracy.
+must have its type. Every record says what produced it (``model``, ``prompt_mode``: the prompt rendering,
+``budget_mode``, ``variant`` with its ``budget`` and ``rounds``) and that must be the job scored: another model's
+predictions copied over this one's, or the exact controller's copied into ``faithful/``, are an error. A problem is an
+error naming the file, the line and the field, never a changed accuracy.
+
+The accuracy table gets a sidecar (``{model}.meta.json``: who wrote it, for which model, budget mode and scorer, and
+the sha256 of the CSV); the tables read score files only through :func:`read_scores_checked`, so a hand-edited or
+foreign CSV is an error naming the file, never a row of Table 1.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import polars as pl
 
-from m1repro.io import InputError, atomic_open, read_jsonl, write_jsonl_atomic
+from m1repro.budget import BudgetMode
+from m1repro.io import InputError, atomic_open, read_json, read_jsonl, write_json_atomic, write_jsonl_atomic
 from m1repro.log import log_event
 from m1repro.records import EvalItem, read_items
 from m1repro.scoring import SCORERS, score_item
@@ -51,6 +62,8 @@ SCORE_COLUMNS = [
 
 # field -> (accepted types, may be None); ints exclude bools (JSON true is no token count)
 _TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
+    "model": ((str,), False),
+    "prompt_mode": ((str,), False),
     "id": ((str,), False),
     "source": ((str,), False),
     "variant": ((str,), False),
@@ -102,11 +115,50 @@ def check_record(path: str | Path, line: int, rec: Any) -> None:
         raise InputError(path, str(exc), record=where, field="variant") from None
 
 
+@dataclass(frozen=True)
+class ScoredJob:
+    """What the scoring job scores: every record must have been produced by exactly this."""
+
+    model: str
+    prompt_mode: str
+    budget_mode: str
+
+
+def check_provenance(path: str | Path, line: int, rec: Mapping[str, Any], job: ScoredJob) -> None:
+    """The record was produced by ``job``: its model, its prompt rendering, its budget mode (budget variants only:
+    a baseline has none) and a variant whose budget and rounds are the record's."""
+    where = f"line {line}"
+    v = Variant.parse(rec["variant"])
+    expected: dict[str, Any] = {
+        "model": job.model,
+        "prompt_mode": job.prompt_mode,
+        "budget_mode": job.budget_mode if v.budget is not None else None,
+        "budget": v.budget,
+        "rounds": v.rounds,
+    }
+    for key, want in expected.items():
+        if key not in rec:
+            raise InputError(
+                path,
+                "missing field (written before records named their producer? rerun eval_predict)",
+                record=where,
+                field=key,
+            )
+        if rec[key] != want:
+            raise InputError(
+                path,
+                f"this record was produced with {key} {rec[key]!r}, the job scored here is {key} {want!r} "
+                f"(model {job.model}, budget mode {job.budget_mode}): predictions of another job are not scored",
+                record=where,
+                field=key,
+            )
+
+
 def load_predictions(
-    paths: Sequence[str | Path], items: Sequence[EvalItem], variants: Sequence[str]
+    paths: Sequence[str | Path], items: Sequence[EvalItem], variants: Sequence[str], job: ScoredJob
 ) -> list[dict[str, Any]]:
-    """Every record of the model's prediction files, checked against the items and the expected variants: each
-    (variant, item) exactly once, nothing else."""
+    """Every record of the model's prediction files, checked against the items, the expected variants and the job
+    that must have produced it: each (variant, item) exactly once, nothing else."""
     by_id = {it.id: it for it in items}
     wanted = set(variants)
     seen: dict[tuple[str, str], tuple[str, int]] = {}
@@ -133,6 +185,7 @@ def load_predictions(
                     record=where,
                     field="variant",
                 )
+            check_provenance(path, line, rec, job)
             key = (rec["variant"], rec["id"])
             if key in seen:
                 first = seen[key]
@@ -209,6 +262,51 @@ def score_frame(scored: Sequence[Mapping[str, Any]], model: str, budget_mode: st
     return df.sort(["dataset", "budget", "rounds"], nulls_last=False)
 
 
+SCORES_WRITER = "m1repro.scores.score_model"
+
+
+def scores_meta_path(scores_csv: str | Path) -> Path:
+    """The sidecar of an accuracy table: ``results/scores/{budget_mode}/{model}.meta.json``."""
+    p = Path(scores_csv)
+    return p.with_name(p.stem + ".meta.json")
+
+
+def write_scores(df: pl.DataFrame, scores_out: str | Path, **identity: Any) -> None:
+    """The accuracy table and its sidecar: the CSV's sha256 and ``identity`` (model, budget_mode, scorer, ...)."""
+    data = df.write_csv().encode("utf-8")
+    with atomic_open(scores_out, "wb") as fh:
+        fh.write(data)
+    meta = {"written_by": SCORES_WRITER, "sha256": hashlib.sha256(data).hexdigest(), **identity}
+    write_json_atomic(scores_meta_path(scores_out), meta)
+
+
+def read_scores_checked(path: str | Path, expect: Mapping[str, Any] | None = None) -> pl.DataFrame:
+    """An accuracy table as the scoring rule wrote it for this configuration, or an error naming the file and what
+    does not match: no sidecar, a content changed since (a hand edit), another model's or budget mode's file, or
+    (``expect``) another scorer."""
+    path = Path(path)
+    meta_p = scores_meta_path(path)
+    rerun = "rerun the scoring rule (snakemake --forcerun eval_score ...)"
+    if not meta_p.exists():
+        raise InputError(path, f"no sidecar {meta_p.name}: not written by the scoring rule; {rerun}")
+    meta = read_json(meta_p)
+    data = path.read_bytes()
+    if not isinstance(meta, dict) or meta.get("written_by") != SCORES_WRITER:
+        raise InputError(meta_p, f"not a sidecar of the scoring rule; {rerun}")
+    if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+        raise InputError(path, f"changed since the scoring rule wrote it (sha256 differs from {meta_p.name}); {rerun}")
+    want: dict[str, Any] = {"model": path.stem}
+    if path.parent.name in get_args(BudgetMode):
+        want["budget_mode"] = path.parent.name
+    want.update(expect or {})
+    for key, value in want.items():
+        if meta.get(key) != value:
+            raise InputError(
+                path, f"scored for {key} {meta.get(key)!r}, read here as {key} {value!r}: {rerun}", field=key
+            )
+    return pl.read_csv(io.BytesIO(data), schema_overrides={"budget": pl.Int64})
+
+
 def score_model(
     predictions: Sequence[str],
     items_path: str,
@@ -219,16 +317,25 @@ def score_model(
     scorer: str,
     scores_out: str,
     scored_out: str,
+    prompt_mode: str,
 ) -> pl.DataFrame:
     if scorer not in SCORERS:
         raise ValueError(f"unknown scorer {scorer!r} (expected one of {SCORERS})")
     items = read_items(items_path, list(datasets))
-    records = load_predictions(predictions, items, variants)
+    records = load_predictions(predictions, items, variants, ScoredJob(model, prompt_mode, budget_mode))
     scored = [scored_record(r, scorer) for r in records]
     df = score_frame(scored, model, budget_mode, scorer)
     write_jsonl_atomic(scored_out, scored)
-    with atomic_open(scores_out) as fh:
-        df.write_csv(fh)
+    write_scores(
+        df,
+        scores_out,
+        model=model,
+        budget_mode=budget_mode,
+        scorer=scorer,
+        prompt_mode=prompt_mode,
+        variants=sorted(variants),
+        datasets=list(datasets),
+    )
     log_event(
         log, "scored", model=model, budget_mode=budget_mode, files=len(predictions), records=len(scored), scorer=scorer
     )
@@ -247,4 +354,5 @@ def eval_score(job: RuleJob) -> None:
         job.params.scorer,
         job.output.scores,
         job.output.scored,
+        job.params.prompt_mode,
     )

@@ -27,6 +27,7 @@ PREDICTIONS = "results/predictions/{budget_mode}/{model}/{part}.jsonl"  # a part
 SHARD_PREDICTIONS = "results/predictions/{budget_mode}/{model}/{part}/{shard}.jsonl"  # one prediction job's
 SHARD_PARAMS = "results/predictions/{budget_mode}/{model}/{part}/{shard}.params.json"  # what that job was asked
 SCORES = "results/scores/{budget_mode}/{model}.csv"
+SCORES_META = "results/scores/{budget_mode}/{model}.meta.json"  # m1repro.scores.scores_meta_path
 SCORED = "results/scored/{budget_mode}/{model}.jsonl"
 TRAINED_MODEL = "results/train/{run}/model"
 CURATED_SET = "results/curate/sets/{set}.parquet"  # the set a training run reads (curated or released)

@@ -14,6 +14,7 @@ from m1repro import plan
 from m1repro import resources as rsc
 from m1repro import shards
 from m1repro import workflow as wf
+from m1repro.config import cuda_problem
 from m1repro.site import SITE_ENV, load_site, site_file
 from m1repro.train import workflow as trainwf
 
@@ -200,6 +201,8 @@ def before_run():
     require_conda()
     check_hub_access()
     warn_missing_api_keys()
+    if problem := cuda_problem(workflow.dag.needrun_jobs(), workflow.local_exec):
+        raise WorkflowError(problem)
 
 
 def get_curate_eval_file():

@@ -115,6 +115,7 @@ rule eval_score:
     output:
         scores=wf.SCORES,
         scored=wf.SCORED,
+        meta=wf.SCORES_META,
     log:
         "logs/eval_score/{budget_mode}/{model}.log",
     wildcard_constraints:
@@ -127,5 +128,6 @@ rule eval_score:
         scorer=config["eval"]["scorer"],
         datasets=DATASETS,
         variants=get_variant_names,
+        prompt_mode=lambda wc: config["models"][wc.model]["mode"],
     script:
         "../scripts/eval_score.py"

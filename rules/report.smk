@@ -3,6 +3,8 @@
 #   snakemake --profile profiles/tiny report_all                                  # every table and figure
 #   snakemake --profile profiles/tiny report_all --report results/report.html     # then the HTML report
 #   snakemake --profile profiles/slurm results/released/paper_comparison.md       # released checkpoints only
+# The params of reported jobs pass through html_safe: the HTML report embeds them unescaped (m1repro/report/escape.py).
+from m1repro.report.escape import html_safe
 
 
 rule report_table1:
@@ -18,7 +20,7 @@ rule report_table1:
     conda:
         "../envs/report.yaml"
     params:
-        models=TABLE1_ROWS,
+        models=html_safe(TABLE1_ROWS),
     script:
         "../scripts/report_table1.py"
 
@@ -36,7 +38,7 @@ rule report_table2:
     conda:
         "../envs/report.yaml"
     params:
-        models=TABLE2_ROWS,
+        models=html_safe(TABLE2_ROWS),
         budget=config["eval"]["table2_budget"],
     script:
         "../scripts/report_table2.py"
@@ -55,7 +57,7 @@ rule report_table3:
     conda:
         "../envs/report.yaml"
     params:
-        sets=CURATE_SETS,
+        sets=html_safe(CURATE_SETS),
     script:
         "../scripts/report_table3.py"
 
@@ -92,7 +94,7 @@ rule report_figure1:
     conda:
         "../envs/report.yaml"
     params:
-        models=[{"name": m, "label": wf.cfg_model(config, m).label} for m in FIGURE_MODELS],
+        models=html_safe([{"name": m, "label": wf.cfg_model(config, m).label} for m in FIGURE_MODELS]),
         datasets=DATASETS,
         budgets=sorted(set(config["eval"]["budgets"]) | {config["eval"]["table1_budget"]}),
         dpi=REPORT["figure_dpi"],
@@ -115,7 +117,7 @@ rule report_figure3:
     conda:
         "../envs/report.yaml"
     params:
-        models=[{"name": m, "label": wf.cfg_model(config, m).label} for m in FIGURE_MODELS],
+        models=html_safe([{"name": m, "label": wf.cfg_model(config, m).label} for m in FIGURE_MODELS]),
         datasets=DATASETS,
         forcing_budgets=config["eval"]["forcing"]["budgets"],
         rounds=config["eval"]["forcing"]["rounds"],
@@ -153,8 +155,8 @@ rule report_compare:
     conda:
         "../envs/report.yaml"
     params:
-        table1_models=[report_model_row(m) for m in TABLE1_MODELS],
-        table2_models=ABLATION_MODELS,
+        table1_models=html_safe([report_model_row(m) for m in TABLE1_MODELS]),
+        table2_models=html_safe(ABLATION_MODELS),
         tolerance=REPORT["tolerance"],
         count_tolerance=REPORT["count_tolerance"],
         budget_note=REPORT_BUDGET_NOTE,
@@ -175,7 +177,7 @@ rule report_runtimes:
     conda:
         "../envs/report.yaml"
     params:
-        models=REPORTED_MODELS,
+        models=html_safe(REPORTED_MODELS),
     script:
         "../scripts/report_runtimes.py"
 
@@ -208,7 +210,7 @@ rule report_config:
     conda:
         "../envs/report.yaml"
     params:
-        config=config,
+        config=html_safe(config),
     script:
         "../scripts/report_config.py"
 
@@ -234,7 +236,7 @@ rule report_released:
     conda:
         "../envs/report.yaml"
     params:
-        table1_models=[report_model_row(m) for m in RELEASED_MODELS],
+        table1_models=html_safe([report_model_row(m) for m in RELEASED_MODELS]),
         tolerance=REPORT["tolerance"],
     script:
         "../scripts/report_released.py"

@@ -6,6 +6,10 @@ containing ``ALWAYS400`` (a 400 each time), ``ALWAYS500`` (a 500 each time), ``N
 ``EMPTYCONTENT`` (``content: ""``) or ``LENGTHSTOP`` (``finish_reason: "length"``), each time. ``reply`` (a function
 of the request body) replaces the good reply's content. It records every request body, every call and every paid
 (complete 200) response per prompt.
+
+Errors come as an OpenAI-compatible provider sends them: a JSON body ``{"error": {"message", "type", "param",
+"code"}}``, ``Retry-After`` on 429. ``status`` answers every request with that status instead (401 and 403 as a
+provider that refuses a key, whose message echoes the key it was given, as some providers do).
 """
 
 from __future__ import annotations
@@ -31,8 +35,10 @@ class StandIn:
         timeout_sleep: float = 0.6,
         reply: Callable[[dict], str] | None = None,
         noise: bool = True,
+        status: int | None = None,
     ):
         self.seed, self.latency, self.timeout_sleep, self.reply, self.noise = seed, latency, timeout_sleep, reply, noise
+        self.status = status
         self.bodies: list[dict] = []
         self.auth: list[str | None] = []
         self.calls: Counter[str] = Counter()
@@ -51,7 +57,7 @@ class StandIn:
                 with standin.lock:
                     standin.bodies.append(body)
                     standin.auth.append(self.headers.get("Authorization"))
-                standin.handle(self, body)
+                standin.handle(self, body, self.headers.get("Authorization") or "")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -70,6 +76,8 @@ class StandIn:
         self.server.server_close()
 
     def kind_for(self, prompt: str, attempt: int) -> str:
+        if self.status is not None:
+            return str(self.status)
         if "ALWAYS400" in prompt:
             return "400"
         if "ALWAYS500" in prompt:
@@ -82,7 +90,21 @@ class StandIn:
         rng = random.Random(f"{self.seed}:{prompt}:{attempt}")
         return rng.choices(KINDS, WEIGHTS)[0]
 
-    def handle(self, h: BaseHTTPRequestHandler, body: dict) -> None:
+    @staticmethod
+    def error_body(status: int, auth: str) -> dict:
+        """The body an OpenAI-compatible provider sends with an error status."""
+        key = auth.removeprefix("Bearer ")
+        messages = {
+            400: ("bad request", "invalid_request_error", None),
+            401: (f"Incorrect API key provided: {key}.", "invalid_request_error", "invalid_api_key"),
+            403: (f"Key {key} is not allowed to use this model.", "permission_error", "forbidden"),
+            404: ("The model does not exist", "invalid_request_error", "model_not_found"),
+            429: ("Rate limit reached; try again later", "rate_limit_error", "rate_limit_exceeded"),
+        }
+        message, kind, code = messages.get(status, ("The server had an error", "server_error", None))
+        return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+    def handle(self, h: BaseHTTPRequestHandler, body: dict, auth: str = "") -> None:
         prompt = body["messages"][-1]["content"]
         pid = hashlib.sha256(prompt.encode()).hexdigest()[:12]
         with self.lock:
@@ -93,8 +115,8 @@ class StandIn:
             self.kinds[kind] += 1
         if self.latency:
             time.sleep(self.latency)
-        if kind in ("429", "500", "400"):
-            payload = json.dumps({"error": {"message": kind}}).encode()
+        if kind.isdigit():
+            payload = json.dumps(self.error_body(int(kind), auth)).encode()
             h.send_response(int(kind))
             if kind == "429":
                 h.send_header("Retry-After", "0")

@@ -437,6 +437,7 @@ def _(tmp):
             "m1",
             str(out / "m.csv"),
             str(out / "m.jsonl"),
+            "baseline",
         )
         row = [{"name": "m", "label": "L-m", "variant": "baseline"}]
         df = write_table1([str(out / "m.csv")], row, str(out / "t1.csv"), str(out / "t1.md"))
@@ -500,6 +501,8 @@ def prediction(item: dict[str, Any], **kw: Any) -> dict[str, Any]:
     """A raw baseline prediction record for an item, answering A (correct for these items)."""
     rec = {
         **item,
+        "model": "m",
+        "prompt_mode": "baseline",
         "variant": "baseline",
         "budget": None,
         "rounds": 0,
@@ -545,6 +548,7 @@ def scoring(
         "m1",
         str(out / "m.csv"),
         str(out / "m.jsonl"),
+        "baseline",
     )
 
 

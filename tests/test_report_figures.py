@@ -11,7 +11,7 @@ import pytest
 from m1repro.records import TABLE1_COLUMNS
 from m1repro.report.figures import AVG, band_frame, figure1_points, figure3_points, fits, write_figure1, write_figure3
 from m1repro.report.stats import linear_fit, t_quantile
-from m1repro.scores import SCORE_COLUMNS
+from m1repro.scores import SCORE_COLUMNS, write_scores
 
 DATASETS = [*TABLE1_COLUMNS, "HumanityLastExam"]
 BUDGETS = [128, 256, 512, 1024, 2048, 4096, 8192]
@@ -93,7 +93,7 @@ def _write_scores(path, model, acc):
                     "thinking_length_rate": 0.5,
                 }
             )
-    pl.DataFrame(rows).select(SCORE_COLUMNS).write_csv(path)
+    write_scores(pl.DataFrame(rows).select(SCORE_COLUMNS), path, model=model, budget_mode="faithful", scorer="m1")
     return str(path)
 
 

@@ -24,7 +24,7 @@ from m1repro.report.tables import (
     to_markdown,
     write_table2,
 )
-from m1repro.scores import SCORE_COLUMNS
+from m1repro.scores import SCORE_COLUMNS, write_scores
 
 REPO = Path(__file__).resolve().parent.parent
 PAPER_PATH = REPO / "config" / "paper_numbers.yaml"
@@ -55,7 +55,8 @@ def _scores(path: Path, model: str, variant: str, acc: dict[str, float], improve
         }
         for d, a in acc.items()
     ]
-    pl.DataFrame(rows, schema_overrides={"budget": pl.Int64}).select(SCORE_COLUMNS).write_csv(path)
+    df = pl.DataFrame(rows, schema_overrides={"budget": pl.Int64}).select(SCORE_COLUMNS)
+    write_scores(df, path, model=model, budget_mode="faithful", scorer="m1")
     return str(path)
 
 

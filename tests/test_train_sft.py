@@ -60,6 +60,55 @@ def test_resume_after_interruption_gives_the_same_weights(tiny_model_dir, tmp_pa
     assert any(not torch.equal(base[k], a[k]) for k in a)  # training changed the weights
 
 
+def test_only_the_very_same_unfinished_run_resumes(tiny_model_dir, tmp_path, caplog):
+    """A changed hyperparameter (a fix) and a forced rerun of a finished run start from scratch, their old
+    checkpoints removed, and the log says why."""
+    data = write_set(tmp_path / "set.parquet", n=4)
+    spec = tiny_spec(tiny_model_dir, save_strategy="steps", save_steps=1, epochs=1, global_batch_size=2)
+    out, ck = tmp_path / "run/model", tmp_path / "run/ck"
+
+    def interrupted(s, d=data):
+        with pytest.raises(Interrupt):
+            train(s, d, out, ck, callbacks=[KillAfterSave(1)])
+        assert last_checkpoint(ck).endswith("checkpoint-1")
+
+    interrupted(spec)
+    changed = tiny_spec(
+        tiny_model_dir, save_strategy="steps", save_steps=1, epochs=1, global_batch_size=2, learning_rate=1e-3
+    )
+    caplog.set_level("INFO", logger="m1repro.train")
+    info = train(changed, data, out, ck)  # e.g. a fix to the hyperparameters
+    assert info["resumed_from"] is None and info["global_steps"] == 2
+    assert "another run (it differs in: spec)" in info["resume_decision"] in caplog.text
+
+    info = train(changed, data, out, ck)  # --forcerun: the checkpoints are of a finished run
+    assert info["resumed_from"] is None and info["global_steps"] == 2 and "finished" in info["resume_decision"]
+
+
+def test_resume_decision_names_what_changed(tiny_model_dir, tmp_path):
+    """The decision over checkpoints on disk (as the trainer leaves them): other data, no fingerprint, the same
+    unfinished run."""
+    from m1repro.train.sft import RUN_FILE, resume_decision, run_fingerprint
+
+    data = write_set(tmp_path / "set.parquet", n=4)
+    spec = tiny_spec(tiny_model_dir)
+    ck = tmp_path / "ck"
+    (ck / "checkpoint-3").mkdir(parents=True)
+    (ck / "checkpoint-3" / "trainer_state.json").write_text("{}")
+    fp = run_fingerprint(spec, data)
+    assert resume_decision(ck, fp) == (
+        None,
+        f"starting from scratch: the checkpoints in {ck} carry no readable {RUN_FILE}",
+    )
+    (ck / RUN_FILE).write_text(json.dumps({"fingerprint": fp, "finished": False}))
+    assert resume_decision(ck, fp)[0] == str(ck / "checkpoint-3")
+    other = run_fingerprint(spec, write_set(tmp_path / "other.parquet", n=6))
+    assert resume_decision(ck, other) == (
+        None,
+        "starting from scratch: the checkpoints are of another run (it differs in: data)",
+    )
+
+
 def test_final_model_loads_with_chat_template_and_learned_the_format(tiny_model_dir, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -21,15 +21,27 @@ What it guarantees:
 * **Accounting**: per unique request answered / failed / cache hits / re-requested; HTTP calls and retries by
   reason; tokens and cost both of this run (every billed reply, valid or not) and of every response the run's
   requests use (``cost_usd``: cached ones paid by earlier, resumed runs included). Prices are USD per 1M tokens.
+  Every billed reply also gets a line in the **spend ledger** beside the cache (``<cache>.billed.jsonl``) before
+  anything else happens with it, so a run that fails later still has its spend on record; ``cost_usd_billed``
+  sums the ledger over every run, failed ones included: what the provider billed for this cache.
+* **Nothing paid is lost**: in live mode the cache (and the ledger) must be writable before the first request is
+  sent; the first failed write (disk full, read-only file system) stops all sending at once and the call ends in a
+  :class:`CacheWriteError` that says how many paid replies could not be stored.
+* **Fail fast**: a 401/403 (a refused key) stops all sending and is an :class:`ApiAuthError` naming the key's
+  environment variable; a call whose every request fails is an :class:`ApiFailedError` with the reasons.
 
-The API key is read from the environment variable named in the config; it is never written to files or logs.
-Only the standard library speaks HTTP here, so the retry and timeout behaviour is entirely this module's.
+The API key is read from the environment variable named in the config; it is never written to files or logs: every
+stored error passes through :func:`m1repro.log.redact`, which knows the key's value and anything key-shaped.
+
+HTTP is the ``openai`` SDK's (``OpenAI(base_url, api_key, max_retries=0, timeout)``: one attempt per call, the
+request body as the original's litellm sends it, parameters such as ``temp`` in ``extra_body``). The retry policy is
+this module's, because it spans what the SDK cannot see: a reply that arrived but is no answer (``finish_reason``
+length, no ``reasoning_content``) is retried like a 429, and every attempt is counted by reason and billed.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import logging
 import os
@@ -37,8 +49,6 @@ import random
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -49,6 +59,7 @@ from typing import Any
 from tqdm import tqdm
 
 from m1repro.io import InputError
+from m1repro.log import looks_like_key, redact, register_secret
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +138,38 @@ class ReplayError(InputError):
     """A replay cache cannot answer every request (missing, broken or ambiguous entries)."""
 
 
+class ApiStageError(RuntimeError):
+    """An API call that must stop the stage (the message says why and what to do)."""
+
+
+class CacheWriteError(ApiStageError):
+    """The cache or the spend ledger cannot be written: sending stopped at the first failed write."""
+
+
+class ApiAuthError(ApiStageError):
+    """The provider refused the key (401/403)."""
+
+
+class ApiFailedError(ApiStageError):
+    """Every request of a call failed."""
+
+
+def _append_line(path: Path, line: str, needs_newline: bool = False) -> None:
+    """Append one line and fsync it: once this returns, the line survives a crash."""
+    with open(path, "a", encoding="utf-8") as fh:
+        if needs_newline:
+            fh.write("\n")  # end a line torn by a kill so the new record starts on its own line
+        fh.write(line)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def ledger_path(cache_path: str | Path) -> Path:
+    """The spend ledger of a cache: one line per billed reply, valid or not, stored or not."""
+    p = Path(cache_path)
+    return p.with_name(p.name.removesuffix(".jsonl") + ".billed.jsonl")
+
+
 class ResponseCache:
     """Append-only JSONL of responses; every line is kept with its number so a problem can be named."""
 
@@ -177,21 +220,50 @@ class ResponseCache:
         """Numbers of the unreadable lines whose key could not be recovered."""
         return [cl.line for cl in self.unreadable if cl.key is None]
 
+    def check_writable(self) -> None:
+        """Before the first paid request: the cache and its ledger can be created and appended to."""
+        for path in (self.path, ledger_path(self.path)):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with open(path, "a", encoding="utf-8"):
+                    pass
+            except OSError as exc:
+                raise CacheWriteError(
+                    f"{path}: the API cache is not writable ({exc.strerror or exc}); no request was sent. Make its "
+                    "directory writable (or set the stage's api.cache elsewhere) and run again"
+                ) from None
+
     def put(self, record: dict[str, Any]) -> None:
         if self.read_only:
             raise RuntimeError(f"cache {self.path} is read-only (replay mode)")
         line = json.dumps(record, ensure_ascii=False) + "\n"
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as fh:
-                if self._needs_newline:
-                    fh.write("\n")  # end a line torn by a kill so the new record starts on its own line
-                    self._needs_newline = False
-                fh.write(line)
-                fh.flush()
-                os.fsync(fh.fileno())
+            _append_line(self.path, line, self._needs_newline)
+            self._needs_newline = False
             self._n_lines += 1
             self._add(CacheLine(self._n_lines, record["key"], record))
+
+    def billed_so_far(self) -> dict[str, int]:
+        """Replies and tokens in the spend ledger (every run of this cache, failed ones included)."""
+        out = {"responses": 0, "prompt": 0, "completion": 0}
+        path = ledger_path(self.path)
+        if not path.exists():
+            return out
+        for raw in path.read_bytes().split(b"\n"):
+            try:
+                rec = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue  # a line torn by a kill: its reply was billed, but its tokens are lost
+            if isinstance(rec, dict):
+                out["responses"] += 1
+                out["prompt"] += int(rec.get("prompt_tokens") or 0)
+                out["completion"] += int(rec.get("completion_tokens") or 0)
+        return out
+
+    def record_billed(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            _append_line(ledger_path(self.path), json.dumps(record, ensure_ascii=False) + "\n")
 
 
 class RetryableError(Exception):
@@ -202,7 +274,9 @@ class RetryableError(Exception):
 
 
 class FatalError(Exception):
-    pass
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass
@@ -235,15 +309,34 @@ class ChatClient:
             if not self.base_url:
                 raise ValueError("chat API base_url is required in live mode")
             if self.api_key_env:
+                if looks_like_key(self.api_key_env):
+                    raise ValueError(
+                        "api_key_env holds what looks like an API key itself (not shown here), not the name of an "
+                        "environment variable: put the key in a variable (export OPENAI_API_KEY=...) and give its name"
+                    )
                 self._api_key = os.environ.get(self.api_key_env)
                 if not self._api_key:
                     raise ValueError(f"environment variable {self.api_key_env} (the API key) is not set")
+                register_secret(self._api_key)
+            self.cache.check_writable()
+            from openai import OpenAI
+
+            # one attempt per call (max_retries=0): the retries are _complete_one's (see the module docstring)
+            self._sdk = OpenAI(
+                base_url=str(self.base_url), api_key=self._api_key or "none", max_retries=0, timeout=self.timeout
+            )
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
         self.stats: Counter[str] = Counter()
         self.retry_reasons: Counter[str] = Counter()
         self.fail_reasons: Counter[str] = Counter()
         self._done: dict[str, ChatResult] = {}  # every unique request of this client, across calls
+        self._billed_before = self.cache.billed_so_far() if self.mode == "live" else {}
+        self._run = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}/{os.getpid()}"
+        # set by the first failed cache write or refused key: no request is sent after it
+        self._stop = threading.Event()
+        self._stop_error: ApiStageError | None = None
+        self._unstored = 0
         if self.cache.unreadable:
             logger.warning(
                 "API cache %s has %d unreadable line(s): %s",
@@ -308,6 +401,10 @@ class ChatClient:
                     bar.update(1)
                 bar.close()
         self._done.update(results)
+        if self._stop_error is not None:
+            raise self._stop_message(self._stop_error)
+        if keys and not any(r.ok for r in results.values()):
+            raise ApiFailedError(self._all_failed_message(list(results.values())))
         return [results[k] for k in keys]
 
     def summary(self) -> dict[str, Any]:
@@ -338,6 +435,8 @@ class ChatClient:
             "cost_usd": self._cost(tokens),
             "tokens_this_run": billed,
             "cost_usd_this_run": self._cost(billed),
+            "billed_responses_all_runs": self._billed_before.get("responses", 0) + self.stats["billed_responses"],
+            "cost_usd_billed": self._cost({k: self._billed_before.get(k, 0) + v for k, v in billed.items()}),
         }
 
     # ------------------------------------------------------------------ internals
@@ -392,12 +491,47 @@ class ChatClient:
 
     def _fail(self, key: str, reason: str, error: str, attempt: int) -> ChatResult:
         with self._lock:
-            self.fail_reasons[reason] += 1
-        return ChatResult(key, False, error=error, attempts=attempt)
+            self.fail_reasons[redact(reason)] += 1
+        return ChatResult(key, False, error=redact(error), attempts=attempt)
+
+    def _all_failed_message(self, results: list[ChatResult]) -> str:
+        reasons = ", ".join(f"{r}: {n}" for r, n in self.fail_reasons.most_common()) or "none recorded"
+        first = next((r.error for r in results if r.error), "")
+        return (
+            f"all {len(results)} API request(s) to {self.base_url} (model {self.model}) failed ({reasons}); "
+            f"e.g. {first}. Nothing usable came back: check api.base_url, api.model and the provider's status"
+        )
+
+    def _halt(self, error: ApiStageError) -> None:
+        """Stop every request not yet sent; the first reason wins."""
+        with self._lock:
+            if self._stop_error is None:
+                self._stop_error = error
+        self._stop.set()
+
+    def _write_failed(self, what: str, exc: OSError) -> None:
+        with self._lock:
+            self._unstored += 1
+        self._halt(CacheWriteError(f"{what}: write failed ({exc.strerror or exc})"))
+
+    def _stop_message(self, error: ApiStageError) -> ApiStageError:
+        if not isinstance(error, CacheWriteError):
+            return error
+        return CacheWriteError(
+            f"{error}; sending stopped at the first failed write. {self._unstored} paid repl(ies) of this run could "
+            f"not be stored (the requests in flight at the failure); {self.stats['billed_responses']} were billed "
+            "in this run. Every reply stored before is kept and is not paid again: free space or fix permissions, "
+            "then run again"
+        )
+
+    def _not_sent(self, key: str, attempt: int) -> ChatResult:
+        return self._fail(key, "not sent", "not sent: the stage stopped (see the error)", attempt)
 
     def _complete_one(self, key: str, messages: Messages, params: Mapping[str, Any]) -> ChatResult:
         attempt = 0
         while True:
+            if self._stop.is_set():
+                return self._not_sent(key, attempt)
             attempt += 1
             try:
                 result = self._parse(key, self._post(messages, params))
@@ -416,58 +550,72 @@ class ChatClient:
                 self.sleep(delay)
                 continue
             except FatalError as exc:
+                if exc.status in (401, 403):
+                    self._halt(
+                        ApiAuthError(
+                            f"the API at {self.base_url} refused the key (HTTP {exc.status}): "
+                            + (
+                                f"check the environment variable {self.api_key_env}"
+                                if self.api_key_env
+                                else "no key was sent (set api.api_key_env to the name of the key's variable)"
+                            )
+                            + f". Sending stopped; nothing was answered by this request ({redact(str(exc))[:200]})"
+                        )
+                    )
                 return self._fail(key, str(exc).split(":")[0], str(exc), attempt)
+            except OSError as exc:  # the spend ledger could not be written
+                self._write_failed(str(ledger_path(self.cache.path)), exc)
+                return self._fail(key, "not stored", f"paid but not stored: {exc}", attempt)
             result.attempts = attempt
-            self.cache.put(
-                {
-                    "key": key,
-                    "model": self.model,
-                    "response": {
-                        "content": result.content,
-                        "reasoning_content": result.reasoning_content,
-                        "finish_reason": result.finish_reason,
-                    },
-                    "usage": result.usage,
-                    "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                }
-            )
+            try:
+                self.cache.put(
+                    {
+                        "key": key,
+                        "model": self.model,
+                        "response": {
+                            "content": result.content,
+                            "reasoning_content": result.reasoning_content,
+                            "finish_reason": result.finish_reason,
+                        },
+                        "usage": result.usage,
+                        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    }
+                )
+            except OSError as exc:
+                self._write_failed(str(self.cache.path), exc)
+                return self._fail(key, "not stored", f"paid but not stored: {exc}", attempt)
             return result
 
     def _post(self, messages: Messages, params: Mapping[str, Any]) -> Any:
-        body = json.dumps({"model": self.model, "messages": messages, **params}).encode("utf-8")
-        headers = {"Content-Type": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        url = str(self.base_url).rstrip("/") + "/chat/completions"
-        req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        """One HTTP attempt through the SDK; the raw JSON body (``reasoning_content`` is no field of the SDK's
+        types). Errors become RetryableError (429, 408, 5xx, timeouts, connection and truncated bodies, invalid
+        JSON) or FatalError (other statuses, with the provider's message, redacted)."""
+        import openai
+
         with self._lock:
             self.stats["http_calls"] += 1
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                raw = resp.read()
-        except urllib.error.HTTPError as exc:
-            code = exc.code
-            retry_after = exc.headers.get("Retry-After") if exc.headers else None
-            try:
-                ra = float(retry_after) if retry_after is not None else None
-            except ValueError:
-                ra = None
-            if code == 429 or code == 408 or code >= 500:
+            raw = self._sdk.chat.completions.with_raw_response.create(
+                model=self.model, messages=messages, extra_body=dict(params)
+            )
+            text = raw.text
+        except openai.APIStatusError as exc:
+            code = exc.status_code
+            if code in (408, 429) or code >= 500:
+                retry_after = exc.response.headers.get("retry-after")
+                try:
+                    ra = float(retry_after) if retry_after is not None else None
+                except ValueError:
+                    ra = None
                 raise RetryableError(f"HTTP {code}", ra) from None
-            detail = exc.read()[:200].decode("utf-8", "replace")
-            raise FatalError(f"HTTP {code}: {detail}") from None
-        except TimeoutError:
+            raise FatalError(f"HTTP {code}: {redact(exc.response.text[:200])}", code) from None
+        except openai.APITimeoutError:
             raise RetryableError("timeout") from None
-        except http.client.HTTPException:
-            raise RetryableError("truncated response") from None
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError):
-                raise RetryableError("timeout") from None
-            raise RetryableError("connection error") from None
-        except (ConnectionError, OSError):
-            raise RetryableError("connection error") from None
+        except openai.APIConnectionError as exc:
+            truncated = "Protocol" in type(exc.__cause__).__name__ or "Incomplete" in type(exc.__cause__).__name__
+            raise RetryableError("truncated response" if truncated else "connection error") from None
         try:
-            return json.loads(raw)
+            return json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise RetryableError("invalid JSON") from None
 
@@ -488,6 +636,18 @@ class ChatClient:
             self.stats["billed_prompt_tokens"] += usage.get("prompt_tokens", 0)
             self.stats["billed_completion_tokens"] += usage.get("completion_tokens", 0)
         why = self._problem(response)
+        # on record before anything else happens with it (an OSError here stops the stage: see _complete_one)
+        self.cache.record_billed(
+            {
+                "run": self._run,
+                "key": key,
+                "model": self.model,
+                "prompt_tokens": usage.get("prompt_tokens", 0),
+                "completion_tokens": usage.get("completion_tokens", 0),
+                "valid": why is None,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+        )
         if why:
             raise RetryableError(why)
         return ChatResult(

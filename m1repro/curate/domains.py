@@ -147,6 +147,7 @@ def label_domains(
         "unparseable_ids": [ids[i] for i in missing],
         "cost_usd": api["cost_usd"],
         "cost_usd_this_run": api["cost_usd_this_run"],
+        "cost_usd_billed": api["cost_usd_billed"],
         "params": dict(params),
         "api": api,
     }

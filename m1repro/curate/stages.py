@@ -18,7 +18,7 @@ import polars as pl
 from m1repro.curate import collect as col
 from m1repro.curate import fuzzy, sample
 from m1repro.curate.schema import SET_SCHEMA, SOURCES, read_table, write_table
-from m1repro.io import InputError, atomic_open, read_json, write_json_atomic, write_text_atomic
+from m1repro.io import InputError, atomic_open, write_json_atomic, write_text_atomic
 from m1repro.log import log_event
 
 logger = logging.getLogger(__name__)
@@ -119,7 +119,9 @@ def _contamination(
 ) -> tuple[pl.DataFrame, list[str], dict[str, Any]]:
     """The contamination table of ``pool`` (both modes), the reference names for the summary, and scan stats.
     Faithful references: the benchmark table when given (first pass), else the evaluation file's questions."""
-    data = read_json(eval_path)
+    from m1repro.records import read_json_unique
+
+    data = read_json_unique(eval_path)
     if not isinstance(data, dict):
         raise InputError(eval_path, "expected an object {source: [items]}")
     evals = fuzzy.eval_questions(data, eval_path)

@@ -68,7 +68,8 @@ def generate_traces(requests: pl.DataFrame, client: Any, params: dict[str, Any])
 
     The summary counts rows: ``answered`` (a valid reply), ``failed`` (with ``failed_list``), ``re_requested``
     (broken cache entries sent again), ``cost_usd`` (every reply the rows use, earlier runs' included) and
-    ``cost_usd_this_run``; ``api`` holds the client's own counts."""
+    ``cost_usd_this_run``, ``cost_usd_billed`` (the spend ledger: every billed reply of every run of this cache,
+    failed runs included); ``api`` holds the client's own counts."""
     messages = [r1_messages(p) for p in requests["prompt"]]
     results = client.complete_many(messages, params, ids=requests["id"].to_list())
     out = requests.with_columns(
@@ -86,6 +87,7 @@ def generate_traces(requests: pl.DataFrame, client: Any, params: dict[str, Any])
         "re_requested": int(sum(r.re_requested for r in results)),
         "cost_usd": api["cost_usd"],
         "cost_usd_this_run": api["cost_usd_this_run"],
+        "cost_usd_billed": api["cost_usd_billed"],
         "params": dict(params),
         "failed_list": out.filter(pl.col("trace_status") == "failed").select("id", "trace_error").to_dicts(),
         "api": api,

@@ -13,6 +13,7 @@ import yaml
 from m1repro.io import atomic_open, write_text_atomic
 from m1repro.log import log_event
 from m1repro.records import TABLE1_COLUMNS
+from m1repro.report.escape import markdown_cell
 from m1repro.report.tables import read_scores, table1_frame, table2_frame, to_markdown
 
 log = logging.getLogger(__name__)
@@ -245,7 +246,7 @@ def _fmt(v: float | None, counts: bool = False) -> str:
 
 def _wide_md(cells: pl.DataFrame, columns: list[str], counts: bool = False) -> str:
     """One line per row: 'ours / paper (diff)', flagged cells in bold."""
-    lines = ["| row | model | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+    lines = ["| row | model | " + " | ".join(map(markdown_cell, columns)) + " |", "|---|---|" + "---|" * len(columns)]
     for (row, model), g in cells.group_by(["row", "model"], maintain_order=True):
         by_col = {r["column"]: r for r in g.iter_rows(named=True)}
         out = []
@@ -259,7 +260,7 @@ def _wide_md(cells: pl.DataFrame, columns: list[str], counts: bool = False) -> s
                 continue
             txt = f"{_fmt(r['ours'], counts)} / {_fmt(r['paper'], counts)} ({r['diff']:+.{0 if counts else 2}f})"
             out.append(f"**{txt}**" if r["flagged"] else txt)
-        lines.append(f"| {row} | {model or ''} | " + " | ".join(out) + " |")
+        lines.append(f"| {markdown_cell(str(row))} | {markdown_cell(model or '')} | " + " | ".join(out) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -316,7 +317,7 @@ def comparison_markdown(
         else:
             md += ["No row of this table was produced in this configuration.", ""]
         if not_run:
-            md += ["Paper rows not run here: " + ", ".join(not_run) + ".", ""]
+            md += ["Paper rows not run here: " + ", ".join(map(markdown_cell, not_run)) + ".", ""]
     md += [
         "## Scorer: m1-faithful vs improved",
         "",

@@ -161,5 +161,8 @@ def report_config(job: RuleJob) -> None:
     import yaml
 
     from m1repro.io import write_text_atomic
+    from m1repro.log import redact_obj
 
-    write_text_atomic(job.output[0], yaml.safe_dump(dict(job.params.config), sort_keys=False, allow_unicode=True))
+    # redacted: a key pasted into any string of the config (a URL's query, a note) never reaches the report
+    config = redact_obj(dict(job.params.config))
+    write_text_atomic(job.output[0], yaml.safe_dump(config, sort_keys=False, allow_unicode=True))

@@ -17,6 +17,7 @@ import polars as pl
 from m1repro.io import atomic_open
 from m1repro.log import log_event
 from m1repro.records import TABLE1_COLUMNS
+from m1repro.report.escape import mathtext_safe
 from m1repro.report.stats import linear_fit
 from m1repro.report.tables import read_scores
 
@@ -289,6 +290,7 @@ def _label_panel(ax: Any, title: str, xlabel: str) -> None:
 def _finish(fig: Any, axes: Any, suptitle: str, png: str, pdf: str, dpi: int) -> None:
     """One legend under the panels, the title, and both files."""
     handles, names = axes[0].get_legend_handles_labels()
+    names = [mathtext_safe(n) for n in names]  # a label with "$" is text, not math
     if handles:
         fig.legend(
             handles,

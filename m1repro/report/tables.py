@@ -12,6 +12,7 @@ import polars as pl
 from m1repro.io import atomic_open, write_text_atomic
 from m1repro.log import log_event
 from m1repro.records import TABLE1_COLUMNS
+from m1repro.report.escape import markdown_cell, markdown_text
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ TABLE1_HEADER = ["model", *TABLE1_COLUMNS.values(), "Avg"]
 def table1_frame(score_paths: list[str], models: list[dict[str, Any]]) -> pl.DataFrame:
     """One row per model at its Table 1 variant: accuracy (%) per column, Avg = mean of the ten (null if one is
     missing), then budget, group, scorer and the number of items."""
-    by_name = {Path(p).stem: pl.read_csv(p, schema_overrides={"budget": pl.Int64}) for p in score_paths}
+    by_name = read_scores(score_paths)
     rows = []
     for m in models:
         if m.get("not_run"):  # left out on this site (m1repro.plan.fit_to_site): a row without cells
@@ -50,15 +51,17 @@ NOT_RUN = "not run on this site"
 
 
 def to_markdown(df: pl.DataFrame, not_run: Collection[str] = ()) -> str:
-    """A Markdown table; the empty accuracy cells of rows whose ``model`` is in ``not_run`` say :data:`NOT_RUN`."""
+    """A Markdown table; every cell escaped (:func:`m1repro.report.escape.markdown_cell`: a label with ``|`` or
+    ``<script>`` stays one cell of text); the empty accuracy cells of rows whose ``model`` is in ``not_run`` say
+    :data:`NOT_RUN`."""
     cols = df.columns
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines = ["| " + " | ".join(markdown_cell(c) for c in cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in df.iter_rows(named=True):
         left_out = row.get("model") in not_run
         cells = [
             (NOT_RUN if left_out and c in TABLE1_HEADER else "")
             if v is None
-            else (f"{v:.2f}" if isinstance(v, float) else str(v))
+            else (f"{v:.2f}" if isinstance(v, float) else markdown_cell(str(v)))
             for c, v in row.items()
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -96,10 +99,8 @@ def write_table1(
     notes = not_run_notes(not_run) + empty_cell_notes(df.filter(~pl.col("model").is_in([m["label"] for m in not_run])))
     with atomic_open(csv_out) as fh:
         df.write_csv(fh, float_precision=2)
-    write_text_atomic(
-        md_out,
-        to_markdown(df, {m["label"] for m in not_run}) + "".join(f"\n- {n}" for n in notes) + ("\n" if notes else ""),
-    )
+    md_notes = "".join(f"\n- {markdown_text(n)}" for n in notes)
+    write_text_atomic(md_out, to_markdown(df, {m["label"] for m in not_run}) + md_notes + ("\n" if notes else ""))
     if tex_out:
         write_text_atomic(
             tex_out, to_latex(df, caption="Table 1: accuracy (%) per model and dataset", label="tab:main")
@@ -176,15 +177,18 @@ def write_table(
         df.write_csv(fh, float_precision=2)
     md = (f"# {title}\n\n" if title else "") + to_markdown(df, not_run)
     if notes:
-        md += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+        md += "\n" + "\n".join(f"- {markdown_text(n)}" for n in notes) + "\n"
     write_text_atomic(md_out, md)
     if tex_out:
         write_text_atomic(tex_out, to_latex(df, caption=title, label=label))
 
 
 def read_scores(score_paths: list[str]) -> dict[str, pl.DataFrame]:
-    """Score files keyed by model name (the file stem, as eval_score writes ``results/scores/{budget_mode}/{model}.csv``)."""
-    return {Path(p).stem: pl.read_csv(p, schema_overrides={"budget": pl.Int64}) for p in score_paths}
+    """Score files keyed by model name (the file stem, as eval_score writes ``results/scores/{budget_mode}/{model}.csv``),
+    each checked against the sidecar the scoring rule wrote (:func:`m1repro.scores.read_scores_checked`)."""
+    from m1repro.scores import read_scores_checked
+
+    return {Path(p).stem: read_scores_checked(p) for p in score_paths}
 
 
 # --- Table 2: the data-filtering ablation ------------------------------------------------------------------------------

@@ -6,13 +6,18 @@ Run once per process (torchrun starts one per GPU; a CPU run is one plain proces
         --checkpoints cache/train/RUN/checkpoints --log logs/train_sft/RUN.log
 
 Trainer checkpoints (weights, optimizer, scheduler, RNG states) go to ``--checkpoints``, outside the declared output,
-so a job killed or timed out resumes from the last one when run again. The final model is written to a temporary
+so a job killed or timed out resumes from the last one when run again; but only a run of the very same training
+(:func:`run_fingerprint`: the spec, the data set's bytes, the base model, the training code and the library versions,
+recorded beside the checkpoints) that did not finish. Checkpoints of another run, of a finished run (a forced rerun),
+or without a fingerprint are removed and the run starts from scratch; the log says which and why
+(:func:`resume_decision`). The final model is written to a temporary
 sibling of ``--output`` and renamed into place by rank 0 only when training and saving finished.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -31,6 +36,81 @@ from m1repro.train.hparams import RunSpec
 logger = logging.getLogger("m1repro.train")
 
 TRAIN_INFO_FILE = "m1repro_train.json"
+#: Beside the checkpoints: the fingerprint of the run that wrote them, and whether it finished.
+RUN_FILE = "m1repro_run.json"
+_CODE = ("sft.py", "format.py", "hparams.py")  # the training code whose change must reach the model
+_LIBRARIES = ("torch", "transformers", "trl", "accelerate", "deepspeed")
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _base_identity(base: str) -> str:
+    """A local base model: its files' names and sizes and its config; a hub id: the id (its revision is pinned)."""
+    d = Path(base)
+    if not d.is_dir():
+        return base
+    files = sorted((str(p.relative_to(d)), p.stat().st_size) for p in d.rglob("*") if p.is_file())
+    config = (d / "config.json").read_bytes() if (d / "config.json").is_file() else b""
+    return _sha(json.dumps(files).encode() + config)
+
+
+def run_fingerprint(spec: RunSpec, data_path: str | Path) -> dict[str, str]:
+    """What determines the weights a run produces, part by part (so the log can say which part changed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def _version(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "-"
+
+    here = Path(__file__).resolve().parent
+    ds = Path(spec.deepspeed).read_bytes() if spec.deepspeed and Path(spec.deepspeed).is_file() else b""
+    return {
+        "spec": _sha(json.dumps(spec.to_dict(), sort_keys=True).encode() + ds),
+        "data": _sha(Path(data_path).read_bytes()),
+        "base": _base_identity(spec.base),
+        "code": _sha(b"".join((here / f).read_bytes() for f in _CODE)),
+        "libraries": ",".join(f"{n}={_version(n)}" for n in _LIBRARIES),
+    }
+
+
+def resume_decision(checkpoint_dir: str | Path, fingerprint: dict[str, str]) -> tuple[str | None, str]:
+    """(the checkpoint to resume from or None, why): resume only an unfinished run with this very fingerprint."""
+    last = last_checkpoint(checkpoint_dir)
+    if last is None:
+        return None, "starting from scratch: no checkpoint"
+    path = Path(checkpoint_dir) / RUN_FILE
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None, f"starting from scratch: the checkpoints in {checkpoint_dir} carry no readable {RUN_FILE}"
+    if rec.get("finished"):
+        return None, "starting from scratch: the checkpoints are of a run that finished (this is a rerun)"
+    differs = [k for k in fingerprint if (rec.get("fingerprint") or {}).get(k) != fingerprint[k]]
+    if differs:
+        return None, f"starting from scratch: the checkpoints are of another run (it differs in: {', '.join(differs)})"
+    return last, f"resuming from {last}: the same run (spec, data, base model, code and libraries unchanged)"
+
+
+def _start_run(checkpoint_dir: str | Path, fingerprint: dict[str, str], resume: str | None) -> None:
+    """Rank 0, before training: drop checkpoints that will not be resumed, record this run's fingerprint."""
+    d = Path(checkpoint_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    if resume is None:
+        for p in d.glob("checkpoint-*"):
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    from m1repro.io import write_json_atomic
+
+    write_json_atomic(d / RUN_FILE, {"fingerprint": fingerprint, "finished": False})
+
+
+def _finish_run(checkpoint_dir: str | Path, fingerprint: dict[str, str]) -> None:
+    from m1repro.io import write_json_atomic
+
+    write_json_atomic(Path(checkpoint_dir) / RUN_FILE, {"fingerprint": fingerprint, "finished": True})
 
 
 def rank() -> int:
@@ -224,12 +304,19 @@ def _train(
     tmp_dir = partial_path(output_dir)
     t0 = time.time()
     trainer = build_trainer(spec, data_path, checkpoint_dir, callbacks)
-    resume = last_checkpoint(checkpoint_dir)
+    fingerprint = run_fingerprint(spec, data_path)
+    resume, why = resume_decision(checkpoint_dir, fingerprint)  # every rank decides before rank 0 changes anything
+    trainer.accelerator.wait_for_everyone()
+    if trainer.is_world_process_zero():
+        _start_run(checkpoint_dir, fingerprint, resume)
+    trainer.accelerator.wait_for_everyone()
+    logger.info("run %s: %s", spec.run, why)
     log_event(
         logger,
         "start",
         run=spec.run,
         resume_from=resume,
+        resume_decision=why,
         world_size=trainer.args.world_size,
         gradient_accumulation_steps=trainer.args.gradient_accumulation_steps,
     )
@@ -242,6 +329,8 @@ def _train(
     info = {
         "spec": spec.to_dict(),
         "resumed_from": resume,
+        "resume_decision": why,
+        "fingerprint": fingerprint,
         "global_steps": trainer.state.global_step,
         "train_loss": result.training_loss,
         "train_seconds": round(train_s, 2),
@@ -254,6 +343,7 @@ def _train(
         if output_dir.exists():
             shutil.rmtree(output_dir)
         tmp_dir.rename(output_dir)
+        _finish_run(checkpoint_dir, fingerprint)
         log_event(
             logger,
             "final model written",

@@ -482,7 +482,13 @@ class RecordingClient:
         return out
 
     def summary(self) -> dict[str, Any]:
-        return {"model": self.model, "records": len(self.records), "cost_usd": 0.0, "cost_usd_this_run": 0.0}
+        return {
+            "model": self.model,
+            "records": len(self.records),
+            "cost_usd": 0.0,
+            "cost_usd_this_run": 0.0,
+            "cost_usd_billed": 0.0,
+        }
 
 
 def row_of(messages: list[dict[str, str]], prompts: list[str]) -> int:
