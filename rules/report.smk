@@ -16,7 +16,9 @@ rule report_table1:
         "logs/report_table1.log",
     localrule: True
     conda:
-        "../envs/report.yaml"
+        conda_env("report")
+    container:
+        container_image("report")
     params:
         models=[report_model_row(m) for m in TABLE1_MODELS],
     script:
@@ -34,7 +36,9 @@ rule report_table2:
         "logs/report_table2.log",
     localrule: True
     conda:
-        "../envs/report.yaml"
+        conda_env("report")
+    container:
+        container_image("report")
     params:
         models=ABLATION_MODELS,
         budget=config["eval"]["table1_budget"],
@@ -53,7 +57,9 @@ rule report_table3:
         "logs/report_table3.log",
     localrule: True
     conda:
-        "../envs/report.yaml"
+        conda_env("report")
+    container:
+        container_image("report")
     params:
         sets=CURATE_SETS,
     script:
@@ -71,7 +77,9 @@ rule report_table4:
         "logs/report_table4.log",
     localrule: True
     conda:
-        "../envs/report.yaml"
+        conda_env("report")
+    container:
+        container_image("report")
     script:
         "../scripts/report_table4.py"
 
@@ -90,7 +98,9 @@ rule report_figure1:
         "logs/report_figure1.log",
     localrule: True
     conda:
-        "../envs/report.yaml"
+        conda_env("report")
+    container:
+        container_image("report")
     params:
         models=[{"name": m, "label": wf.cfg_model(config, m).label} for m in FIGURE_MODELS],
         datasets=DATASETS,
@@ -113,7 +123,9 @@ rule report_figure3:
         "logs/report_figure3.log",
     localrule: True
     conda:
-        "../envs/report.yaml"
+        conda_env("report")
+    container:
+        container_image("report")
     params:
         models=[{"name": m, "label": wf.cfg_model(config, m).label} for m in FIGURE_MODELS],
         datasets=DATASETS,
@@ -151,7 +163,9 @@ rule report_compare:
         "logs/report_compare.log",
     localrule: True
     conda:
-        "../envs/report.yaml"
+        conda_env("report")
+    container:
+        container_image("report")
     params:
         table1_models=[report_model_row(m) for m in TABLE1_MODELS],
         table2_models=ABLATION_MODELS,
@@ -173,7 +187,9 @@ rule report_runtimes:
         "logs/report_runtimes.log",
     localrule: True
     conda:
-        "../envs/report.yaml"
+        conda_env("report")
+    container:
+        container_image("report")
     params:
         models=REPORTED_MODELS,
     script:
@@ -192,7 +208,9 @@ rule report_plan:
         "logs/report_plan.log",
     localrule: True
     conda:
-        "../envs/data.yaml"
+        conda_env("data")
+    container:
+        container_image("data")
     params:
         config=config,
     script:
@@ -206,7 +224,9 @@ rule report_config:
         "logs/report_config.log",
     localrule: True
     conda:
-        "../envs/report.yaml"
+        conda_env("report")
+    container:
+        container_image("report")
     params:
         config=config,
     script:
@@ -232,7 +252,9 @@ rule report_released:
         "logs/report_released.log",
     localrule: True
     conda:
-        "../envs/report.yaml"
+        conda_env("report")
+    container:
+        container_image("report")
     params:
         table1_models=[report_model_row(m) for m in RELEASED_MODELS],
         tolerance=REPORT["tolerance"],

@@ -140,3 +140,20 @@ def test_weight_decay_groups_under_this_stack(tiny_model_dir, tmp_path):
     by_id = {id(p): n for n, p in model.named_parameters()}
     group_of = {by_id[id(p)]: g["weight_decay"] for g in trainer.optimizer.param_groups for p in g["params"]}
     assert {n for n, wd in group_of.items() if wd == 1e-4} == decayed
+
+
+def test_the_trainers_batches_keep_the_prompt_mask(tiny_model_dir, tmp_path):
+    """The batches the trainer builds carry a loss on exactly the assistant turn, as the dataset's labels say, under
+    either stack's collator (trl 0.15.2's default would put a loss on every token) and truncation."""
+    from m1repro.train.sft import build_trainer
+
+    spec = tiny_spec(tiny_model_dir, max_length=60)
+    trainer = build_trainer(spec, write_set(tmp_path / "set.parquet", n=3), tmp_path / "ck")
+    rows = [trainer.train_dataset[i] for i in range(3)]
+    batch = trainer.data_collator([{k: r[k] for k in ("input_ids", "labels")} for r in rows])
+    for i, row in enumerate(rows):
+        n = len(row["input_ids"])
+        assert n <= 60
+        labels = batch["labels"][i].tolist()
+        assert labels[:n] == row["labels"] and all(x == -100 for x in labels[n:])
+        assert row["labels"][0] == -100 and any(x != -100 for x in row["labels"])
