@@ -135,8 +135,9 @@ def warn_missing_api_keys():
 # One stack for every job (config `software`, docs/software.md): its conda env per kind of work (envs/<stack>/) and
 # its Apptainer image (containers/<kind>.def, built into `container_images`); each rule names both.
 SOFTWARE = config["software"]
-for _warning in software.site_warnings(SOFTWARE, SITE.gpu_type):
-    logger.warning(f"{_warning} (site file {config['site']})")
+if workflow.exec_mode == ExecMode.DEFAULT:  # once, in the submitting process (not again in every job's log)
+    for _warning in software.site_warnings(SOFTWARE, SITE.gpu_type):
+        logger.warning(f"{_warning} (site file {config['site']})")
 
 
 def conda_env(kind):

@@ -141,3 +141,30 @@ def test_the_plan_opens_with_the_stack_and_warns_for_gpus_it_cannot_run(tmp_path
     # a Volta site under the current stack: the warning is in the plan, at the top
     v100 = dataclasses.replace(site, gpu_type="V100")
     assert "**Warning**" in "\n".join(software.plan_header("current", v100.gpu_type))
+
+
+def test_planning_warns_when_the_sites_gpus_cannot_run_the_stack(tmp_path):
+    """A dry run of the paper's configuration on a Blackwell site: the warning names the GPU, the stack and the
+    switch; with `software: current` there is none."""
+    site = (REPO / "profiles" / "slurm" / "site.yaml").read_text()
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(re.sub(r"(?m)^gpu_type:.*$", "gpu_type: B200", site))
+    b200 = "throughput={gpus: {B200: {decode_tokens_per_s: 9000, peak_tflops: 2250, mfu: 0.35, intra_node_gb_s: 400}}}"
+    outs = {}
+    for stack in ("paper", "current"):
+        args = [
+            "-n",
+            "--cores",
+            "1",
+            "--config",
+            f"site={site_file}",
+            f"software={stack}",
+            b200,
+            "--",
+            "results/plan.md",
+        ]
+        run = run_snakemake(args, REPO)
+        outs[stack] = re.sub(r"\s+", " ", run.stdout + run.stderr)
+    assert "gpu_type B200 (blackwell) cannot run the `paper` software stack" in outs["paper"]
+    assert "software: current" in outs["paper"]
+    assert "cannot run" not in outs["current"]
