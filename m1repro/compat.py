@@ -24,7 +24,10 @@ Release = tuple[int, ...]
 
 # The sglang line whose /generate reply carries the generated token ids (``output_ids``). 0.4.3.post2 returns text and
 # meta_info only (sglang/srt/managers/tokenizer_manager.py, _handle_batch_output); the ids are then read from the
-# output logprobs, which it returns as (logprob, token id, text) per generated token when asked.
+# output logprobs, which it returns as (logprob, token id, text) per generated token when asked. Read in the source of
+# the two pinned versions (0.4.3.post2: absent; 0.5.23: present); the release in between that added it was not looked
+# up, so the boundary is the 0.5 line. Asking for the logprobs where output_ids exist too costs little and changes
+# nothing (output_ids are preferred).
 SGLANG_OUTPUT_IDS_SINCE: Release = (0, 5)
 
 
