@@ -14,7 +14,7 @@ DEMO_TARGETS ?= report_all
 DEMO_DIR := demo
 DEMO_LINKS := config resources profiles
 
-.PHONY: demo demo-dir test lint dryrun plan clean-demo setup report gpu-check gpu-wheels gpu-reference
+.PHONY: demo demo-dir test lint dryrun plan clean-demo setup report gpu-check gpu-wheels gpu-reference test-paper containers
 
 setup: $(VENV)/.installed
 
@@ -87,3 +87,42 @@ gpu-wheels:
 
 gpu-reference: setup
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/gpu_check.py --make-reference
+
+# ---- software stacks (docs/software.md) -----------------------------------------------------------------------------
+# The paper's stack on this CPU: the original's transformers, trl, datasets, accelerate, openai and rapidfuzz
+# (requirements-paper.txt) in .venv-paper/, with the lock's CPU torch (the paper's torch 2.5.1 has no CPU-only wheel on
+# the indexes CI installs from), and the tests of every module the GPU envs import: engines, budget controller,
+# prompts, training format, SFT through that trl, curation, scoring. DeepSpeed's ZeRO-3 test stays with `make test`:
+# the paper's DeepSpeed (0.16.4) is built for torch 2.5, not for this CPU torch.
+PAPER_VENV := .venv-paper
+PAPER_TESTS := tests/test_compat.py tests/test_sglang_engine.py tests/test_budget.py tests/test_prompts.py \
+	tests/test_train_format.py tests/test_train_sft.py tests/test_train_hparams.py tests/test_curate_collect.py \
+	tests/test_curate_fuzzy.py tests/test_curate_difficulty_sets.py tests/test_curate_grade_sample.py \
+	tests/test_curate_api_stages.py tests/test_scoring.py
+PAPER_PYTEST_ARGS ?= -k "not deepspeed"
+
+$(PAPER_VENV)/.installed: requirements-paper.txt pyproject.toml
+	$(PY) -m venv $(PAPER_VENV)
+	$(PAPER_VENV)/bin/pip install -q --upgrade pip
+	$(PAPER_VENV)/bin/pip install -q $(TORCH)
+	DS_BUILD_OPS=0 $(PAPER_VENV)/bin/pip install -q -r requirements-paper.txt
+	$(PAPER_VENV)/bin/pip install -q --no-deps -e .
+	touch $@
+
+test-paper: $(PAPER_VENV)/.installed
+	$(PAPER_VENV)/bin/pytest -q -ra $(PAPER_PYTEST_ARGS) $(PAPER_TESTS)
+
+# Apptainer images of one stack (SOFTWARE=paper|current) into IMAGE_DIR/<stack>/<kind>.sif, on a machine with
+# apptainer and internet: the inference image from the official SGLang image, the others from envs/<stack>/.
+SOFTWARE ?= paper
+IMAGE_DIR ?= containers/images
+SGLANG_IMAGE = $(shell $(PY) -c "import sys; sys.path.insert(0, '.'); from m1repro.software import SGLANG_IMAGES; print(SGLANG_IMAGES['$(SOFTWARE)'])")
+
+containers:
+	mkdir -p $(IMAGE_DIR)/$(SOFTWARE)
+	for kind in data train report; do \
+	  apptainer build --force --build-arg STACK=$(SOFTWARE) --build-arg KIND=$$kind \
+	    $(IMAGE_DIR)/$(SOFTWARE)/$$kind.sif containers/conda.def || exit 1; \
+	done
+	apptainer build --force --build-arg STACK=$(SOFTWARE) --build-arg SGLANG_IMAGE=$(SGLANG_IMAGE) \
+	  $(IMAGE_DIR)/$(SOFTWARE)/inference.sif containers/inference.def

@@ -41,6 +41,7 @@ from typing import Any
 import polars as pl
 
 from m1repro import resources as rsc
+from m1repro import software
 from m1repro.config import REPO
 from m1repro.io import atomic_open
 from m1repro.site import Site
@@ -546,6 +547,9 @@ def write_plan(
     with atomic_open(csv_out) as fh:
         df.write_csv(fh, float_precision=3)
     if md_out:
+        title, rest = plan_markdown(df, site, left_out, fitted).split("\n", 1)
+        # the software stack and what it needs of the site, right under the title (m1repro.software)
+        header = software.plan_header(cfg.get("software", "paper"), site.gpu_type)
         with atomic_open(md_out) as fh:
-            fh.write(plan_markdown(df, site, left_out, fitted))
+            fh.write("\n".join([title, "", *header]) + rest)
     return df

@@ -115,6 +115,9 @@ def save_qwen_tokenizer(out_dir: str | Path) -> Any:
         model_max_length=131072,
         clean_up_tokenization_spaces=False,
         split_special_tokens=False,
+        # as Qwen2.5's own tokenizer: no token_type_ids (transformers 4.48's fast-tokenizer default returns them,
+        # and generate() rejects them for Qwen2)
+        model_input_names=["input_ids", "attention_mask"],
     )
     tok.chat_template = QWEN25_CHAT_TEMPLATE
     tok.padding_side = "left"

@@ -13,6 +13,7 @@ from m1repro import hub
 from m1repro import plan
 from m1repro import resources as rsc
 from m1repro import shards
+from m1repro import software
 from m1repro import workflow as wf
 from m1repro.config import cuda_problem
 from m1repro.site import SITE_ENV, load_site, site_file
@@ -162,6 +163,32 @@ def warn_missing_api_keys():
 
 
 # ---- software deployment -------------------------------------------------------------------------------------------
+# One stack for every job (config `software`, docs/software.md): its conda env per kind of work (envs/<stack>/) and
+# its Apptainer image (containers/<kind>.def, built into `container_images`); each rule names both.
+SOFTWARE = config["software"]
+if workflow.exec_mode == ExecMode.DEFAULT:  # once, in the submitting process (not again in every job's log)
+    for _warning in software.site_warnings(SOFTWARE, SITE.gpu_type):
+        logger.warning(f"{_warning} (site file {config['site']})")
+
+
+def conda_env(kind):
+    return software.env_file(SOFTWARE, kind)
+
+
+def container_image(kind):
+    return software.image_file(SOFTWARE, kind, config["container_images"])
+
+
+def require_deployment():
+    """Before a run (not a dry run): a deployment method the workflow cannot honour (env-modules, apptainer without
+    apptainer or without the images of the jobs to run) stops the run before its first job."""
+    methods = {m.name.lower().replace("_", "-") for m in workflow.deployment_settings.deployment_method}
+    images = {j.rule.container_img for j in workflow.dag.needrun_jobs() if j.rule.container_img}
+    problems = software.deployment_problems(methods, images, shutil.which)
+    if problems:
+        raise WorkflowError("\n".join(problems))
+
+
 # The SLURM profile deploys each rule's conda env, and Snakemake runs `conda info` for that even in a dry run. Planning
 # must not need conda (docs/overlays.md): without `conda` on the PATH the submitting process plans without envs (a dry
 # run and results/plan.md work, and a warning says so); a run that would start any other job stops at its start
@@ -190,14 +217,15 @@ def require_conda():
         raise WorkflowError(
             f"conda is not on the PATH, and the jobs of {', '.join(need)} run in the rules' conda envs "
             "(software-deployment-method: conda). Install conda or mamba on this machine and build the envs first "
-            "(snakemake --profile slurm --conda-create-envs-only results/table1.csv); or, where this Python "
-            "environment has every package the jobs need, give --software-deployment-method env-modules."
+            "(snakemake --profile slurm --conda-create-envs-only results/table1.csv); or use the stack's Apptainer "
+            "images (--software-deployment-method apptainer, docs/software.md)."
         )
 
 
 def before_run():
     """onstart (the Snakefile): checks before the first job of a run starts (never in a dry run), each reporting
-    every problem at once: the rules' conda envs, the hub repos to fetch, the API keys."""
+    every problem at once: the deployment method, the rules' conda envs, the hub repos to fetch, the API keys."""
+    require_deployment()
     require_conda()
     check_hub_access()
     warn_missing_api_keys()

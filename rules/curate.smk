@@ -23,7 +23,9 @@ rule curate_collect:
         "logs/curate_collect.log",
     localrule: True
     conda:
-        "../envs/data.yaml"
+        conda_env("data")
+    container:
+        container_image("data")
     params:
         cfg={k: CURATE.get(k) for k in ("source", "fixtures", "seed", "on_invalid", "check_paper_counts")},
     script:
@@ -39,7 +41,9 @@ rule curate_benchmarks:
         "logs/curate_benchmarks.log",
     localrule: True
     conda:
-        "../envs/data.yaml"
+        conda_env("data")
+    container:
+        container_image("data")
     params:
         cfg={k: CURATE.get(k) for k in ("source", "benchmark_fixtures")},
     script:
@@ -55,7 +59,9 @@ rule curate_dedup:
     log:
         "logs/curate_dedup.log",
     conda:
-        "../envs/data.yaml"
+        conda_env("data")
+    container:
+        container_image("data")
     threads: CURATE["dedup"]["workers"]
     resources:
         **get_cpu_resources(runtime=240, mem_mb=16000),
@@ -77,7 +83,9 @@ rule curate_decontaminate:
     log:
         "logs/curate_decontaminate.log",
     conda:
-        "../envs/data.yaml"
+        conda_env("data")
+    container:
+        container_image("data")
     threads: CURATE["decontaminate"]["workers"]
     resources:
         **get_cpu_resources(runtime=120, mem_mb=16000),
@@ -101,7 +109,9 @@ rule curate_difficulty_model:
     wildcard_constraints:
         dmodel=name_regex(CURATE_DMODELS),
     conda:
-        "../envs/inference.yaml"
+        conda_env("inference")
+    container:
+        container_image("inference")
     resources:
         **rsc.gpu_rule_resources(SITE, get_difficulty_gpu_job),
     params:
@@ -119,7 +129,9 @@ rule curate_difficulty:
     log:
         "logs/curate_difficulty.log",
     conda:
-        "../envs/data.yaml"
+        conda_env("data")
+    container:
+        container_image("data")
     resources:
         **get_cpu_resources(),
     params:
@@ -137,7 +149,9 @@ rule curate_random_draw:
     log:
         "logs/curate_random_draw.log",
     conda:
-        "../envs/data.yaml"
+        conda_env("data")
+    container:
+        container_image("data")
     threads: CURATE["decontaminate"]["workers"]
     resources:
         **get_cpu_resources(),
@@ -164,7 +178,9 @@ rule curate_traces:
         "logs/curate_traces.log",
     localrule: True
     conda:
-        "../envs/data.yaml"
+        conda_env("data")
+    container:
+        container_image("data")
     resources:
         runtime=1440,
         api_slots=1,
@@ -186,7 +202,9 @@ rule curate_verify:
     log:
         "logs/curate_verify.log",
     conda:
-        "../envs/data.yaml"
+        conda_env("data")
+    container:
+        container_image("data")
     resources:
         **get_cpu_resources(),
     params:
@@ -207,7 +225,9 @@ rule curate_domains:
         "logs/curate_domains.log",
     localrule: True
     conda:
-        "../envs/data.yaml"
+        conda_env("data")
+    container:
+        container_image("data")
     resources:
         runtime=720,
         api_slots=1,
@@ -241,7 +261,9 @@ rule curate_sample:
     log:
         "logs/curate_sample.log",
     conda:
-        "../envs/data.yaml"
+        conda_env("data")
+    container:
+        container_image("data")
     resources:
         **get_cpu_resources(),
     params:
@@ -265,7 +287,9 @@ rule curate_released:
         set=name_regex(CURATE_SETS + ["m23k"]),
     localrule: True
     conda:
-        "../envs/data.yaml"
+        conda_env("data")
+    container:
+        container_image("data")
     params:
         hub_id=lookup(dpath="curate/released/{set}", within=config),
     script:
@@ -283,6 +307,8 @@ rule curate_set:
         set=name_regex(CURATE_SETS),
     localrule: True
     conda:
-        "../envs/data.yaml"
+        conda_env("data")
+    container:
+        container_image("data")
     script:
         "../scripts/curate_set.py"

@@ -8,7 +8,9 @@ rule eval_download:
         "logs/eval_download.log",
     localrule: True
     conda:
-        "../envs/data.yaml"
+        conda_env("data")
+    container:
+        container_image("data")
     params:
         data=config["eval"]["data"],
         revision=(config.get("hub") or {}).get("revisions", {}).get(config["eval"]["data"].get("repo"), "main"),
@@ -26,7 +28,9 @@ rule eval_prepare:
         "logs/eval_prepare.log",
     localrule: True
     conda:
-        "../envs/data.yaml"
+        conda_env("data")
+    container:
+        container_image("data")
     params:
         datasets=DATASETS,
         on_invalid=config["eval"]["on_invalid"],
@@ -43,7 +47,9 @@ rule models_tiny:
     log:
         "logs/models_tiny/{name}.log",
     conda:
-        "../envs/train.yaml"
+        conda_env("train")
+    container:
+        container_image("train")
     resources:
         **get_cpu_resources(),
     params:
@@ -76,7 +82,9 @@ rule eval_predict:
         part=name_regex(PARTS),
         shard=SHARD_REGEX,
     conda:
-        "../envs/inference.yaml"
+        conda_env("inference")
+    container:
+        container_image("inference")
     resources:
         **rsc.gpu_rule_resources(SITE, get_predict_gpu_job),
     params:
@@ -123,7 +131,9 @@ rule eval_score:
         model=name_regex(MODELS),
     localrule: True
     conda:
-        "../envs/data.yaml"
+        conda_env("data")
+    container:
+        container_image("data")
     params:
         scorer=config["eval"]["scorer"],
         datasets=DATASETS,

@@ -15,7 +15,9 @@ rule hub_fetch:
         repo_id=name_regex(list(HUB_REFS)),
     localrule: True
     conda:
-        "../envs/data.yaml"
+        conda_env("data")
+    container:
+        container_image("data")
     params:
         ref=get_hub_ref,
         ignore_patterns=(config.get("hub") or {}).get("ignore_patterns", list(hub.DEFAULT_IGNORE)),

@@ -18,7 +18,9 @@ rule report_table1:
         "logs/report_table1.log",
     localrule: True
     conda:
-        "../envs/report.yaml"
+        conda_env("report")
+    container:
+        container_image("report")
     params:
         models=html_safe(TABLE1_ROWS),
     script:
@@ -36,7 +38,9 @@ rule report_table2:
         "logs/report_table2.log",
     localrule: True
     conda:
-        "../envs/report.yaml"
+        conda_env("report")
+    container:
+        container_image("report")
     params:
         models=html_safe(TABLE2_ROWS),
         budget=config["eval"]["table2_budget"],
@@ -55,7 +59,9 @@ rule report_table3:
         "logs/report_table3.log",
     localrule: True
     conda:
-        "../envs/report.yaml"
+        conda_env("report")
+    container:
+        container_image("report")
     params:
         sets=html_safe(CURATE_SETS),
     script:
@@ -73,7 +79,9 @@ rule report_table4:
         "logs/report_table4.log",
     localrule: True
     conda:
-        "../envs/report.yaml"
+        conda_env("report")
+    container:
+        container_image("report")
     script:
         "../scripts/report_table4.py"
 
@@ -92,7 +100,9 @@ rule report_figure1:
         "logs/report_figure1.log",
     localrule: True
     conda:
-        "../envs/report.yaml"
+        conda_env("report")
+    container:
+        container_image("report")
     params:
         models=html_safe([{"name": m, "label": wf.cfg_model(config, m).label} for m in FIGURE_MODELS]),
         datasets=DATASETS,
@@ -115,7 +125,9 @@ rule report_figure3:
         "logs/report_figure3.log",
     localrule: True
     conda:
-        "../envs/report.yaml"
+        conda_env("report")
+    container:
+        container_image("report")
     params:
         models=html_safe([{"name": m, "label": wf.cfg_model(config, m).label} for m in FIGURE_MODELS]),
         datasets=DATASETS,
@@ -153,7 +165,9 @@ rule report_compare:
         "logs/report_compare.log",
     localrule: True
     conda:
-        "../envs/report.yaml"
+        conda_env("report")
+    container:
+        container_image("report")
     params:
         table1_models=html_safe([report_model_row(m) for m in TABLE1_MODELS]),
         table2_models=html_safe(ABLATION_MODELS),
@@ -175,7 +189,9 @@ rule report_runtimes:
         "logs/report_runtimes.log",
     localrule: True
     conda:
-        "../envs/report.yaml"
+        conda_env("report")
+    container:
+        container_image("report")
     params:
         models=html_safe(REPORTED_MODELS),
     script:
@@ -194,7 +210,9 @@ rule report_plan:
         "logs/report_plan.log",
     localrule: True
     conda:
-        "../envs/data.yaml"
+        conda_env("data")
+    container:
+        container_image("data")
     params:
         config=CONFIG_AS_GIVEN,
     script:
@@ -208,7 +226,9 @@ rule report_config:
         "logs/report_config.log",
     localrule: True
     conda:
-        "../envs/report.yaml"
+        conda_env("report")
+    container:
+        container_image("report")
     params:
         config=html_safe(config),
     script:
@@ -234,7 +254,9 @@ rule report_released:
         "logs/report_released.log",
     localrule: True
     conda:
-        "../envs/report.yaml"
+        conda_env("report")
+    container:
+        container_image("report")
     params:
         table1_models=html_safe([report_model_row(m) for m in RELEASED_MODELS]),
         tolerance=REPORT["tolerance"],

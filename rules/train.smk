@@ -18,7 +18,9 @@ rule train_sft:
     wildcard_constraints:
         run=name_regex(TRAIN_RUNS),
     conda:
-        "../envs/train.yaml"
+        conda_env("train")
+    container:
+        container_image("train")
     # Two threads keep a CPU (tiny) run alone on a 2-core machine: torch's intra-op threads slow down many times
     # when another job shares the cores. On SLURM the CPUs come from the cpus_per_task resource.
     threads: 2

@@ -29,6 +29,8 @@ def main() -> None:
     ap.add_argument("--fail-at-start", action="store_true")
     ap.add_argument("--never-healthy", action="store_true")
     ap.add_argument("--args-out")
+    # 0.4.3.post2's /generate reply has no output_ids; the ids come as output_token_logprobs when asked
+    ap.add_argument("--emulate-0.4.3", dest="emulate_043", action="store_true")
     args = ap.parse_args()
     if args.args_out:
         with open(args.args_out, "w") as fh:
@@ -81,6 +83,10 @@ def main() -> None:
                             "meta_info": {"finish_reason": reason, "completion_tokens": len(ids)},
                         }
                     )
+                    if args.emulate_043:
+                        del out[-1]["output_ids"]
+                        if req.get("return_logprob"):
+                            out[-1]["meta_info"]["output_token_logprobs"] = [[0.0, i, None] for i in ids]
                 self._send(200, out)
             elif self.path == "/v1/completions":
                 comps = engine.generate(req["prompt"], req["max_tokens"], req.get("stop") or [])

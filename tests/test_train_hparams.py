@@ -89,15 +89,19 @@ def test_hyperparameters_reach_the_trl_trainer(tiny_model_dir, tmp_path):
         0.9,
     )
     assert (a.per_device_train_batch_size, a.gradient_accumulation_steps) == (1, 4)
-    assert (a.max_length, a.packing, a.seed, str(a.lr_scheduler_type.value)) == (77, False, 7, "cosine")
-    assert a.warmup_steps == 0.1 and a.bf16 is False
+    assert (a.packing, a.seed, str(a.lr_scheduler_type.value)) == (False, 7, "cosine")
+    # the warmup ratio, under either stack's argument name (m1repro.compat): 10 % of 10 steps
+    assert a.get_warmup_steps(10) == 1 and a.bf16 is False
     # the original's transformers 4.48.3 default, not transformers 5's
     assert a.average_tokens_across_devices is False
     assert trainer.processing_class.pad_token == "<|fim_pad|>"
     trainer.create_optimizer_and_scheduler(num_training_steps=10)
     group = trainer.optimizer.param_groups[0]
     assert group["lr"] == 0.0 and group["betas"] == (0.8, 0.9)  # warmup starts at 0
-    assert {g["weight_decay"] for g in trainer.optimizer.param_groups} == {0.01, 0.0}  # no decay on norms/biases
+    assert {g["weight_decay"] for g in trainer.optimizer.param_groups} == {
+        0.01,
+        0.0,
+    }  # no decay on biases (tests/test_compat.py: norms)
     trainer.lr_scheduler.step()
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(2e-3)  # warmup of 1 step (10 % of 10), then peak
     # the data the trainer holds is truncated to max_length, labels included

@@ -37,7 +37,9 @@ class HFEngine(TokenizerMixin):
         **_ignored: Any,
     ) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
+
+        from m1repro.compat import load_causal_lm
 
         if num_threads:
             # On small shared CPU nodes, intra-op threads contend badly (30x slower matmuls measured on 2 vCPUs
@@ -51,7 +53,7 @@ class HFEngine(TokenizerMixin):
         self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or model_path)
         self.tokenizer.padding_side = "left"
         torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
-        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch_dtype).to(device)
+        self.model = load_causal_lm(model_path, dtype=torch_dtype).to(device)
         self.model.eval()
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from m1repro import compat
 from m1repro.engines.base import Completion, TokenizerMixin
 
 log = logging.getLogger(__name__)
@@ -69,16 +70,19 @@ def launch_command(
     return cmd + list(extra_args)
 
 
-def build_native_request(prompts: Sequence[Prompt], limits: Sequence[int], stop: Sequence[str]) -> dict[str, Any]:
-    """A batched /generate request: text or token ids, one sampling-params dict per prompt (per-item limits)."""
+def build_native_request(
+    prompts: Sequence[Prompt], limits: Sequence[int], stop: Sequence[str], extras: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A batched /generate request: text or token ids, one sampling-params dict per prompt (per-item limits), plus
+    what this server version needs to return the generated ids (``extras``, m1repro.compat)."""
     params = [
         {"max_new_tokens": int(m), "temperature": 0.0, "frequency_penalty": 0.0, "stop": list(stop)} for m in limits
     ]
     if all(isinstance(p, str) for p in prompts):
-        return {"text": list(prompts), "sampling_params": params}
+        return {"text": list(prompts), "sampling_params": params, **(extras or {})}
     if any(isinstance(p, str) for p in prompts):
         raise TypeError("a batch must be all text or all token ids")
-    return {"input_ids": [list(p) for p in prompts], "sampling_params": params}
+    return {"input_ids": [list(p) for p in prompts], "sampling_params": params, **(extras or {})}
 
 
 def parse_native_response(body: Any, n: int) -> list[Completion]:
@@ -96,7 +100,7 @@ def parse_native_response(body: Any, n: int) -> list[Completion]:
         kind = reason.get("type") if isinstance(reason, dict) else reason
         if kind not in ("stop", "length"):
             raise ValueError(f"SGLang result {k}: finish_reason {reason!r} (expected stop or length)")
-        ids = r.get("output_ids")
+        ids = compat.sglang_output_ids(r)
         ids = list(ids) if ids is not None else None
         stop_ids: tuple[int, ...] = ()
         matched = reason.get("matched") if isinstance(reason, dict) else None
@@ -156,12 +160,16 @@ class SGLangEngine(TokenizerMixin):
         request_timeout_s: float = 6 * 3600.0,
         server_command: Sequence[str] | None = None,
         log_path: str | None = None,
+        server_version: str | None = None,
         **_ignored: Any,
     ) -> None:
         from transformers import AutoTokenizer
 
         self.model_path = model_path
         self.api = api
+        # the /generate contract differs between sglang 0.4.3 and 0.5 (how the generated ids come back): the
+        # server's version, given or installed with this engine, picks it (m1repro.compat)
+        self.request_extras = compat.sglang_request_extras(compat.sglang_server_version(server_version))
         self.request_timeout_s = request_timeout_s
         self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or model_path)
         self.port = free_port()
@@ -289,7 +297,7 @@ class SGLangEngine(TokenizerMixin):
             out = parse_openai_response(body, len(prompts), self.count_tokens)
         else:
             out = parse_native_response(
-                self._post("/generate", build_native_request(prompts, limits, stop)), len(prompts)
+                self._post("/generate", build_native_request(prompts, limits, stop, self.request_extras)), len(prompts)
             )
             out = [self._drop_stop_token(c, stop) for c in out]
         self.generated_tokens += sum(c.num_tokens for c in out)

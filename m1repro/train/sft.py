@@ -28,6 +28,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+from m1repro import compat
 from m1repro.io import partial_path
 from m1repro.log import log_event, setup_logging
 from m1repro.train.format import PAD_TOKEN, build_dataset, load_training_rows
@@ -194,12 +195,13 @@ def sft_config(spec: RunSpec, checkpoint_dir: str | Path) -> Any:
     from trl import SFTConfig
 
     on_cpu = spec.device == "cpu"
-    # transformers renamed gradient_checkpointing to activation_checkpointing after 5.17 (the old name stays a
-    # deprecated alias until v6): pass the name this version has, so that older GPU images (5.17) train too
-    ckpt_arg = (
-        "activation_checkpointing"
-        if "activation_checkpointing" in SFTConfig.__dataclass_fields__
-        else ("gradient_checkpointing")
+    # names and meanings that differ between trl 0.15 / transformers 4.48 and trl 1.x / transformers 5 (length,
+    # warmup ratio, checkpointing): m1repro.compat
+    differing = compat.sft_config_kwargs(
+        max_length=spec.max_length,
+        warmup_ratio=spec.warmup_ratio,
+        gradient_checkpointing=spec.gradient_checkpointing,
+        fields=SFTConfig.__dataclass_fields__,
     )
     return SFTConfig(
         output_dir=str(checkpoint_dir),
@@ -208,15 +210,12 @@ def sft_config(spec: RunSpec, checkpoint_dir: str | Path) -> Any:
         per_device_train_batch_size=spec.per_device_batch_size,
         gradient_accumulation_steps=spec.gradient_accumulation_steps,
         weight_decay=spec.weight_decay,
-        warmup_steps=spec.warmup_ratio,  # a float in [0, 1) is the warmup ratio in transformers 5
         lr_scheduler_type=spec.lr_scheduler,
         adam_beta1=spec.adam_beta1,
         adam_beta2=spec.adam_beta2,
         optim="adamw_torch",
         bf16=spec.bf16,
-        **{ckpt_arg: spec.gradient_checkpointing},
-        max_length=spec.max_length,
-        truncation_mode="keep_start",
+        **differing,
         packing=False,
         seed=spec.seed,
         # the original's transformers 4.48.3 defaulted to false (a per-process token count); transformers 5: true
@@ -253,7 +252,7 @@ def build_trainer(
     """Tokenizer, data set, model and SFTTrainer of the run (the arguments are built before the model is loaded, so
     that ZeRO-3 partitions the weights while loading)."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
     from trl import SFTTrainer
 
     args = sft_config(spec, checkpoint_dir)
@@ -273,11 +272,18 @@ def build_trainer(
         max_tokens=max(lengths),
         truncated=sum(n > spec.max_length for n in lengths),
     )
+    if not compat.trl_truncates_labels(type(args).__dataclass_fields__):
+        dataset = compat.truncate_examples(dataset, spec.max_length)
     dtype = torch.bfloat16 if (spec.bf16 and spec.deepspeed) else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(spec.base, dtype=dtype, attn_implementation=spec.attn_implementation)
+    model = compat.load_causal_lm(spec.base, dtype=dtype, attn_implementation=spec.attn_implementation)
     model.config.use_cache = False
     return SFTTrainer(
-        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=list(callbacks)
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        data_collator=compat.sft_collator(tokenizer),
+        callbacks=list(callbacks),
     )
 
 
