@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from train_helpers import tiny_spec, write_set
-from transformers import TrainerCallback
+from train_helpers import Interrupt, KillAfterSave, tiny_spec, write_set
 
 from m1repro.train.sft import TRAIN_INFO_FILE, last_checkpoint, train
 
@@ -20,21 +19,6 @@ REPO = Path(__file__).resolve().parent.parent
 
 def weights(model_dir: Path) -> dict[str, torch.Tensor]:
     return load_file(str(model_dir / "model.safetensors"))
-
-
-class Interrupt(Exception):
-    pass
-
-
-class KillAfterSave(TrainerCallback):
-    """Stands for a job killed after its trainer wrote checkpoint ``step``."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_save(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            raise Interrupt(f"killed after checkpoint {self.step}")
 
 
 def test_resume_after_interruption_gives_the_same_weights(tiny_model_dir, tmp_path):
