@@ -7,7 +7,6 @@ import json
 import random
 
 import polars as pl
-import pytest
 
 from m1repro.curate import difficulty, sample, stages
 from m1repro.curate.collect import build_prompt
@@ -85,7 +84,8 @@ def test_api_backend_sends_the_original_message_and_params():
 
 
 def test_shuffled_order_is_datasets_shuffle():
-    datasets = pytest.importorskip("datasets")
+    import datasets
+
     ds = datasets.Dataset.from_list([{"i": i} for i in range(257)])
     assert sample.shuffled_order(257, 42) == ds.shuffle(seed=42)["i"]
 

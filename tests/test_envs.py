@@ -95,8 +95,6 @@ def test_env_parses_and_pins_every_package(name):
     assert env["name"] == f"m1repro-{name}"
     assert "defaults" not in env["channels"], "the anaconda defaults channel needs a licence on many clusters"
     pins = env_pins(env)
-    # Snakemake unpickles the job object inside the env: same Python minor version as the workflow's.
-    assert pins["python"] == f"{sys.version_info.major}.{sys.version_info.minor}"
     assert len(pins) >= 4
 
 
@@ -192,20 +190,6 @@ def test_env_versions_agree_with_the_lock_and_the_package():
                 continue
             want = lock[pkg].split("+")[0]  # torch 2.13.0+cpu in the CPU lock is the CUDA build's 2.13.0
             assert version == want, f"envs/{name}.yaml pins {pkg}=={version}, requirements-lock.txt has {want}"
-
-
-def test_training_env_matches_the_paper_training_stack():
-    pins = env_pins(load_env("train"))
-    with open(REPO / "config/config.yaml", encoding="utf-8") as fh:
-        paper = yaml.safe_load(fh)
-    if paper["train"].get("deepspeed"):
-        assert "deepspeed" in pins, "the paper config trains with DeepSpeed"
-    assert {k: pins[k] for k in ("transformers", "trl", "deepspeed", "accelerate")} == {
-        "transformers": "5.23.0",
-        "trl": "1.16.0",
-        "deepspeed": "0.19.8",
-        "accelerate": "1.15.0",
-    }
 
 
 def _pyproject_requirements() -> list[str]:

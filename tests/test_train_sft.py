@@ -87,9 +87,10 @@ def extensions_dir(tmp_path_factory, monkeypatch):
     return path
 
 
+@pytest.mark.slow  # DeepSpeed builds and starts its engine: minutes
 @pytest.mark.skipif(os.environ.get("M1REPRO_SKIP_DEEPSPEED") == "1", reason="M1REPRO_SKIP_DEEPSPEED=1")
 def test_deepspeed_zero3_matches_the_plain_path(tiny_model_dir, tmp_path, extensions_dir):
-    pytest.importorskip("deepspeed")
+    import deepspeed  # noqa: F401  (in the lock: a broken install fails here)
     import torch.distributed as dist
 
     before = dict(os.environ)
@@ -119,14 +120,16 @@ def test_deepspeed_zero3_matches_the_plain_path(tiny_model_dir, tmp_path, extens
     assert all(p.numel() > 0 and not hasattr(p, "ds_id") for p in plain_again.parameters())
 
 
+@pytest.mark.slow  # two DeepSpeed trainings side by side: minutes
 @pytest.mark.skipif(os.environ.get("M1REPRO_SKIP_DEEPSPEED") == "1", reason="M1REPRO_SKIP_DEEPSPEED=1")
 def test_two_trainings_started_together_on_one_node_both_finish(tiny_model_dir, tmp_path, extensions_dir, monkeypatch):
     """Two single-process ZeRO-3 runs at once, as two jobs sharing a node would: each binds its own free port. A
     stale MASTER_PORT in the parent's environment (as a test process or an outer launcher leaves) is not reused."""
-    pytest.importorskip("deepspeed")
     import socket
     import subprocess
     import sys
+
+    import deepspeed  # noqa: F401  (in the lock: a broken install fails here)
 
     from m1repro.train.launch import spec_json
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-from gpu_helpers import by_variant, settings
 
 from m1repro.eval import run_job
+
+from .gpu_helpers import by_variant, settings
 
 pytestmark = pytest.mark.gpu
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from gpu_helpers import by_variant, settings
 
 from m1repro.engines.hf import HFEngine
 from m1repro.eval import run_job
+
+from .gpu_helpers import by_variant, settings
 
 pytestmark = pytest.mark.gpu
 
