@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -140,10 +141,15 @@ def _inside(path: str) -> bool:
 
 
 def _remove(path: Path) -> None:
+    """Remove a file, a link (not followed) or a tree. Protected outputs (a trained model, paid API answers) are
+    read-only, and a read-only folder's entries cannot be removed: the tree's folders get their owner's write bit
+    back first."""
     if path.is_symlink() or not path.is_dir():
         path.unlink()
-    else:
-        shutil.rmtree(path)
+        return
+    for folder, _, _ in os.walk(path):
+        os.chmod(folder, os.stat(folder).st_mode | stat.S_IWUSR)
+    shutil.rmtree(path)
 
 
 def _prune_empty_parents(paths: Sequence[Path], workdir: Path) -> None:

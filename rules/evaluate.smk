@@ -20,7 +20,7 @@ rule eval_prepare:
     input:
         get_eval_file(),
     output:
-        eval_items=wf.ITEMS,
+        eval_items=ensure(wf.ITEMS, non_empty=True),
         validation=wf.VALIDATION,
     log:
         "logs/eval_prepare.log",
@@ -60,7 +60,7 @@ rule eval_predict:
         model=get_model_inputs,
         hub=get_model_hub_inputs,
     output:
-        wf.PREDICTIONS,
+        ensure(wf.PREDICTIONS, non_empty=True),
     log:
         job="logs/eval_predict/{budget_mode}/{model}/{part}.log",
         server="logs/eval_predict/{budget_mode}/{model}/{part}.sglang.log",
@@ -87,7 +87,7 @@ rule eval_score:
         code=SCORING_CODE,
     output:
         scores=wf.SCORES,
-        scored=wf.SCORED,
+        scored=ensure(wf.SCORED, non_empty=True),
     log:
         "logs/eval_score/{budget_mode}/{model}.log",
     wildcard_constraints:

@@ -9,10 +9,13 @@ dry run lists what Snakemake would rerun.
 from __future__ import annotations
 
 import copy
+import subprocess
 
 import pytest
 import yaml
 from workflow_helpers import copy_checkout, dry_run, job_counts, run_snakemake
+
+pytestmark = pytest.mark.slow  # records a whole tiny DAG with --touch, then a dry run per change
 
 TARGET = "results/table1.csv"
 
@@ -35,6 +38,9 @@ def finished(tmp_path_factory):
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.touch()
     run_snakemake(touch, work)  # outputs present: touched in DAG order
+    # Snakemake write-protects the trained models and the paid API answers (protected()); rerunning one means
+    # making it writable (or removing it) first, as a user who changes a training value does.
+    subprocess.run(["chmod", "-R", "u+w", str(work / "results")], check=True)
     assert dry_run([TARGET, "--configfile", "config/tiny.yaml"], cwd=work) == [], "touched run is not up to date"
     return work, base, job_counts(jobs)
 
