@@ -1,8 +1,8 @@
 """Partial reruns: after a finished tiny run, changing one config value reruns exactly the jobs it affects.
 
-The finished run is simulated cheaply (seconds, not the run's minutes): `snakemake --touch` on the empty work tree
-records every job's provenance (params, code, input set, software env) as if it had run, the outputs are then
-created empty, and a second `--touch` orders their modification times along the DAG. Then one value changes and a
+The finished run is simulated cheaply (seconds, not the run's minutes): every output is planted (a line of text, or an
+empty folder), then `snakemake --touch --forceall` records every job's provenance (params, code, input set, software
+env) as if it had run and orders the outputs' modification times along the DAG. Then one value changes and a
 dry run lists what Snakemake would rerun.
 """
 
@@ -26,8 +26,6 @@ def finished(tmp_path_factory):
     with open(work / "config" / "tiny.yaml", encoding="utf-8") as fh:
         base = yaml.safe_load(fh)
     jobs = dry_run([TARGET, "--configfile", "config/tiny.yaml"], cwd=work)
-    touch = ["--touch", "--cores", "1", TARGET, "--configfile", "config/tiny.yaml"]
-    run_snakemake(touch, work)  # outputs missing: records the metadata of every job
     dirs = {"resources/tiny/models/", "results/train/"}
     for job in jobs:
         for out in job.output:
@@ -36,8 +34,9 @@ def finished(tmp_path_factory):
                 path.mkdir(parents=True, exist_ok=True)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.touch()
-    run_snakemake(touch, work)  # outputs present: touched in DAG order
+                path.write_text("x\n")  # not empty: some outputs are ensure(non_empty=True)
+    # every job "runs" by touching its outputs, in DAG order: its provenance is recorded as if it had run
+    run_snakemake(["--touch", "--forceall", "--cores", "1", TARGET, "--configfile", "config/tiny.yaml"], work)
     # Snakemake write-protects the trained models and the paid API answers (protected()); rerunning one means
     # making it writable (or removing it) first, as a user who changes a training value does.
     subprocess.run(["chmod", "-R", "u+w", str(work / "results")], check=True)
