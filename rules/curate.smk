@@ -172,7 +172,7 @@ rule curate_traces:
         random="results/curate/random_draws.parquet",
         replay=get_curate_replay("traces"),
     output:
-        traces="results/curate/traces.parquet",
+        traces=protected("results/curate/traces.parquet"),  # paid API answers: read-only once written
         stats="results/curate/traces_api.json",
     log:
         "logs/curate_traces.log",
@@ -219,7 +219,7 @@ rule curate_domains:
         qualifiers=CURATE["domains"]["qualifiers"],
         replay=get_curate_replay("domains"),
     output:
-        labelled="results/curate/domains.parquet",
+        labelled=protected("results/curate/domains.parquet"),  # paid API answers: read-only once written
         stats="results/curate/domains_api.json",
     log:
         "logs/curate_domains.log",

@@ -22,7 +22,7 @@ rule eval_prepare:
     input:
         get_eval_file(),
     output:
-        eval_items=wf.ITEMS,
+        eval_items=ensure(wf.ITEMS, non_empty=True),
         validation=wf.VALIDATION,
     log:
         "logs/eval_prepare.log",
@@ -99,7 +99,7 @@ rule eval_merge:
     input:
         get_shard_files,
     output:
-        wf.PREDICTIONS,
+        ensure(wf.PREDICTIONS, non_empty=True),
     log:
         "logs/eval_merge/{budget_mode}/{model}/{part}.log",
     wildcard_constraints:
@@ -108,7 +108,9 @@ rule eval_merge:
         part=name_regex(PARTS),
     localrule: True
     conda:
-        "../envs/data.yaml"
+        conda_env("data")
+    container:
+        container_image("data")
     params:
         variants=get_variant_names,
     script:
@@ -122,7 +124,7 @@ rule eval_score:
         code=SCORING_CODE,
     output:
         scores=wf.SCORES,
-        scored=wf.SCORED,
+        scored=ensure(wf.SCORED, non_empty=True),
         meta=wf.SCORES_META,
     log:
         "logs/eval_score/{budget_mode}/{model}.log",

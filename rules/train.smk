@@ -1,7 +1,8 @@
 # Training: SFT of the m1 models (trl + DeepSpeed ZeRO-3), one job per run under train.runs.
 # Trainer checkpoints live outside the declared output (train.checkpoint_root, default cache/train/{run}/{spec hash}),
 # so a job killed or timed out resumes from its last checkpoint on the next attempt; the declared output, the final
-# model directory, appears only once training and saving finished (written aside, then renamed).
+# model directory, appears only once training and saving finished (written aside, then renamed), and is then
+# write-protected.
 
 
 rule train_sft:
@@ -9,7 +10,8 @@ rule train_sft:
         unpack(get_train_inputs),
         hub=get_train_hub_inputs,
     output:
-        model=directory(wf.TRAINED_MODEL),
+        # read-only once trained (protected): a rerun never overwrites GPU-hours by accident; delete it to retrain
+        model=protected(directory(wf.TRAINED_MODEL)),
     log:
         launcher="logs/train_sft/{run}.launcher.log",  # the job script's JSON lines + all processes' output
         train="logs/train_sft/{run}.log",  # rank 0's JSON lines

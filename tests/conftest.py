@@ -182,3 +182,10 @@ def tiny_runs(tiny_runner) -> list[Path]:
     tiny_runner.start(0)
     tiny_runner.start(1)
     return [tiny_runner.result(0), tiny_runner.result(1)]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that needs a whole tiny workflow run (minutes) is slow, marked or not: `make test-fast` leaves it out."""
+    for item in items:
+        if "tiny_runner" in getattr(item, "fixturenames", ()) and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.slow)

@@ -148,7 +148,8 @@ def _variants(source, n):
 def test_every_row_gets_the_original_option_order(source):
     """The original's call sequence run for real with `datasets`: printed sample, Dataset.map with the shared
     generator, and for PubMedQA train_test_split(test_size=0.5, seed=0) after the map."""
-    datasets = pytest.importorskip("datasets")
+    import datasets
+
     rows = _variants(source, 41)
     ds = datasets.Dataset.from_list(rows)
     fn = _original_map(source)
@@ -185,7 +186,8 @@ def test_null_option_is_shuffled_and_shown_as_none():
 
 
 def test_pubmedqa_halves_match_datasets_train_test_split():
-    datasets = pytest.importorskip("datasets")
+    import datasets
+
     ds = datasets.Dataset.from_list([{"i": i} for i in range(101)])
     split = ds.train_test_split(test_size=0.5, seed=0)
     train, test = col.split_halves(101)

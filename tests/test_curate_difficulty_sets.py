@@ -123,7 +123,8 @@ def test_api_backend_sends_the_original_message_and_params():
 
 
 def test_shuffled_order_is_datasets_shuffle():
-    datasets = pytest.importorskip("datasets")
+    import datasets
+
     ds = datasets.Dataset.from_list([{"i": i} for i in range(257)])
     assert sample.shuffled_order(257, 42) == ds.shuffle(seed=42)["i"]
 

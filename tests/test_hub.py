@@ -140,10 +140,10 @@ def test_jobs_read_prefetched_repos_from_their_manifests(tmp_path):
     assert resolve_local("Qwen/Qwen2.5-7B-Instruct", []) == "Qwen/Qwen2.5-7B-Instruct"
 
 
-def test_the_paper_dag_prefetches_each_model_repo_once_on_the_login_node():
-    from workflow_helpers import dry_run, local_rules
+def test_the_paper_dag_prefetches_each_model_repo_once_on_the_login_node(tmp_path):
+    from workflow_helpers import copy_checkout, dry_run, local_rules
 
-    jobs = dry_run(["results/table1.csv", "--forceall"])
+    jobs = dry_run(["results/table1.csv", "--forceall"], cwd=copy_checkout(tmp_path / "checkout"))
     fetches = [j for j in jobs if j.rule == "hub_fetch"]
     repos = [j.wildcards["repo_id"] for j in fetches]
     assert len(repos) == len(set(repos)) and "UCSC-VLAA/m1-7B-1K" in repos and "Qwen/Qwen2.5-7B-Instruct" in repos

@@ -177,15 +177,14 @@ def test_figures_with_no_models_render_empty(tmp_path):
     assert pts.height == 0 and ft.height == 0
 
 
-def test_real_tiny_scores_if_present():
-    """On the tiny run's own score file: every sweep budget of every dataset is a point."""
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "results" / "scores" / "tiny-think.csv"
-    if not path.exists():
-        pytest.skip("tiny run not built (snakemake --profile profiles/tiny)")
+@pytest.mark.slow  # the tiny workflow's runs (shared with tests/test_workflow_tiny.py in one session)
+def test_tiny_runs_scores_give_a_point_per_dataset_and_budget(tiny_runs):
+    """On a real tiny run's score file: every sweep budget of every dataset is a point of Figure 1."""
+    path = tiny_runs[0] / "results" / "scores" / "faithful" / "tiny-think.csv"
     raw = pl.read_csv(path)
-    budgets = sorted(raw.filter(pl.col("rounds") == 0)["budget"].unique().to_list())
+    sweep = raw.filter(pl.col("rounds") == 0)
+    budgets = sorted(sweep["budget"].unique().to_list())
     datasets = raw["dataset"].unique().to_list()
+    assert len(budgets) > 1 and len(datasets) > 1
     pts = figure1_points([str(path)], [{"name": "tiny-think", "label": "tiny"}], datasets, budgets)
-    assert pts.filter(pl.col("dataset") != AVG).height == raw.filter(pl.col("rounds") == 0).height
+    assert pts.filter(pl.col("dataset") != AVG).height == sweep.height

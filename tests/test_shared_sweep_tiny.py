@@ -14,6 +14,7 @@ from m1repro.eval import EvalSettings, run_job
 from m1repro.records import load_eval_file
 
 REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # every variant generated twice on the real tiny model
 
 
 @pytest.fixture(scope="module")

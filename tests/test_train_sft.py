@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from train_helpers import tiny_spec, write_set
-from transformers import TrainerCallback
+from train_helpers import Interrupt, KillAfterSave, tiny_spec, write_set
 
 from m1repro.train.sft import TRAIN_INFO_FILE, last_checkpoint, train
 
@@ -20,21 +19,6 @@ REPO = Path(__file__).resolve().parent.parent
 
 def weights(model_dir: Path) -> dict[str, torch.Tensor]:
     return load_file(str(model_dir / "model.safetensors"))
-
-
-class Interrupt(Exception):
-    pass
-
-
-class KillAfterSave(TrainerCallback):
-    """Stands for a job killed after its trainer wrote checkpoint ``step``."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_save(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            raise Interrupt(f"killed after checkpoint {self.step}")
 
 
 def test_resume_after_interruption_gives_the_same_weights(tiny_model_dir, tmp_path):
@@ -152,9 +136,10 @@ def extensions_dir(tmp_path_factory, monkeypatch):
     return path
 
 
+@pytest.mark.slow  # DeepSpeed builds and starts its engine: minutes
 @pytest.mark.skipif(os.environ.get("M1REPRO_SKIP_DEEPSPEED") == "1", reason="M1REPRO_SKIP_DEEPSPEED=1")
 def test_deepspeed_zero3_matches_the_plain_path(tiny_model_dir, tmp_path, extensions_dir):
-    pytest.importorskip("deepspeed")
+    import deepspeed  # noqa: F401  (in the lock: a broken install fails here)
     import torch.distributed as dist
 
     before = dict(os.environ)
@@ -184,14 +169,16 @@ def test_deepspeed_zero3_matches_the_plain_path(tiny_model_dir, tmp_path, extens
     assert all(p.numel() > 0 and not hasattr(p, "ds_id") for p in plain_again.parameters())
 
 
+@pytest.mark.slow  # two DeepSpeed trainings side by side: minutes
 @pytest.mark.skipif(os.environ.get("M1REPRO_SKIP_DEEPSPEED") == "1", reason="M1REPRO_SKIP_DEEPSPEED=1")
 def test_two_trainings_started_together_on_one_node_both_finish(tiny_model_dir, tmp_path, extensions_dir, monkeypatch):
     """Two single-process ZeRO-3 runs at once, as two jobs sharing a node would: each binds its own free port. A
     stale MASTER_PORT in the parent's environment (as a test process or an outer launcher leaves) is not reused."""
-    pytest.importorskip("deepspeed")
     import socket
     import subprocess
     import sys
+
+    import deepspeed  # noqa: F401  (in the lock: a broken install fails here)
 
     from m1repro.train.launch import spec_json
 

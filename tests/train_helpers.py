@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from transformers import TrainerCallback
 
 from m1repro.train.hparams import RunSpec, resolve_run
 
@@ -30,8 +31,8 @@ def write_set(path: Path, n: int = 8) -> Path:
     return path
 
 
-def tiny_spec(base: Path, deepspeed: str | None = None, **hparams: Any) -> RunSpec:
-    """A one-process CPU run over the tiny model with small, fast hyperparameters (overridable)."""
+def tiny_spec(base: Path, deepspeed: str | None = None, device: str = "cpu", **hparams: Any) -> RunSpec:
+    """A one-process run (CPU unless told) over the tiny model with small, fast hyperparameters (overridable)."""
     hp = {
         "learning_rate": 3e-3,
         "epochs": 1,
@@ -42,5 +43,23 @@ def tiny_spec(base: Path, deepspeed: str | None = None, **hparams: Any) -> RunSp
         "logging_steps": 1,
     }
     hp.update(hparams)
-    cfg = {"defaults": hp, "runs": {"t": {"base": str(base), "data": "m1k", "device": "cpu", "deepspeed": deepspeed}}}
+    run = {"base": str(base), "data": "m1k", "device": device, "deepspeed": deepspeed}
+    if device == "cuda":
+        run["gpus_per_node"] = 1  # one process on one GPU
+    cfg = {"defaults": hp, "runs": {"t": run}}
     return resolve_run(cfg, "t")
+
+
+class Interrupt(Exception):
+    pass
+
+
+class KillAfterSave(TrainerCallback):
+    """Stands for a job killed after its trainer wrote checkpoint ``step``."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise Interrupt(f"killed after checkpoint {self.step}")

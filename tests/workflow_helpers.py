@@ -101,6 +101,31 @@ def copy_checkout(dest: Path) -> Path:
     return dest
 
 
+def cli_config(configfile: str, *config_args: str) -> dict[str, Any]:
+    """The configuration the Snakefile resolves for ``--configfile configfile --config ARGS...``: the arguments
+    parsed by Snakemake's own command line code, the workflow loaded with the Snakemake API (no DAG, no jobs)."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.cli import parse_config
+    from snakemake.settings.types import (
+        ConfigSettings,
+        DeploymentSettings,
+        OutputSettings,
+        ResourceSettings,
+        StorageSettings,
+    )
+
+    with SnakemakeApi(OutputSettings(enable_file_logging=False)) as api:
+        wf = api.workflow(
+            resource_settings=ResourceSettings(),
+            config_settings=ConfigSettings(configfiles=[REPO / configfile], config=parse_config(list(config_args))),
+            storage_settings=StorageSettings(),
+            deployment_settings=DeploymentSettings(),
+            snakefile=REPO / "Snakefile",
+            workdir=REPO,
+        )
+        return dict(wf._workflow.config)
+
+
 def load_rules(configfile: str) -> tuple[Any, ...]:
     """The workflow's rules for one config file, loaded with the Snakemake API (no DAG, no jobs)."""
     return load_workflow(configfile)[0]
