@@ -148,13 +148,15 @@ def deployment_problems(
     images: Iterable[str],
     which: Callable[[str], str | None],
     exists: Callable[[str], bool] = lambda p: Path(p).exists(),
+    host_python: bool = False,
 ) -> list[str]:
     """Why the workflow cannot honour the deployment methods asked for (``conda``, ``apptainer``, ``env-modules``),
     given the local images the jobs to run use; empty when it can. Every rule has a conda env and an image, and no
-    rule names an environment module, so ``env-modules`` would run every job outside any environment."""
+    rule names an environment module, so ``env-modules`` would run every job outside any environment (accepted only
+    with ``host_python``: the config says the submitting Python has every package, config ``jobs_in_host_python``)."""
     methods = set(methods)
     problems = []
-    if "env-modules" in methods:
+    if "env-modules" in methods and not host_python:
         problems.append(
             "--software-deployment-method env-modules: no rule of this workflow names an environment module, so every "
             "job would run outside its environment. Use conda (envs/) or apptainer (containers/), or a profile "

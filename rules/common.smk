@@ -184,7 +184,7 @@ def require_deployment():
     apptainer or without the images of the jobs to run) stops the run before its first job."""
     methods = {m.name.lower().replace("_", "-") for m in workflow.deployment_settings.deployment_method}
     images = {j.rule.container_img for j in workflow.dag.needrun_jobs() if j.rule.container_img}
-    problems = software.deployment_problems(methods, images, shutil.which)
+    problems = software.deployment_problems(methods, images, shutil.which, host_python=config["jobs_in_host_python"])
     if problems:
         raise WorkflowError("\n".join(problems))
 

@@ -72,6 +72,8 @@ def test_deployment_problems():
     assert software.deployment_problems([], [], none) == []
     (modules,) = software.deployment_problems(["env-modules"], [], found)
     assert "no rule of this workflow names an environment module" in modules
+    # a lab whose submitting Python has every package says so in its config (tests/slurm/tiny_lab.yaml)
+    assert software.deployment_problems(["env-modules"], [], found, host_python=True) == []
     (binary,) = software.deployment_problems(["apptainer"], [], none)
     assert "neither apptainer nor singularity" in binary
     images = ["containers/images/paper/train.sif", "docker://x/y:1"]
