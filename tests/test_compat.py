@@ -48,7 +48,9 @@ def test_sglang_request_and_reply_shapes_of_both_lines():
             "output_token_logprobs": [[-0.1, 9, None], [-0.2, 151645, None]],
         },
     }
-    assert sg.parse_native_response([old], 1)[0].token_ids == (9, 151645)
+    # the matched stop token ends the ids; it is kept apart (stop_ids), as the text trims it (docs/fidelity.md)
+    (parsed,) = sg.parse_native_response([old], 1)
+    assert parsed.token_ids == (9,) and parsed.stop_ids == (151645,)
     new = {"text": "x", "output_ids": [9], "meta_info": {"finish_reason": {"type": "length"}, "completion_tokens": 1}}
     assert sg.parse_native_response([new], 1)[0].token_ids == (9,)
 
