@@ -30,8 +30,9 @@ def finished(tmp_path_factory):
     for job in jobs:
         for out in job.output:
             path = work / out
-            if any(out.startswith(d) for d in dirs) and not path.suffix:  # directory() outputs
+            if any(out.startswith(d) for d in dirs) and not path.suffix:  # directory() outputs: model folders
                 path.mkdir(parents=True, exist_ok=True)
+                (path / "config.json").write_text("{}\n")  # a model folder is checked to hold one
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text("x\n")  # not empty: some outputs are ensure(non_empty=True)
@@ -105,7 +106,8 @@ def set_in(path: str, value):
 # (what changes, the change, the jobs it reruns: a function of the tiny config's figure-model count n)
 RERUNS = [
     # fewer budgets or forcing counts: what the predictions already hold; the merge keeps the wanted variants
-    ("remove the smallest budget", set_in("eval.budgets", [32, 64]), sweep_only),
+    # (16 is also eval.table2_budget: the Table 2 model keeps that variant, so only the other figure model changes)
+    ("remove the smallest budget", set_in("eval.budgets", [32, 64]), lambda n: sweep_only(n - 1)),
     ("remove the largest budget", set_in("eval.budgets", [16, 32]), sweep_only),
     ("remove a forcing count", set_in("eval.forcing.rounds", [0, 1]), sweep_only),
     # prices are paid when a reply is bought: no stage's output changes
