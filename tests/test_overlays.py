@@ -33,7 +33,9 @@ RELEASED_M1 = {"m1-7B-1K-released", "m1-7B-23K-released", "m1-32B-1K-released"}
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory) -> Path:
     work = copy_checkout(tmp_path_factory.mktemp("overlays"))
-    (work / "checkpoints" / "my-m1-7B").mkdir(parents=True)  # the recipe's checkpoint: a local path must exist
+    ckpt = work / "checkpoints" / "my-m1-7B"  # the recipe's checkpoint: a local model folder must exist
+    ckpt.mkdir(parents=True)
+    (ckpt / "config.json").write_text("{}\n")
     return work
 
 
