@@ -12,6 +12,7 @@ the site file through m1repro.resources, as on a real site. Needs root, apt and 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -217,21 +218,25 @@ def test_table1_equals_the_local_run(slurm_run, tiny_runner):
 
 
 def test_a_prediction_job_killed_at_its_time_limit_resumes_and_finishes(cluster, tmp_path_factory):
-    """One prediction job of the tiny config (tiny-base, batches of 2 items, longer answers: about two minutes of work).
-    Once it has stored its first batch, its SLURM time limit is cut to one minute (the shortest SLURM has), so SLURM
-    ends it at the limit (TIMEOUT) with most of its work left; Snakemake retries it (``retries`` of the real profile,
-    which the lab's profile sets to 0) and
-    the retry continues from the batches the first attempt stored (m1repro.progress) and finishes."""
+    """One prediction job of the tiny config (tiny-base, batches of 2 items, 22 batches). Once it has stored its first
+    batch, its processes are paused (SIGSTOP: a job slower than its limit, on a machine of any speed; a fast CI
+    machine once finished the whole job inside the limit) and its SLURM time limit is cut to one minute (the shortest
+    SLURM has), so SLURM ends it at the limit (TIMEOUT) with most of its work left; Snakemake retries it (``retries``
+    of the real profile, which the lab's profile sets to 0) and the retry continues from the batches the first attempt
+    stored (m1repro.progress) and finishes."""
     work = copy_checkout(tmp_path_factory.mktemp("timelimit"))
     target = "results/predictions/faithful/tiny-base/all.jsonl"
     settings = "eval={batch_size: 2, baseline_max_tokens: 160, items_per_shard: null}"
     slurm_logs = work / "logs" / "slurm" / "rule_eval_predict"
     progress = work / "cache" / "progress" / "eval_predict"
     cut: list[str] = []
+    paused: list[int] = []
 
     def cut_the_time_limit() -> bool:
         jobs = [p.stem for p in slurm_logs.rglob("*.log")] if slurm_logs.is_dir() else []
         if jobs and progress.is_dir() and any(progress.rglob("batch-*.jsonl")):
+            paused.extend(signal_job(jobs[0], signal.SIGSTOP))
+            assert paused, f"no process of SLURM job {jobs[0]} found under /proc"
             sh("scontrol", "update", f"JobId={jobs[0]}", "TimeLimit=1")
             cut.append(jobs[0])
             return True
@@ -239,7 +244,12 @@ def test_a_prediction_job_killed_at_its_time_limit_resumes_and_finishes(cluster,
 
     retries = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())["retries"]  # the site's
     cmd = [SNAKEMAKE, *PROFILES, "--retries", str(retries), "--config", settings, "--", target]
-    rc = run_interruptible(cmd, work, SLURM_TIMEOUT_S, work / "snakemake.log", until=cut_the_time_limit)
+    try:
+        rc = run_interruptible(cmd, work, SLURM_TIMEOUT_S, work / "snakemake.log", until=cut_the_time_limit)
+    finally:  # SLURM kills the paused processes at the limit; any left (a failed test) are let go
+        for pid in paused:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
     assert rc == 0 and cut, (work / "snakemake.log").read_text()[-6000:]
     attempts = sorted((p.stem for p in slurm_logs.rglob("*.log")), key=int)
     acct = sacct(set(attempts))
@@ -255,6 +265,23 @@ def test_a_prediction_job_killed_at_its_time_limit_resumes_and_finishes(cluster,
     items = read_items(work)
     assert len(records) == len(items) and [r["id"] for r in records] == [it["id"] for it in items]
     assert not list(progress.rglob("batch-*")), "a finished job leaves no progress behind"
+
+
+def signal_job(jobid: str, sig: signal.Signals) -> list[int]:
+    """Send ``sig`` to every process of a SLURM job on this machine (the lab's nodes are this host): those whose
+    environment holds its SLURM_JOB_ID. Returns their pids."""
+    mark = f"SLURM_JOB_ID={jobid}".encode()
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if mark in (proc / "environ").read_bytes().split(b"\0"):
+                os.kill(int(proc.name), sig)
+                pids.append(int(proc.name))
+        except (OSError, ProcessLookupError):  # gone, or not ours to read
+            continue
+    return pids
 
 
 def read_items(work: Path) -> list[dict]:
