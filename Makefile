@@ -50,6 +50,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check Snakefile rules/
+	$(BIN)/python scripts/dev/import_graph.py --check
 	$(BIN)/snakemake --lint --configfile config/tiny.yaml
 	$(BIN)/snakemake --lint
 

@@ -27,7 +27,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # runs from a bare checkout
 
-from m1repro.config import load_config, model_variants  # noqa: E402
+from m1repro.cfgview import model_variants  # noqa: E402
+from m1repro.config import load_config  # noqa: E402
 from m1repro.eval import EvalSettings, run_job  # noqa: E402
 from m1repro.io import write_json_atomic  # noqa: E402
 from m1repro.prompts import render_prompt  # noqa: E402

@@ -22,7 +22,8 @@ sys.path.insert(0, str(REPO))
 import polars as pl  # noqa: E402
 
 from m1repro import plan  # noqa: E402
-from m1repro.config import read_yaml, resolve_config  # noqa: E402
+from m1repro.config import resolve_config  # noqa: E402
+from m1repro.io import read_yaml  # noqa: E402
 from m1repro.site import load_site, site_from_dict  # noqa: E402
 
 

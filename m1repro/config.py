@@ -1,5 +1,4 @@
-"""The configuration: how the Snakefile resolves it (base + overlays, checked) and typed views of it, the one place
-that knows its keys.
+"""The configuration as the Snakefile resolves it (base + overlays, checked); its typed views are m1repro.cfgview.
 
 Resolution (:func:`resolve_config`): the config files given (``--configfile``, a profile's ``configfile``) and
 ``--config`` values are an overlay, deep-merged onto the base ``config/config.yaml`` (the paper's setup), unless the
@@ -15,56 +14,18 @@ import copy
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from m1repro.io import InputError
+from m1repro import REPO
+from m1repro.cfgview import SCHEMA
+from m1repro.io import InputError, read_yaml
 from m1repro.log import looks_like_key
-from m1repro.variants import Variant, thinking_variants
+from m1repro.workflow import path_problems
 
-REPO = Path(__file__).resolve().parent.parent
-SCHEMA = REPO / "config" / "schemas" / "config.schema.yaml"
 BASE_CONFIG = "config/config.yaml"
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """A YAML loader that rejects a key given twice in one mapping (PyYAML keeps the last one silently)."""
-
-
-def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    """Keys written twice are an error; keys a merge (``<<: *anchor``, valid YAML) brings in may be overridden."""
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            continue
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"key {key!r} is given twice (first on line {seen[key] + 1})", key_node.start_mark
-            )
-        seen[key] = key_node.start_mark.line
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
-
-
-def read_yaml(path: str | Path) -> Any:
-    """A YAML file, strictly: a duplicate key or a syntax error is an InputError naming the file and the line."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return yaml.load(fh, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}" if mark else None
-        raise InputError(path, f"{exc.problem or exc}", record=where) from None
-    except UnicodeDecodeError as exc:
-        raise InputError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except FileNotFoundError:
-        raise InputError(path, "no such config file") from None
 
 
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
@@ -185,8 +146,6 @@ def check_config(cfg: Mapping[str, Any], workdir: str | Path | None = None) -> N
     """What the schema cannot say: two models with one Table 1 label would give two rows nobody can tell apart; local
     paths (relative to ``workdir``, default the current directory) must exist or be made by the workflow
     (:func:`m1repro.workflow.path_problems`). Every problem is named, all at once."""
-    from m1repro.workflow import path_problems
-
     problems = []
     labels = Counter(m.get("label", name) for name, m in cfg["models"].items() if m.get("table1", True))
     shared = sorted(label for label, n in labels.items() if n > 1)
@@ -300,88 +259,3 @@ def validate_config(cfg: dict[str, Any]) -> None:
     from snakemake.utils import validate
 
     validate(cfg, str(SCHEMA), set_default=True)
-
-
-@dataclass(frozen=True)
-class ModelView:
-    name: str
-    mode: str
-    path: str | None
-    train: str | None
-    label: str
-    group: str
-    table1: bool
-    figures: bool
-    paper_row: str | None
-    engine: dict[str, Any]
-    tokenizer: str | None
-
-
-def model(cfg: Mapping[str, Any], name: str) -> ModelView:
-    try:
-        m = cfg["models"][name]
-    except KeyError:
-        raise KeyError(f"model {name!r} is not in config 'models' (have {sorted(cfg['models'])})") from None
-    engine = {**cfg.get("engine_defaults", {}), **m.get("engine", {})}
-    return ModelView(
-        name=name,
-        mode=m["mode"],
-        path=m.get("path"),
-        train=m.get("train"),
-        label=m.get("label", name),
-        group=m.get("group", ""),
-        table1=m.get("table1", True),
-        figures=m.get("figures", False),
-        paper_row=m.get("paper_row"),
-        engine=engine,
-        tokenizer=m.get("tokenizer"),
-    )
-
-
-def ablation_row(cfg: Mapping[str, Any], name: str) -> str | None:
-    """The Table 2 row of a model: its training run's ``ablation_row`` (None: not an ablation model)."""
-    train = model(cfg, name).train
-    runs = (cfg.get("train") or {}).get("runs") or {}
-    row = (runs.get(train) or {}).get("ablation_row") if train else None
-    return str(row) if row else None
-
-
-def model_variants(cfg: Mapping[str, Any], name: str) -> list[Variant]:
-    """What a model x dataset job produces: the whole sweep for figure models; otherwise the Table 1 budget for
-    Table 1 models and the Table 2 budget for ablation models (an ablation model outside Table 1 runs only that)."""
-    m = model(cfg, name)
-    if m.mode != "thinking":
-        return [Variant()]
-    ev = cfg["eval"]
-    table2 = [ev["table2_budget"]] if ablation_row(cfg, name) else []
-    if m.figures:
-        forcing = ev.get("forcing", {})
-        return thinking_variants(
-            list(ev["budgets"]) + [ev["table1_budget"], *table2], forcing.get("rounds", []), forcing.get("budgets", [])
-        )
-    table1 = [ev["table1_budget"]] if m.table1 or not table2 else []
-    return [Variant(b, 0) for b in sorted({*table1, *table2})]
-
-
-def table1_variant(cfg: Mapping[str, Any], name: str) -> Variant:
-    return Variant() if model(cfg, name).mode != "thinking" else Variant(cfg["eval"]["table1_budget"], 0)
-
-
-def table2_variant(cfg: Mapping[str, Any], name: str) -> Variant:
-    """Table 2's cell variant: the original evaluated its ablation models at 2048 thinking tokens
-    (``exp/250319-ablation/h100.data_curation.makefile``: ``start_server 2048``), config ``eval.table2_budget``."""
-    return Variant() if model(cfg, name).mode != "thinking" else Variant(cfg["eval"]["table2_budget"], 0)
-
-
-def eval_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The evaluation settings a prediction job depends on (a change reruns the predictions)."""
-    ev = cfg["eval"]
-    return {
-        "budget_mode": ev["budget_mode"],
-        "wait_separator": ev["wait_separator"],
-        "answer_max_tokens": ev["answer_max_tokens"],
-        "baseline_max_tokens": ev["baseline_max_tokens"],
-        "batch_size": ev["batch_size"],
-        "chat_template": ev["chat_template"],
-        "shared_sweep": ev["shared_sweep"],
-    }

@@ -22,11 +22,15 @@ import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from m1repro.io import atomic_open
+from m1repro.curate.collect import HF_IDS
+from m1repro.io import InputError, atomic_open, read_yaml
 from m1repro.log import log_event
-from m1repro.smk import RuleJob
+from m1repro.records import md5sum
+
+if TYPE_CHECKING:
+    from m1repro.smk import RuleJob
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +103,6 @@ def hub_refs(cfg: Mapping[str, Any], datasets: bool = True) -> list[HubRef]:
         for repo in (cur.get("released") or {}).values():
             add(repo, "dataset")
     elif cur.get("source", "hf") == "hf":
-        from m1repro.curate.collect import HF_IDS
-
         for repo, _ in HF_IDS.values():
             add(repo, "dataset")
     return list(out.values())
@@ -304,8 +306,6 @@ def fetch_eval_file(
     is an error that leaves nothing at ``out``."""
     from huggingface_hub import hf_hub_download
 
-    from m1repro.records import md5sum
-
     if not ref.filename:
         raise ValueError(f"{ref.key}: the evaluation file needs a filename (eval.data.filename)")
     cached = hf_hub_download(
@@ -386,9 +386,6 @@ _LOCK_HEADER = (
 
 def read_lock(path: str | Path) -> dict[str, str]:
     """The {repo id: commit} of a lock file; a missing or malformed one is an error naming the file."""
-    from m1repro.config import read_yaml
-    from m1repro.io import InputError
-
     if not Path(path).is_file():
         raise InputError(path, "no such hub lock file (hub.lock in the config)")
     data = read_yaml(path) or {}

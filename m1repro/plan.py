@@ -40,11 +40,13 @@ from typing import Any
 
 import polars as pl
 
+from m1repro import REPO, shards, software
 from m1repro import resources as rsc
-from m1repro import software
-from m1repro.config import REPO
+from m1repro import workflow as wf
+from m1repro.curate import domains, traces
 from m1repro.io import atomic_open
 from m1repro.site import Site
+from m1repro.train import estimate as est
 
 # Assumption: a pool question with its options and the difficulty prefix is ~150 tokens (MedMCQA items, 93% of the
 # pool, are short; MedQA vignettes run to ~250).
@@ -129,8 +131,6 @@ def site_problems(cfg: Mapping[str, Any], site: Site) -> list[Problem]:
     faithful mode, the original's batch that a long job cannot be cut below), difficulty models. A model whose
     training run cannot run is left out with it; a run whose every model is left out is left out too (its training
     would be spent on nothing that is evaluated)."""
-    from m1repro import workflow as wf
-
     problems: list[Problem] = []
     runs = list((cfg.get("train") or {}).get("runs") or {})
     for run in runs:
@@ -281,8 +281,6 @@ def _gpu_row(stage: str, job: rsc.GpuJob, item: str, dataset: str, site: Site, b
 def reported_models(cfg: Mapping[str, Any]) -> list[str]:
     """The models whose predictions the tables and figures need (Table 1, the figures, Table 2's ablation models):
     the prediction jobs of the DAG."""
-    from m1repro import workflow as wf
-
     ablation = wf.ablation_rows(cfg)
     return [n for n in cfg["models"] if n in ablation or wf.cfg_model(cfg, n).table1 or wf.cfg_model(cfg, n).figures]
 
@@ -295,8 +293,6 @@ def trained_runs(cfg: Mapping[str, Any]) -> list[str]:
 
 def prediction_rows(cfg: Mapping[str, Any], site: Site) -> list[dict[str, Any]]:
     """One row per prediction job: model x budget mode x part x shard, as the workflow runs them (m1repro.workflow)."""
-    from m1repro import workflow as wf
-
     basis = (
         "upper bound: every item x every variant at its full budget + answer_max_tokens "
         "(baseline_max_tokens for baselines); decode rate of the site's GPU scaled by model size; "
@@ -306,8 +302,8 @@ def prediction_rows(cfg: Mapping[str, Any], site: Site) -> list[dict[str, Any]]:
     for name in reported_models(cfg):
         for mode in wf.budget_modes(cfg, name):
             for part in wf.prediction_parts(cfg, name, mode):
-                for shard in wf.prediction_shards(cfg, site, name, mode, part):
-                    items = wf.shard_planned_items(cfg, part, shard)
+                for shard in shards.prediction_shards(cfg, site, name, mode, part):
+                    items = shards.shard_planned_items(cfg, part, shard)
                     job = rsc.predict_job(cfg, site, name, wf.part_datasets(cfg, part), items)
                     rows.append(
                         {
@@ -319,8 +315,6 @@ def prediction_rows(cfg: Mapping[str, Any], site: Site) -> list[dict[str, Any]]:
 
 
 def training_rows(cfg: Mapping[str, Any], site: Site) -> list[dict[str, Any]]:
-    from m1repro.train import estimate as est
-
     rows = []
     for run in trained_runs(cfg):
         job = rsc.train_job(cfg, site, run)
@@ -382,14 +376,11 @@ def _api_row(
 def domains_prompt_tokens(cfg: Mapping[str, Any]) -> int:
     """Prompt tokens of one MeSH request: the system prompt and the 76-qualifier rubric, measured on the shipped
     qualifier file, plus a nominal question."""
-    from m1repro.curate import domains
-    from m1repro.train.estimate import CHARS_PER_TOKEN
-
     path = Path(cfg["curate"]["domains"].get("qualifiers", "resources/mesh/qualifier_scope_note.tsv"))
     chars = len(domains.SYSTEM_PROMPT) + len(
         domains.user_prompt("", domains.rubric(domains.load_qualifiers(path if path.is_absolute() else REPO / path)))
     )
-    return int(chars / CHARS_PER_TOKEN) + NOMINAL_PROMPT_TOKENS
+    return int(chars / est.CHARS_PER_TOKEN) + NOMINAL_PROMPT_TOKENS
 
 
 def curation_rows_note(cfg: Mapping[str, Any]) -> str | None:
@@ -411,8 +402,6 @@ def curation_billed(cfg: Mapping[str, Any]) -> bool:
 
 
 def curation_rows(cfg: Mapping[str, Any], site: Site) -> list[dict[str, Any]]:
-    from m1repro.curate import domains, traces
-
     cur = cfg.get("curate") or {}
     if not curation_billed(cfg):
         return []

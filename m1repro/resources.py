@@ -30,9 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from m1repro import config as cfgview
-from m1repro.config import REPO
+from m1repro import REPO, cfgview
+from m1repro.io import read_yaml
 from m1repro.site import Site
+from m1repro.train import estimate as est
+from m1repro.train.hparams import gradient_accumulation, resolve_run
 
 # Items per evaluation source in m1_eval_data.json (the first five are the HuatuoGPT-o1 file's sizes).
 DATASET_SIZES = {
@@ -425,7 +427,7 @@ def curation_counts(cfg: Mapping[str, Any]) -> dict[str, int]:
 @functools.lru_cache(maxsize=4)
 def _table3_totals(path: Path) -> tuple[tuple[str, int], ...]:
     # read once per file: every difficulty job's resources ask for it while the workflow plans
-    rows = {r["row"]: r["values"][-1] for r in cfgview.read_yaml(path)["table3"]["rows"]}
+    rows = {r["row"]: r["values"][-1] for r in read_yaml(path)["table3"]["rows"]}
     return (
         ("pool", int(rows["Initial collection"])),
         ("hard", int(rows["+After difficulty filtering"])),
@@ -560,9 +562,6 @@ def check_zero3_memory(site: Site, params: float, world: int, job: str) -> None:
 def train_job(cfg: Mapping[str, Any], site: Site, run: str, counts: tuple[int, int] | None = None) -> TrainJob:
     """Place one run: the config's GPUs (``nodes x gpus_per_node``) over the site's nodes, and its time.
     ``counts`` = (examples, tokens) of the set when it exists, else the paper's nominal sizes."""
-    from m1repro.train import estimate as est
-    from m1repro.train.hparams import gradient_accumulation, resolve_run
-
     train = cfg.get("train") or {}
     spec = resolve_run(train, run)
     name = f"train_sft {run}"

@@ -25,6 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from m1repro import cfgview
+from m1repro import resources as rsc
+from m1repro import workflow as wf
+from m1repro.io import atomic_open
+from m1repro.log import log_event
 from m1repro.site import Site
 from m1repro.smk import RuleJob
 
@@ -80,7 +85,6 @@ def step(budget_mode: str, batch_size: int) -> int:
 def max_items(cfg: Mapping[str, Any], site: Site, model: str, budget_mode: str, datasets: list[str]) -> int | None:
     """The most items of ``datasets`` one prediction job of ``model`` may take (a multiple of the cut step), or None
     when the whole part is one job; a :class:`m1repro.resources.PlanError` when not even one step fits the site."""
-    from m1repro import resources as rsc
 
     def fits(items: int) -> bool:
         try:
@@ -119,9 +123,6 @@ def planned_items(cfg: Mapping[str, Any], datasets: list[str]) -> int:
     """Items of ``datasets`` expected before the items are prepared: counted in the evaluation file when it is here
     (a local ``eval.data.path``, or the download once it is done), else the sources' known sizes; at most
     ``eval.max_items_per_dataset`` each."""
-    from m1repro import resources as rsc
-    from m1repro import workflow as wf
-
     cap = cfg["eval"].get("max_items_per_dataset")
     path = Path(wf.eval_file(cfg))
     counted = _file_sizes(str(path), path.stat().st_mtime_ns) if path.is_file() else {}
@@ -154,6 +155,44 @@ def shard_items(shard: Shard, n_items: int) -> int:
 # --------------------------------------------------------------------------------------------- merging
 
 
+# ---- the prediction jobs of a part (what rules/common.smk asks) ---------------------------------------------------
+def prediction_shards(cfg: Mapping[str, Any], site: Site, name: str, budget_mode: str, part: str) -> list[str]:
+    """The prediction jobs of one part: its shards, by name (``start-stop``)."""
+    return [s.name for s in part_shards(cfg, site, name, budget_mode, wf.part_datasets(cfg, part))]
+
+
+def shard_files(cfg: Mapping[str, Any], site: Site, name: str, budget_mode: str, part: str) -> list[str]:
+    """What rule eval_merge merges into the part's predictions, in item order."""
+    return [
+        wf.SHARD_PREDICTIONS.format(budget_mode=budget_mode, model=name, part=part, shard=s)
+        for s in prediction_shards(cfg, site, name, budget_mode, part)
+    ]
+
+
+def shard_planned_items(cfg: Mapping[str, Any], part: str, shard: str) -> int:
+    """Items of one shard as planned (the part's expected size cut at the shard's bounds)."""
+    return shard_items(Shard.parse(shard), planned_items(cfg, wf.part_datasets(cfg, part)))
+
+
+def predict_params(
+    cfg: Mapping[str, Any], site: Site, name: str, budget_mode: str, part: str, shard: str = "0-end"
+) -> dict[str, Any]:
+    """What one prediction job needs (its ``params``: a change reruns exactly the jobs it touches); the engine's
+    tp/dp are derived from the site and the shard's work (:mod:`m1repro.resources`)."""
+    view = wf.cfg_model(cfg, name)
+    items = shard_planned_items(cfg, part, shard)
+    return {
+        "model": view.name,
+        "mode": view.mode,
+        "weights": wf.model_weights(cfg, name),
+        "tokenizer": view.tokenizer,
+        "engine": rsc.engine_options(cfg, site, name, wf.part_datasets(cfg, part), items),
+        "variants": wf.variant_names(cfg, name),
+        "settings": {**cfgview.eval_settings(cfg), "budget_mode": budget_mode},
+        "datasets": wf.part_datasets(cfg, part),
+    }
+
+
 def merge_lines(runs: Sequence[Sequence[str]], variants: Sequence[str] | None = None) -> list[str]:
     """JSONL lines of consecutive runs of items, each run variant by variant, as one job writes them: variant by
     variant (in the order they first appear), the runs in order within each variant; only ``variants`` when given."""
@@ -173,9 +212,6 @@ def read_lines(path: str) -> list[str]:
 def eval_merge(job: RuleJob) -> None:
     """Rule eval_merge: the part's shard files (in item order) into the part's predictions, the model's configured
     variants only (``params.variants``)."""
-    from m1repro.io import atomic_open
-    from m1repro.log import log_event
-
     runs = [read_lines(p) for p in job.input]
     lines = merge_lines(runs, list(job.params.variants))
     with atomic_open(job.output[0]) as fh:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from m1repro.config import REPO, read_yaml
-from m1repro.io import InputError
+from m1repro import REPO
+from m1repro.io import InputError, read_yaml
 
 SCHEMA = REPO / "config" / "schemas" / "site.schema.yaml"
 SITE_FILE = REPO / "profiles" / "slurm" / "site.yaml"

@@ -8,9 +8,13 @@ rule's first log file has been opened for the package's JSON-lines logs.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from m1repro.hub import OFFLINE_ENV
+from m1repro.log import setup_logging
 
 logger = logging.getLogger("m1repro")
 
@@ -30,14 +34,8 @@ class RuleJob:
 
 def run(smk: Any, entry: Callable[[RuleJob], object]) -> None:
     """Open the rule's log and call ``entry``; an exception is logged (with its traceback) and re-raised."""
-    import os
-
-    from m1repro.log import setup_logging
-
     setup_logging(smk.log[0] if len(smk.log) else None)
     if "hub" in smk.input.keys():  # every GPU rule names its pre-fetched repos (none for a trained model)
-        from m1repro.hub import OFFLINE_ENV
-
         os.environ.update(OFFLINE_ENV)  # the job's repos were pre-fetched: never reach the hub from a compute node
     job = RuleJob(
         rule=smk.rule,

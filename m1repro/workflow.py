@@ -11,10 +11,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from m1repro import config as cfgview
+from m1repro import cfgview
 from m1repro.curate import schema as curate_schema
-from m1repro.records import EVAL_SOURCES
-from m1repro.site import Site
+from m1repro.records import EVAL_SOURCES, md5sum
 
 Config = Mapping[str, Any]
 
@@ -130,8 +129,6 @@ def path_problems(cfg: Config, workdir: Path) -> list[str]:
             problems.append(f"models.{name}.train: {m['train']!r} is not a run under train.runs (have {runs})")
     data = cfg["eval"].get("data") or {}
     if data.get("path"):
-        from m1repro.records import md5sum
-
         local = workdir / data["path"]
         if not local.is_file():
             problems.append(f"eval.data.path: {data['path']!r} does not exist")
@@ -171,21 +168,6 @@ def part_datasets(cfg: Config, part: str) -> list[str]:
     return datasets(cfg) if part == ALL_PARTS else [part]
 
 
-def prediction_shards(cfg: Config, site: Site, name: str, budget_mode: str, part: str) -> list[str]:
-    """The prediction jobs of one part: its shards (:mod:`m1repro.shards`), by name (``start-stop``)."""
-    from m1repro import shards
-
-    return [s.name for s in shards.part_shards(cfg, site, name, budget_mode, part_datasets(cfg, part))]
-
-
-def shard_files(cfg: Config, site: Site, name: str, budget_mode: str, part: str) -> list[str]:
-    """What rule eval_merge merges into the part's predictions, in item order."""
-    return [
-        SHARD_PREDICTIONS.format(budget_mode=budget_mode, model=name, part=part, shard=s)
-        for s in prediction_shards(cfg, site, name, budget_mode, part)
-    ]
-
-
 def prediction_files(cfg: Config, name: str, budget_mode: str) -> list[str]:
     return [
         PREDICTIONS.format(budget_mode=budget_mode, model=name, part=p)
@@ -195,34 +177,6 @@ def prediction_files(cfg: Config, name: str, budget_mode: str) -> list[str]:
 
 def variant_names(cfg: Config, name: str) -> list[str]:
     return [v.name for v in cfgview.model_variants(cfg, name)]
-
-
-def shard_planned_items(cfg: Config, part: str, shard: str) -> int:
-    """Items of one shard as planned (the part's expected size cut at the shard's bounds)."""
-    from m1repro import shards
-
-    return shards.shard_items(shards.Shard.parse(shard), shards.planned_items(cfg, part_datasets(cfg, part)))
-
-
-def predict_job(
-    cfg: Config, site: Site, name: str, budget_mode: str, part: str, shard: str = "0-end"
-) -> dict[str, Any]:
-    """What one prediction job needs (its ``params``: a change reruns exactly the jobs it touches); the engine's
-    tp/dp are derived from the site and the shard's work (:mod:`m1repro.resources`)."""
-    from m1repro.resources import engine_options
-
-    view = cfg_model(cfg, name)
-    items = shard_planned_items(cfg, part, shard)
-    return {
-        "model": view.name,
-        "mode": view.mode,
-        "weights": model_weights(cfg, name),
-        "tokenizer": view.tokenizer,
-        "engine": engine_options(cfg, site, name, part_datasets(cfg, part), items),
-        "variants": variant_names(cfg, name),
-        "settings": {**cfgview.eval_settings(cfg), "budget_mode": budget_mode},
-        "datasets": part_datasets(cfg, part),
-    }
 
 
 def covering_params(wanted: Mapping[str, Any], recorded: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -103,18 +103,18 @@ def get_model_hub_inputs(wildcards):
 
 def get_predict_job(wildcards):
     """The job's params; those it already ran with when they only add variants (m1repro.workflow.covering_params)."""
-    wanted = wf.predict_job(config, SITE, wildcards.model, wildcards.budget_mode, wildcards.part, wildcards.shard)
+    wanted = shards.predict_params(config, SITE, wildcards.model, wildcards.budget_mode, wildcards.part, wildcards.shard)
     return wf.covering_params(wanted, wf.recorded_params(wf.SHARD_PARAMS.format(**wildcards)))
 
 
 def get_predict_gpu_job(wildcards):
     """The prediction job's size on the site (GPUs, layout, time limit), from its shard's token upper bound."""
-    items = wf.shard_planned_items(config, wildcards.part, wildcards.shard)
+    items = shards.shard_planned_items(config, wildcards.part, wildcards.shard)
     return rsc.predict_job(config, SITE, wildcards.model, wf.part_datasets(config, wildcards.part), items)
 
 
 def get_shard_files(wildcards):
-    return wf.shard_files(config, SITE, wildcards.model, wildcards.budget_mode, wildcards.part)
+    return shards.shard_files(config, SITE, wildcards.model, wildcards.budget_mode, wildcards.part)
 
 
 def get_cpu_resources(**extra):
@@ -368,7 +368,7 @@ def report_bench_files():
         f"logs/benchmarks/eval_predict/{mode}/{m}/{p}/{s}.tsv"
         for m in REPORTED_MODELS
         for p in wf.prediction_parts(config, m, mode)
-        for s in wf.prediction_shards(config, SITE, m, mode, p)
+        for s in shards.prediction_shards(config, SITE, m, mode, p)
     ]
 
 

@@ -27,10 +27,11 @@ from api_standin import StandIn
 from workflow_helpers import copy_checkout, run_snakemake
 
 from m1repro.api.chat import ChatClient, cache_key
-from m1repro.config import read_yaml, resolve_config
+from m1repro.config import resolve_config
 from m1repro.curate import collect as col
 from m1repro.curate.stages import check_set_sizes, released_to_set
 from m1repro.evaldata import download_eval_file, prepare_items
+from m1repro.io import read_yaml
 from m1repro.report.tables import short_set_notes, table3_frame, write_table1, write_table3
 from m1repro.scores import score_model
 
@@ -967,7 +968,7 @@ def test_nested_cli_config_arrives_typed():
     nested values as strings), so Table 1's budget, outside the tiny sweep, becomes a variant of the thinking model."""
     from workflow_helpers import cli_config
 
-    from m1repro.config import model_variants
+    from m1repro.cfgview import model_variants
     from m1repro.variants import Variant
 
     cfg = cli_config("config/tiny.yaml", "eval={table1_budget: 48, scorer: improved}")

@@ -761,7 +761,8 @@ def resolve(overlay: dict[str, Any]) -> Thunk:
 @case("yaml-merge-keys", "handled", "tiny-base-8: 'L-8', mode baseline")
 def _(tmp):
     """``<<: *anchor`` is valid YAML: read, merged, and an explicit key overrides the merged one."""
-    from m1repro.config import read_yaml, resolve_config
+    from m1repro.config import resolve_config
+    from m1repro.io import read_yaml
 
     (tmp / "m.yaml").write_text(
         "models:\n"
@@ -790,7 +791,7 @@ def _(tmp):
 
 @case("yaml-key-twice-beside-merge", "error", "m.yaml", "'label' is given twice")
 def _(tmp):
-    from m1repro.config import read_yaml
+    from m1repro.io import read_yaml
 
     (tmp / "m.yaml").write_text("a: &a {x: 1}\nb:\n  <<: *a\n  label: one\n  label: two\n")
     return lambda: read_yaml(tmp / "m.yaml")

@@ -48,3 +48,9 @@ def test_circles_and_deferred_imports_of_a_planted_package(tmp_path):
 def test_the_real_package_is_read_whole():
     r = _import_graph().analyse(REPO)
     assert r["modules"] == len(list((REPO / "m1repro").rglob("*.py"))) and r["imports"]
+
+
+def test_the_real_package_has_no_import_circle():
+    """The package is layered (m1repro.cfgview and m1repro.io below, m1repro.config's resolution above
+    m1repro.workflow, the prediction jobs in m1repro.shards above m1repro.resources): a new circle fails here."""
+    assert _import_graph().analyse(REPO)["circles"] == []

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from m1repro import workflow as wf
-from m1repro.config import SCHEMA, read_yaml
+from m1repro.cfgview import SCHEMA
 from m1repro.curate.schema import SET_NAMES
+from m1repro.io import read_yaml
 from m1repro.records import EVAL_SOURCES
 from m1repro.report.tables import TABLE2_ROW_NAMES
 from m1repro.resources import DATASET_SIZES

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from workflow_helpers import REPO, DryJob, copy_checkout, local_rules, parse_dry_run, run_snakemake, sbatch
 
-from m1repro import hub
+from m1repro import hub, shards
 from m1repro import resources as rsc
 from m1repro import workflow as wf
 from m1repro.site import load_site
@@ -178,7 +178,7 @@ def test_my_checkpoint_recipe_adds_one_model_and_restricts_table1(dry, resolved)
     assert len(off) == len(wf.models_where(paper_cfg, table1=True)) - len(RELEASED_M1)
     site = load_site()
     path = cfg["models"]["my-m1-7B"]["path"]
-    assert wf.predict_job(cfg, site, "my-m1-7B", "faithful", "NEJM")["weights"] == path
+    assert shards.predict_params(cfg, site, "my-m1-7B", "faithful", "NEJM")["weights"] == path
     assert path not in {r.repo_id for r in hub.hub_refs(cfg)}  # a local directory is not fetched from the hub
 
     jobs, _ = dry((*PAPER, "--configfile", MY_CHECKPOINT))
@@ -202,7 +202,7 @@ def test_my_checkpoint_recipe_adds_one_model_and_restricts_table1(dry, resolved)
     hub_id = ("--config", "models={my-m1-7B: {path: my-org/my-m1-7B}}")
     from_hub = resolved(("--configfile", MY_CHECKPOINT, *hub_id))
     assert changes(cfg, from_hub) == {"models.my-m1-7B.path": (path, "my-org/my-m1-7B")}
-    assert wf.predict_job(from_hub, site, "my-m1-7B", "faithful", "NEJM")["weights"] == "my-org/my-m1-7B"
+    assert shards.predict_params(from_hub, site, "my-m1-7B", "faithful", "NEJM")["weights"] == "my-org/my-m1-7B"
     assert "my-org/my-m1-7B" in {r.repo_id for r in hub.hub_refs(from_hub)}
 
 

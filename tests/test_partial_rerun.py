@@ -48,6 +48,7 @@ def finished(tmp_path_factory):
 
 def write_prediction_params(work, jobs) -> None:
     """What each prediction job writes beside its records: the params it ran with (m1repro.eval.eval_predict)."""
+    from m1repro import shards
     from m1repro import workflow as wf
     from m1repro.config import load_config
     from m1repro.io import write_json_atomic
@@ -58,7 +59,7 @@ def write_prediction_params(work, jobs) -> None:
     for job in jobs:
         if job.rule == "eval_predict":
             w = job.wildcards
-            params = wf.predict_job(cfg, site, w["model"], w["budget_mode"], w["part"], w["shard"])
+            params = shards.predict_params(cfg, site, w["model"], w["budget_mode"], w["part"], w["shard"])
             write_json_atomic(work / wf.SHARD_PARAMS.format(**w), params)
 
 

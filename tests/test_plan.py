@@ -141,7 +141,8 @@ def test_tiny_config_plans_without_gpus_or_a_throughput_table(site):
     assert jobs["gpus"].sum() == 0 and jobs["usd"].sum() == 0  # transformers on CPU, replayed API stages
     assert "throughput" not in tiny
     # nothing of the tiny run is left out, on the shipped site or the CI lab's (one GPU per job, a 60-minute limit)
-    from m1repro.config import deep_merge, read_yaml, resolve_config
+    from m1repro.config import deep_merge, resolve_config
+    from m1repro.io import read_yaml
 
     lab = resolve_config(deep_merge({"base": "config/tiny.yaml"}, read_yaml(REPO / "tests/slurm/tiny_lab.yaml")))
     assert plan.fit_to_site(tiny, site)[1] == []

@@ -49,7 +49,7 @@ def planned(tmp_path, **eval_overrides):
 
 
 def released_models(cfg):
-    from m1repro import config as cfgview
+    from m1repro import cfgview
 
     return [n for n in cfg["models"] if cfgview.model(cfg, n).table1 and cfgview.model(cfg, n).train is None]
 
@@ -62,12 +62,13 @@ def test_plan_per_model_reads_the_planners_csv(tmp_path):
     jobs = pl.read_csv(csv).filter((pl.col("stage") == "prediction") & pl.col("item").is_in(models))
     total = df.row(-1, named=True)
     # one job per model x dataset, or one over all datasets where faithful forcing needs the file's batches
+    from m1repro import shards
     from m1repro import workflow as wf
     from m1repro.site import load_site
 
     site = load_site()
     shards = sum(
-        len(wf.prediction_shards(cfg, site, m, "faithful", p))
+        len(shards.prediction_shards(cfg, site, m, "faithful", p))
         for m in models
         for p in wf.prediction_parts(cfg, m, "faithful")
     )

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from workflow_helpers import REPO, copy_checkout, dry_run, local_rules
 
-from m1repro import config as cfgview
 from m1repro import resources as rsc
 from m1repro import workflow as wf
+from m1repro.config import load_config
 from m1repro.site import load_site
 
 
@@ -27,7 +27,7 @@ def checkout(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def paper(checkout):
-    cfg = cfgview.load_config(REPO / "config" / "config.yaml")
+    cfg = load_config(REPO / "config" / "config.yaml")
     jobs = dry_run(["results/table1.csv"], cwd=checkout)
     assert len(jobs) > 100
     return cfg, jobs

@@ -84,9 +84,9 @@ def test_paper_dag_on_a_12h_site_is_split_and_every_shard_fits():
     for m in cfg["models"]:
         for mode in wf.budget_modes(cfg, m):
             for part in wf.prediction_parts(cfg, m, mode):
-                names = wf.prediction_shards(cfg, site, m, mode, part)
+                names = shards.prediction_shards(cfg, site, m, mode, part)
                 for s in names:
-                    items = wf.shard_planned_items(cfg, part, s)
+                    items = shards.shard_planned_items(cfg, part, s)
                     job = rsc.predict_job(cfg, site, m, wf.part_datasets(cfg, part), items)
                     assert job.limit_min <= site.max_runtime_min
                     assert shards.Shard.parse(s).start % cfg["eval"]["batch_size"] == 0
@@ -109,7 +109,7 @@ def test_the_bill_has_one_row_per_shard():
         for m in cfg["models"]
         for mode in wf.budget_modes(cfg, m)
         for p in wf.prediction_parts(cfg, m, mode)
-        for s in wf.prediction_shards(cfg, site, m, mode, p)
+        for s in shards.prediction_shards(cfg, site, m, mode, p)
     ]
     assert [r["job"] for r in rows] == want and len(want) > 292
     assert all(r["time_limit_min"] <= 720 for r in rows)
@@ -119,13 +119,13 @@ def test_a_batch_that_cannot_fit_is_a_plan_error_and_exact_mode_cuts_finer():
     cfg, site = paper_and_site(max_runtime_min=60)
     model = "m1-32B-1K-released"
     with pytest.raises(rsc.PlanError, match=r"1024 items"):
-        wf.prediction_shards(cfg, site, model, "faithful", "all")
+        shards.prediction_shards(cfg, site, model, "faithful", "all")
     # a model the node cannot hold is refused for that, not for its length
     small = dataclasses.replace(site, gpus_per_node=2, gpu_mem_gb=40, max_runtime_min=1440)
     with pytest.raises(rsc.PlanError, match=r"needs tp .* a node has 2") as refused:
-        wf.prediction_shards(cfg, small, "Med42-70B", "faithful", "NEJM")
+        shards.prediction_shards(cfg, small, "Med42-70B", "faithful", "NEJM")
     assert "one batch" not in str(refused.value)
-    exact = wf.prediction_shards(cfg, site, model, "exact", "all")
+    exact = shards.prediction_shards(cfg, site, model, "exact", "all")
     assert len(exact) > 1 and any(shards.Shard.parse(s).start % 1024 for s in exact[1:])
 
 
@@ -135,9 +135,9 @@ def test_items_per_shard_caps_shards_at_whole_batches():
     site = load_site()
     # planned from the evaluation file (44 items), not from the paper's sizes
     assert shards.planned_items(cfg, wf.datasets(cfg)) == 44
-    assert wf.prediction_shards(cfg, site, "tiny-think", "faithful", "all") == ["0-16", "16-32", "32-end"]
+    assert shards.prediction_shards(cfg, site, "tiny-think", "faithful", "all") == ["0-16", "16-32", "32-end"]
     cfg["eval"]["items_per_shard"] = None
-    assert wf.prediction_shards(cfg, site, "tiny-think", "faithful", "all") == ["0-end"]
+    assert shards.prediction_shards(cfg, site, "tiny-think", "faithful", "all") == ["0-end"]
 
 
 # --------------------------------------------------------------------------------------------- the job loop
@@ -347,7 +347,7 @@ def shard_counts(cfg, site) -> tuple[int, int, int]:
     for m in cfg["models"]:
         for mode in wf.budget_modes(cfg, m):
             for part in wf.prediction_parts(cfg, m, mode):
-                n = len(wf.prediction_shards(cfg, site, m, mode, part))
+                n = len(shards.prediction_shards(cfg, site, m, mode, part))
                 parts, jobs, split = parts + 1, jobs + n, split + (n > 1)
     return parts, jobs, split
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from m1repro.config import load_config, model_variants
+from m1repro.cfgview import model_variants
+from m1repro.config import load_config
 from m1repro.engines.hf import HFEngine
 from m1repro.eval import EvalSettings, run_job
 from m1repro.records import load_eval_file

@@ -15,7 +15,8 @@ import yaml
 from workflow_helpers import REPO, copy_checkout, dry_run, sbatch
 
 from m1repro import plan
-from m1repro.config import read_yaml, resolve_config
+from m1repro.config import resolve_config
+from m1repro.io import read_yaml
 from m1repro.site import Site, load_site, site_from_dict
 
 SHAPES: dict[str, dict[str, Any]] = read_yaml(REPO / "tests" / "site_shapes.yaml")

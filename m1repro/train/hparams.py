@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from m1repro.cfgview import SCHEMA
+from m1repro.io import read_yaml
+
 
 def code_defaults() -> dict[str, Any]:
     """The original code's hyperparameters (m1 src/train/sft.py, transformers 4.48.3), written once: the schema's
@@ -22,8 +25,6 @@ def code_defaults() -> dict[str, Any]:
 @functools.lru_cache(maxsize=1)
 def _schema_train_defaults() -> tuple[tuple[str, Any], ...]:
     # read once per process: the workflow resolves every run's spec many times while it plans
-    from m1repro.config import SCHEMA, read_yaml
-
     return tuple(read_yaml(SCHEMA)["properties"]["train"]["properties"]["defaults"]["default"].items())
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from m1repro.config import load_config, model_variants
+from m1repro.cfgview import model_variants
+from m1repro.config import load_config
 from m1repro.records import EvalItem, load_eval_file
 from m1repro.variants import Variant
 

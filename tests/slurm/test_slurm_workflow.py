@@ -32,7 +32,8 @@ from workflow_helpers import REPO, SNAKEMAKE, copy_checkout, dry_run, local_rule
 
 from m1repro import resources as rsc  # noqa: E402
 from m1repro import workflow as wf  # noqa: E402
-from m1repro.config import deep_merge, load_config, read_yaml, resolve_config  # noqa: E402
+from m1repro.config import deep_merge, load_config, resolve_config  # noqa: E402
+from m1repro.io import read_yaml  # noqa: E402
 from m1repro.site import load_site  # noqa: E402
 from m1repro.slurm import expand_hostlist, hostnames  # noqa: E402
 
