@@ -103,7 +103,9 @@ def get_model_hub_inputs(wildcards):
 
 def get_predict_job(wildcards):
     """The job's params; those it already ran with when they only add variants (m1repro.workflow.covering_params)."""
-    wanted = shards.predict_params(config, SITE, wildcards.model, wildcards.budget_mode, wildcards.part, wildcards.shard)
+    wanted = shards.predict_params(
+        config, SITE, wildcards.model, wildcards.budget_mode, wildcards.part, wildcards.shard
+    )
     return wf.covering_params(wanted, wf.recorded_params(wf.SHARD_PARAMS.format(**wildcards)))
 
 
@@ -192,7 +194,10 @@ def require_deployment():
 # The SLURM profile deploys each rule's conda env, and Snakemake runs `conda info` for that even in a dry run. Planning
 # must not need conda (docs/overlays.md): without `conda` on the PATH the submitting process plans without envs (a dry
 # run and results/plan.md work, and a warning says so); a run that would start any other job stops at its start
-# (onstart, which --no-hooks skips).
+# (onstart, which --no-hooks skips). This is the one Snakemake setting the workflow changes at parse time: no option or
+# profile can take back a profile's deployment method (a second profile's `software-deployment-method: []` is refused
+# by Snakemake's argument parser: it expects at least one method), and a dry run with conda deployment runs `conda
+# info` for every env.
 PLAN_WITHOUT_CONDA = wf.plan_without_conda(
     DeploymentMethod.CONDA in getattr(workflow.deployment_settings, "deployment_method", ()),
     workflow.exec_mode == ExecMode.DEFAULT,
