@@ -172,7 +172,7 @@ def site_problems(cfg: Mapping[str, Any], site: Site) -> list[Problem]:
     cur = cfg.get("curate") or {}
     if curation_billed(without(cfg, [p for p in problems if p.left_out])):  # a run that trains reads a curated set
         for dmodel in (cur.get("difficulty") or {}).get("models") or {}:
-            if p := _try(f"curate.difficulty.models.{dmodel}", rsc.difficulty_job, cfg, site, dmodel):
+            if p := _try(f"curate.difficulty.models.{dmodel}", shards.difficulty_count, cfg, site, dmodel):
                 # the curated sets need every difficulty model: never left out alone
                 problems.append(Problem(p.key, p.message + " (or curate.sets_source: released)", False))
     return problems
@@ -425,18 +425,13 @@ def curation_rows(cfg: Mapping[str, Any], site: Site) -> list[dict[str, Any]]:
                 )
             )
             continue
-        job = rsc.difficulty_job(cfg, site, dmodel)
-        rows.append(
-            _gpu_row(
-                "difficulty",
-                job,
-                dmodel,
-                "",
-                site,
-                f"upper bound: {counts['pool']:,} questions (Table 3, initial collection) x max_tokens "
-                f"{diff['max_tokens']:,}; decode rate of the site's GPU scaled by model size",
-            )
+        basis = (
+            f"upper bound: {counts['pool']:,} questions (Table 3, initial collection) x max_tokens "
+            f"{diff['max_tokens']:,}; decode rate of the site's GPU scaled by model size"
         )
+        for shard in shards.difficulty_shards(cfg, site, dmodel):
+            job = shards.difficulty_job(cfg, site, dmodel, shard)
+            rows.append(_gpu_row("difficulty", job, dmodel, "", site, basis))
     sets = cur.get("sets") or {}
     # the random sets are drawn large enough for the estimated accuracy to leave the set size (random_select.ipynb)
     draws = [int(int(sets.get(s, 0)) / cur.get("random_estimated_accuracy", 0.8)) for s in ("random_1k", "random_23k")]

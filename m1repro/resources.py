@@ -448,16 +448,19 @@ def difficulty_job(cfg: Mapping[str, Any], site: Site, dmodel: str, items: int |
     if not uses_sglang(engine):
         return _fixed_job(site, name, engine, tokens)
     _check_sglang_engine(engine, name)
-    what = "lower curate.difficulty.max_tokens, use curate.difficulty.backend: api, or a partition with a longer limit"
+    what = (
+        "a shard is at least one batch of questions: lower curate.difficulty.batch_size or max_tokens, use "
+        "curate.difficulty.backend: api, or a partition with a longer limit"
+    )
     return _sglang_job(cfg, site, name, difficulty_params_b(cfg, dmodel), engine, tokens, what)
 
 
-def difficulty_engine_options(cfg: Mapping[str, Any], site: Site, dmodel: str) -> dict[str, Any]:
+def difficulty_engine_options(cfg: Mapping[str, Any], dmodel: str, job: GpuJob) -> dict[str, Any]:
+    """The difficulty model's engine settings with the tp/dp of its planned ``job`` (m1repro.shards.difficulty_job)."""
     engine = dict(cfg["curate"]["difficulty"]["models"][dmodel].get("engine") or {})
     if not uses_sglang(engine) or cfg["curate"]["difficulty"].get("backend", "engine") != "engine":
         return engine
-    layout = difficulty_job(cfg, site, dmodel).layout
-    return {**engine, "tp": layout.tp, "dp": layout.dp}
+    return {**engine, "tp": job.layout.tp, "dp": job.layout.dp}
 
 
 # --------------------------------------------------------------------------------------------- SLURM requests

@@ -1,5 +1,6 @@
-"""Prediction work longer than the site's time limit, in shards: consecutive runs of a part's items, one job each,
-merged into the part's predictions before scoring (rule ``eval_merge``).
+"""Work longer than the site's time limit, in shards: consecutive runs of a part's items, one job each, merged into
+the part's predictions before scoring (rule ``eval_merge``); likewise the difficulty filter's questions (rule
+``curate_difficulty_merge``, :func:`difficulty_shards`).
 
 * **Where a part is cut.** In the faithful budget mode only at multiples of ``eval.batch_size`` items from the part's
   start, so every batch is one of the original's batches of consecutive items (faithful "Wait" forcing depends on
@@ -16,6 +17,7 @@ merged into the part's predictions before scoring (rule ``eval_merge``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -191,6 +193,74 @@ def predict_params(
         "settings": {**cfgview.eval_settings(cfg), "budget_mode": budget_mode},
         "datasets": wf.part_datasets(cfg, part),
     }
+
+
+# ---- the difficulty filter's jobs ------------------------------------------------------------------------------
+# A difficulty model answers every pool question (196K in the paper): shard ``i`` of ``k`` (named ``{i}of{k}``) takes
+# the i-th run of consecutive questions, cut at multiples of the batch so every batch is the unsplit job's. The pool
+# is made by the workflow itself, so the number of shards is planned on the paper's initial collection (an upper
+# bound) and the bounds are taken from the real pool when the job runs; the last shard runs to its end.
+DIFFICULTY_SHARD_REGEX = r"\d+of\d+"
+
+
+def difficulty_shard_size(n_items: int, k: int, batch: int) -> int:
+    """Questions per shard: the pool over ``k`` shards, rounded up to whole batches."""
+    return max(batch, math.ceil(math.ceil(n_items / k) / batch) * batch)
+
+
+def difficulty_rows(n_items: int, shard: str, batch: int) -> tuple[int, int]:
+    """The rows ``[start, stop)`` of the pool that shard ``{i}of{k}`` answers."""
+    i, k = (int(x) for x in shard.split("of"))
+    if not 0 <= i < k:
+        raise ValueError(f"difficulty shard {shard!r}: expected i of k with 0 <= i < k")
+    size = difficulty_shard_size(n_items, k, batch)
+    start = min(i * size, n_items)
+    return start, n_items if i == k - 1 else min(start + size, n_items)
+
+
+def difficulty_count(cfg: Mapping[str, Any], site: Site, dmodel: str) -> int:
+    """How many jobs one difficulty model's questions take: ``curate.difficulty.shards`` when set, else the fewest
+    whose share fits the site's ``max_runtime_min`` (a :class:`m1repro.resources.PlanError` when not even one batch
+    fits, or the model fits no node)."""
+    diff = cfg["curate"]["difficulty"]
+    if diff.get("backend", "engine") != "engine":
+        return 1  # an API answers; the job only waits for it
+    if diff.get("shards"):
+        return int(diff["shards"])
+    n, batch = rsc.curation_counts(cfg)["pool"], int(diff["batch_size"])
+
+    def fits(k: int) -> bool:
+        try:
+            rsc.difficulty_job(cfg, site, dmodel, items=difficulty_shard_size(n, k, batch))
+        except rsc.TooLong:
+            return False
+        return True
+
+    if fits(1):
+        return 1
+    lo, hi = 1, 2  # lo does not fit; the estimate falls as k grows, down to one batch per shard
+    while not fits(hi):
+        if difficulty_shard_size(n, hi, batch) == batch:
+            rsc.difficulty_job(cfg, site, dmodel, items=batch)  # raises: not even one batch fits the limit
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if fits(mid) else (mid, hi)
+    return hi
+
+
+def difficulty_shards(cfg: Mapping[str, Any], site: Site, dmodel: str) -> list[str]:
+    k = difficulty_count(cfg, site, dmodel)
+    return [f"{i}of{k}" for i in range(k)]
+
+
+def difficulty_job(cfg: Mapping[str, Any], site: Site, dmodel: str, shard: str) -> rsc.GpuJob:
+    """One shard's job, planned on its share of the paper's initial collection."""
+    n, k = rsc.curation_counts(cfg)["pool"], int(shard.split("of")[1])
+    diff = cfg["curate"]["difficulty"]
+    items = difficulty_shard_size(n, k, int(diff["batch_size"])) if k > 1 else None
+    job = rsc.difficulty_job(cfg, site, dmodel, items=items)
+    return job if k == 1 else dataclasses.replace(job, name=f"{job.name} {shard}")
 
 
 def merge_lines(runs: Sequence[Sequence[str]], variants: Sequence[str] | None = None) -> list[str]:

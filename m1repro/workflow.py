@@ -29,6 +29,7 @@ SCORES = "results/scores/{budget_mode}/{model}.csv"
 SCORES_META = "results/scores/{budget_mode}/{model}.meta.json"  # m1repro.scores.scores_meta_path
 SCORED = "results/scored/{budget_mode}/{model}.jsonl"
 TRAINED_MODEL = "results/train/{run}/model"
+DIFFICULTY_SHARD = "results/curate/difficulty/{dmodel}/{dshard}.parquet"  # one difficulty job's verdicts
 CURATED_SET = "results/curate/sets/{set}.parquet"  # the set a training run reads (curated or released)
 M23K = "results/curate/m23k.parquet"  # the full hard set, written apart from the sampled sets
 

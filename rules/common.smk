@@ -263,15 +263,23 @@ def get_difficulty_hub_inputs(wildcards):
     return hub_inputs(CURATE["difficulty"]["models"][wildcards.dmodel]["path"])
 
 
+def get_difficulty_shard_files(wildcards):
+    """What rule curate_difficulty_merge joins into the model's verdicts, in pool order."""
+    return [
+        wf.DIFFICULTY_SHARD.format(dmodel=wildcards.dmodel, dshard=s)
+        for s in shards.difficulty_shards(config, SITE, wildcards.dmodel)
+    ]
+
+
 def get_difficulty_gpu_job(wildcards):
-    return rsc.difficulty_job(config, SITE, wildcards.dmodel)
+    return shards.difficulty_job(config, SITE, wildcards.dmodel, wildcards.dshard)
 
 
 def get_difficulty_cfg(wildcards):
     """The difficulty settings of one model, its engine's tp/dp derived from the site."""
     cfg = dict(CURATE["difficulty"])
     model = dict(cfg["models"][wildcards.dmodel])
-    model["engine"] = rsc.difficulty_engine_options(config, SITE, wildcards.dmodel)
+    model["engine"] = rsc.difficulty_engine_options(config, wildcards.dmodel, get_difficulty_gpu_job(wildcards))
     if cfg.get("backend", "engine") == "engine":  # the API's settings do not reach an engine's outputs
         cfg = {k: v for k, v in cfg.items() if k not in ("api", "api_params")}
     elif cfg.get("api"):

@@ -101,13 +101,14 @@ rule curate_difficulty_model:
         model=get_difficulty_model_input,
         hub=get_difficulty_hub_inputs,
     output:
-        "results/curate/difficulty/{dmodel}.parquet",
+        wf.DIFFICULTY_SHARD,
     log:
-        "logs/curate_difficulty_model/{dmodel}.log",
+        "logs/curate_difficulty_model/{dmodel}/{dshard}.log",
     benchmark:
-        "logs/benchmarks/curate_difficulty_model/{dmodel}.tsv"
+        "logs/benchmarks/curate_difficulty_model/{dmodel}/{dshard}.tsv"
     wildcard_constraints:
         dmodel=name_regex(CURATE_DMODELS),
+        dshard=shards.DIFFICULTY_SHARD_REGEX,
     conda:
         conda_env("inference")
     container:
@@ -118,6 +119,26 @@ rule curate_difficulty_model:
         cfg=get_difficulty_cfg,
     script:
         "../scripts/curate_difficulty_model.py"
+
+
+# A difficulty model's shards (m1repro.shards: consecutive runs of the pool, as many as the site's time limit needs)
+# joined in pool order: the file one unsplit job writes.
+rule curate_difficulty_merge:
+    input:
+        get_difficulty_shard_files,
+    output:
+        "results/curate/difficulty/{dmodel}.parquet",
+    log:
+        "logs/curate_difficulty_merge/{dmodel}.log",
+    wildcard_constraints:
+        dmodel=name_regex(CURATE_DMODELS),
+    localrule: True
+    conda:
+        conda_env("data")
+    container:
+        container_image("data")
+    script:
+        "../scripts/curate_difficulty_merge.py"
 
 
 rule curate_difficulty:

@@ -325,6 +325,59 @@ def test_a_killed_difficulty_job_resumes_from_its_batches(qwen_tokenizer, tmp_pa
     assert again.prompts == [difficulty.render_chat(qwen_tokenizer, prompts[4])]  # only the last batch
 
 
+@pytest.mark.parametrize(
+    ("n", "k", "batch"), [(207, 3, 32), (196_157, 4, 1024), (10, 7, 4), (0, 2, 8), (1025, 2, 1024)]
+)
+def test_difficulty_shards_cover_the_pool_once_cut_at_whole_batches(n, k, batch):
+    bounds = [shards.difficulty_rows(n, f"{i}of{k}", batch) for i in range(k)]
+    assert [r for a, b in bounds for r in range(a, b)] == list(range(n))
+    assert all(a % batch == 0 or a == n for a, _ in bounds)
+
+
+def test_a_long_difficulty_filter_is_split_and_every_shard_fits():
+    """The issue's 32B difficulty job (all 196K questions of the initial collection in one job) is cut into the fewest
+    shards that fit the limit instead of being refused; the bill has a row per shard; only a limit shorter than one
+    batch is refused, naming the batch."""
+    from m1repro.plan import curation_rows
+
+    cfg, site = paper_and_site()
+    assert shards.difficulty_shards(cfg, site, "qwen2.5-32b") == ["0of1"]  # 2,135 min fit the shipped 72 h
+    for limit in (720, 240):
+        short = dataclasses.replace(site, max_runtime_min=limit)
+        with pytest.raises(rsc.PlanError):  # what the planner refused before
+            rsc.difficulty_job(cfg, short, "qwen2.5-32b")
+        names = shards.difficulty_shards(cfg, short, "qwen2.5-32b")
+        jobs = [shards.difficulty_job(cfg, short, "qwen2.5-32b", s) for s in names]
+        assert len(names) > 1 and all(j.limit_min <= limit for j in jobs)
+        # one shard fewer would not fit: the fewest
+        n, batch = rsc.curation_counts(cfg)["pool"], cfg["curate"]["difficulty"]["batch_size"]
+        with pytest.raises(rsc.PlanError):
+            rsc.difficulty_job(cfg, short, "qwen2.5-32b", items=shards.difficulty_shard_size(n, len(names) - 1, batch))
+        billed = [r["job"] for r in curation_rows(cfg, short) if r["stage"] == "difficulty"]
+        assert [j for j in billed if "qwen2.5-32b" in j] == [f"curate_difficulty_model qwen2.5-32b {s}" for s in names]
+    with pytest.raises(rsc.PlanError, match=r"qwen2.5-32b: .* lower curate.difficulty.batch_size"):
+        shards.difficulty_shards(cfg, dataclasses.replace(site, max_runtime_min=60), "qwen2.5-32b")
+
+
+@pytest.mark.slow
+def test_difficulty_shards_merge_to_the_verdicts_of_one_job(tiny_runner, tmp_path):
+    """The tiny curation with its difficulty model cut into three jobs (``curate.difficulty.shards: 3``, batches of 32
+    over the 207 questions: 96, 96, 15) gives the verdicts and the hard set of the local run's one job."""
+    import polars as pl
+    from workflow_helpers import copy_checkout, run_snakemake
+
+    ref = tiny_runner.result(0)
+    work = copy_checkout(tmp_path / "sharded")
+    verdicts, hard = "results/curate/difficulty/tiny-qwen.parquet", "results/curate/hard.parquet"
+    run_snakemake(
+        ["--profile", "profiles/tiny", "--config", "curate={difficulty: {shards: 3}}", "--", hard], work, timeout=1500
+    )
+    parts = [pl.read_parquet(work / f"results/curate/difficulty/tiny-qwen/{i}of3.parquet") for i in range(3)]
+    assert [p.height for p in parts] == [96, 96, 15]
+    assert pl.read_parquet(work / verdicts).equals(pl.read_parquet(ref / verdicts))
+    assert pl.read_parquet(work / hard).equals(pl.read_parquet(ref / hard))
+
+
 def test_training_longer_than_the_limit_runs_over_attempts_and_the_bill_says_so():
     """A training run that needs more than one time limit resumes from its checkpoints over attempts (the profile's
     ``retries``): each attempt asks for the site's limit, and the bill reserves the GPUs for every attempt."""

@@ -196,7 +196,7 @@ def test_a_job_that_cannot_fit_is_an_error_naming_it(cfg, a100):
     with pytest.raises(
         rsc.PlanError,
         match=r"curate_difficulty_model qwen2.5-32b: needs a time limit of \d+ min .* "
-        r"allows 2880 min .*curate.difficulty.max_tokens",
+        r"allows 2880 min .*curate.difficulty.batch_size",
     ):
         rsc.difficulty_job(cfg, two_days, "qwen2.5-32b")
     short = dataclasses.replace(a100, max_runtime_min=120)

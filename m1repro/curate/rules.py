@@ -3,9 +3,13 @@ unpacks the rule's named inputs, outputs and params for one function of :mod:`m1
 
 from __future__ import annotations
 
+import polars as pl
+
 from m1repro.curate import stages
+from m1repro.curate.schema import read_table, write_table
 from m1repro.io import atomic_open
 from m1repro.progress import BatchStore, code_digest, files_digest, job_key
+from m1repro.shards import difficulty_rows
 from m1repro.smk import RuleJob
 
 
@@ -43,8 +47,15 @@ def curate_difficulty_model(job: RuleJob) -> None:
     cfg = job.params.cfg
     if cfg.get("backend") == "api":
         cfg = _priced(job, "difficulty")
-    stages.run_difficulty_model(cfg, job.wildcards.dmodel, job.input.pool, model_dir, job.output[0], store=store)
+    n = pl.scan_parquet(job.input.pool).select(pl.len()).collect().item()
+    rows = difficulty_rows(n, job.wildcards.dshard, int(cfg["batch_size"]))
+    stages.run_difficulty_model(cfg, job.wildcards.dmodel, job.input.pool, model_dir, job.output[0], store, rows)
     store.clear()
+
+
+def curate_difficulty_merge(job: RuleJob) -> None:
+    """A difficulty model's shard files (in pool order) into its verdicts."""
+    write_table(pl.concat([read_table(p, required=("id",)) for p in job.input]).rechunk(), job.output[0])
 
 
 # The package code that computes a difficulty batch: a change to it starts a killed job's batches afresh.
@@ -59,7 +70,7 @@ def difficulty_store(job: RuleJob) -> BatchStore:
         inputs=files_digest([job.input.pool, *job.input.model, *job.input.hub]),
         code=code_digest(DIFFICULTY_CODE),
     )
-    return BatchStore(f"curate_difficulty_model/{job.wildcards.dmodel}", key, suffix="json")
+    return BatchStore(f"curate_difficulty_model/{job.wildcards.dmodel}/{job.wildcards.dshard}", key, suffix="json")
 
 
 def curate_difficulty(job: RuleJob) -> None:

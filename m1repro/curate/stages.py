@@ -185,13 +185,16 @@ def run_difficulty_model(
     out: str,
     cache_dir: str = "cache/api",
     store: Any = None,
+    rows: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    """Answer every pool question with one difficulty model; cfg: backend (engine|api), max_tokens and batch_size
+    """Answer the pool's questions (``rows``: only ``[start, stop)``, one shard's) with one difficulty model; cfg: backend (engine|api), max_tokens and batch_size
     (engine), api_params (api), grader, models.{name}.{path, engine{...}, api_model}, api{...}. ``store``: where an
     engine keeps its finished batches (:class:`m1repro.progress.BatchStore`, the job resumes from them)."""
     from m1repro.curate import difficulty
 
     pool = read_table(pool_path)
+    if rows is not None:
+        pool = pool.slice(rows[0], rows[1] - rows[0])
     mcfg = cfg["models"][model_name]
     prompts = pool["prompt"].to_list()
     if cfg["backend"] == "engine":
