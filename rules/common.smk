@@ -391,6 +391,17 @@ def report_table3_inputs(wildcards):
     return {"counts": "results/curate/counts.json"}
 
 
+def get_token_length_inputs(wildcards):
+    """The token-length figure's sets (m1K and the whole m23K) and its tokenizer when this workflow builds it."""
+    released = CURATE["sets_source"] == "released"
+    tokenizer = REPORT["token_lengths"]["tokenizer"]
+    return {
+        "m1k": wf.CURATED_SET.format(set="m1k"),
+        "m23k": "results/curate/released/m23k.parquet" if released else wf.M23K,
+        "tokenizer": [tokenizer] if tokenizer.startswith(f"{wf.TINY_MODEL_DIR}/") else [],
+    }
+
+
 def report_table4_inputs(wildcards):
     if CURATE["sets_source"] == "released":
         return {"m23k": "results/curate/released/m23k.parquet", "m1k": wf.CURATED_SET.format(set="m1k")}

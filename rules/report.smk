@@ -277,3 +277,49 @@ rule report_all:
         "results/report/config.yaml",
         "results/released/paper_comparison.md",
     localrule: True
+
+
+# The appendix's token-length figure (paper Figure 8(a); m1repro/report/token_lengths.py), an optional target:
+#   snakemake --profile slurm results/figures/token_lengths.png
+rule report_token_lengths_count:
+    input:
+        unpack(get_token_length_inputs),
+    output:
+        lengths="results/figures/token_lengths.csv",
+        stats=report(
+            "results/figures/token_lengths_stats.csv",
+            category="Figures",
+            subcategory="Data",
+            caption="../report/token_lengths.rst",
+        ),
+    log:
+        "logs/report_token_lengths_count.log",
+    localrule: True
+    conda:
+        conda_env("train")
+    container:
+        container_image("train")
+    params:
+        tokenizer=REPORT["token_lengths"]["tokenizer"],
+        s1k=REPORT["token_lengths"]["s1k"],
+    script:
+        "../scripts/report_token_lengths_count.py"
+
+
+rule report_token_lengths:
+    input:
+        "results/figures/token_lengths.csv",
+    output:
+        png=report("results/figures/token_lengths.png", category="Figures", caption="../report/token_lengths.rst"),
+        pdf="results/figures/token_lengths.pdf",
+    log:
+        "logs/report_token_lengths.log",
+    localrule: True
+    conda:
+        conda_env("report")
+    container:
+        container_image("report")
+    params:
+        dpi=REPORT["figure_dpi"],
+    script:
+        "../scripts/report_token_lengths.py"
