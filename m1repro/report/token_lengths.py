@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from m1repro.curate.schema import read_table
 from m1repro.io import atomic_open
 from m1repro.log import log_event
 from m1repro.smk import RuleJob
@@ -46,8 +47,6 @@ def write_lengths(
     """Token lengths of every example (``lengths_out``: set, tokens) and each set's quantiles (``stats_out``).
     ``sets``: {name: set parquet with ``reasoning``}; ``s1k``: {dataset, tokenizer, field} or None."""
     from transformers import AutoTokenizer
-
-    from m1repro.curate.schema import read_table
 
     tok = AutoTokenizer.from_pretrained(tokenizer_path)
     frames = [
