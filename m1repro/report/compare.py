@@ -138,19 +138,14 @@ def comparison_frame(
     t2 = table2_frame(score_paths, table2_models)
     t2_keys = [f"{s} {f}" for s, f in zip(t2["scale"], t2["data_filtering"])]
     rows += _cells("table2", paper["table2"], _acc_rows(t2, t2_keys, t2["model"].to_list()), tolerance)
-    if table3 is not None and "table3" in paper:
-        ours3 = {
-            r["stage"]: ("", {k: (float(v) if isinstance(v, int) else None) for k, v in r.items()})
-            for r in table3.iter_rows(named=True)
-            if r.get("in_paper", True)
-        }
-        rows += _cells("table3", paper["table3"], ours3, count_tolerance, relative=True)
-    if table4 is not None and "table4" in paper:
-        ours4 = {
-            r["Domain"]: ("", {k: (float(v) if isinstance(v, int) else None) for k, v in r.items()})
-            for r in table4.iter_rows(named=True)
-        }
-        rows += _cells("table4", paper["table4"], ours4, count_tolerance, relative=True)
+    for table, counts, key in (("table3", table3, "stage"), ("table4", table4, "Domain")):
+        if counts is not None and table in paper:
+            ours = {
+                r[key]: ("", {k: (float(v) if isinstance(v, int) else None) for k, v in r.items()})
+                for r in counts.iter_rows(named=True)
+                if r.get("in_paper", True)  # Table 3's stages the paper folds into another row
+            }
+            rows += _cells(table, paper[table], ours, count_tolerance, relative=True)
     return pl.DataFrame(rows, schema=COMPARISON_SCHEMA)
 
 
@@ -332,19 +327,14 @@ def comparison_markdown(
         )
     )
     if sub.height:
-        wide = (
-            sub.filter(pl.col("dataset").is_in(list(TABLE1_COLUMNS)))
-            .with_columns(pl.col("dataset").replace_strict(TABLE1_COLUMNS, default=None))
-            .pivot(on="dataset", index="model", values="delta")
+        sub = sub.filter(pl.col("dataset").is_in(list(TABLE1_COLUMNS)))
+        wide = sub.with_columns(pl.col("dataset").replace_strict(TABLE1_COLUMNS, default=None)).pivot(
+            on="dataset", index="model", values="delta"
         )
-        means = (
-            sub.filter(pl.col("dataset").is_in(list(TABLE1_COLUMNS)))
-            .group_by("model", maintain_order=True)
-            .agg(
-                pl.col("accuracy_m1").mean().alias("Avg m1"),
-                pl.col("accuracy_improved").mean().alias("Avg improved"),
-                pl.col("delta").mean().alias("Avg delta"),
-            )
+        means = sub.group_by("model", maintain_order=True).agg(
+            pl.col("accuracy_m1").mean().alias("Avg m1"),
+            pl.col("accuracy_improved").mean().alias("Avg improved"),
+            pl.col("delta").mean().alias("Avg delta"),
         )
         present = [c for c in TABLE1_COLUMNS.values() if c in wide.columns]
         wide = wide.select("model", *present).join(means, on="model", how="left")
