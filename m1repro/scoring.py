@@ -23,25 +23,19 @@ _STRICT_RE = re.compile(r"(answer is\s*?)([A-N])", re.S)
 # --- Extraction (m1 extract_format.py) ---
 
 
-def _wrapped_at(text: str, idx: int, command: str) -> tuple[int, int] | None:
-    """Content span of ``command{...}`` starting at ``idx``, brace-matched; None if there is no brace or it never closes.
+def _closing_brace(text: str, start: int) -> int | None:
+    """Index of the ``}`` at which the brace depth, counted from ``start``, first returns to zero; None if never.
 
     Brace matching (not a regex) so nested braces like ``\\boxed{\\frac{1}{2}}`` survive, as in the original.
-    Only spaces may stand between the command and its ``{`` (the original rejects anything but ``\\boxed{``).
     """
-    open_idx = idx + len(command)
-    while open_idx < len(text) and text[open_idx] in " \t":
-        open_idx += 1
-    if open_idx >= len(text) or text[open_idx] != "{":
-        return None
     depth = 0
-    for i in range(open_idx, len(text)):
+    for i in range(start, len(text)):
         if text[i] == "{":
             depth += 1
         elif text[i] == "}":
             depth -= 1
             if depth == 0:
-                return open_idx + 1, i
+                return i
     return None
 
 
@@ -52,10 +46,18 @@ def _after_last_equals(s: str) -> str:
 
 def _box_content(text: str) -> str | None:
     """Raw content of the last ``\\boxed{}`` (or of the last ``\\fbox{}`` when there is no ``\\boxed`` at all), for the
-    improved scorer: spaces before the brace are allowed and an ``\\fbox`` is unwrapped like a ``\\boxed``."""
+    improved scorer; None if there is no brace or it never closes. Only spaces may stand between the command and its
+    ``{`` (the original rejects anything but ``\\boxed{``), and an ``\\fbox`` is unwrapped like a ``\\boxed``."""
     command = "\\boxed" if "\\boxed" in text else "\\fbox"
-    span = _wrapped_at(text, text.rfind(command), command) if command in text else None
-    return None if span is None else text[span[0] : span[1]]
+    if command not in text:
+        return None
+    open_idx = text.rfind(command) + len(command)
+    while open_idx < len(text) and text[open_idx] in " \t":
+        open_idx += 1
+    if open_idx >= len(text) or text[open_idx] != "{":
+        return None
+    close = _closing_brace(text, open_idx)
+    return None if close is None else text[open_idx + 1 : close]
 
 
 def last_boxed_only_string(text: str) -> str:
@@ -71,15 +73,8 @@ def last_boxed_only_string(text: str) -> str:
         idx = text.rfind("\\fbox")
         if idx < 0:
             return text
-    depth = 0
-    for i in range(idx, len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[idx : i + 1]
-    return text
+    close = _closing_brace(text, idx)
+    return text if close is None else text[idx : close + 1]
 
 
 def remove_boxed(s: str, command: str = "\\boxed") -> str:
