@@ -187,19 +187,12 @@ def load_predictions(
 def scored_record(rec: Mapping[str, Any], scorer: str) -> dict[str, Any]:
     """The slim scored record: identity, both verdicts, the chosen one, and the counts the tables read."""
     verdict = score_item(rec["response_text"], rec["options"], rec["answer_idx"], rec["answer"])
+    counts = ("num_thinking_tokens", "num_gen_tokens", "num_wait", "thinking_finish_reason", "finish_reason")
     return {
-        "id": rec["id"],
-        "source": rec["source"],
-        "variant": rec["variant"],
-        "extracted": verdict["extracted"],
-        "correct_m1": verdict["correct_m1"],
-        "correct_improved": verdict["correct_improved"],
-        "correct": verdict["correct_m1"] if scorer == "m1" else verdict["correct_improved"],
-        "num_thinking_tokens": rec["num_thinking_tokens"],
-        "num_gen_tokens": rec["num_gen_tokens"],
-        "num_wait": rec["num_wait"],
-        "thinking_finish_reason": rec["thinking_finish_reason"],
-        "finish_reason": rec["finish_reason"],
+        **{k: rec[k] for k in ("id", "source", "variant")},
+        **verdict,  # extracted, correct_m1, correct_improved
+        "correct": verdict["correct_m1" if scorer == "m1" else "correct_improved"],
+        **{k: rec[k] for k in counts},
     }
 
 

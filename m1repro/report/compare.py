@@ -67,17 +67,15 @@ def _cells(
     ours: dict[str, tuple[str, dict[str, float | None]]],
     tolerance: float,
     relative: bool = False,
-    column_map: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Long rows for one table: each paper cell with our value (``ours``: row key -> (model, {column: value}))."""
-    column_map = column_map or {}
     rows = []
     keys = list(paper["order"]) + [k for k in ours if k not in paper["rows"]]
     for key in keys:
         model, vals = ours.get(key, (None, {}))
         for col in paper["columns"]:
             p = paper["rows"].get(key, {}).get(col)
-            o = vals.get(column_map.get(col, col))
+            o = vals.get(col)
             diff = o - p if (o is not None and p is not None) else None
             tol = tolerance * max(abs(p), 1.0) if (relative and p is not None) else tolerance
             if p is None:
