@@ -296,14 +296,14 @@ def comparison_markdown(
         "table3": "Table 3 (samples per source)",
         "table4": "Table 4 (MeSH domains)",
     }
-    for table in ("table1", "table2", "table3", "table4"):
+    for table, title in titles.items():
         sub = cmp.filter(pl.col("table") == table)
         if sub.height == 0:
             continue
         counts = table in ("table3", "table4")
         cols = list(dict.fromkeys(sub["column"].to_list()))
         ran = sub.filter(pl.col("status") != "not run")
-        md += [f"## {titles[table]}", "", f"Source: {sub['source'][0]}.", ""]
+        md += [f"## {title}", "", f"Source: {sub['source'][0]}.", ""]
         not_run = sub.filter(pl.col("status") == "not run")["row"].unique(maintain_order=True).to_list()
         if ran.height:
             md += [_wide_md(ran, cols, counts), ""]
@@ -320,9 +320,7 @@ def comparison_markdown(
         "",
     ]
     sub = scorer.filter(
-        pl.struct("model", "variant").map_elements(
-            lambda s: table1_variants.get(s["model"]) == s["variant"], return_dtype=pl.Boolean
-        )
+        pl.col("variant") == pl.col("model").replace_strict(table1_variants, default=None, return_dtype=pl.String)
     )
     if sub.height:
         sub = sub.filter(pl.col("dataset").is_in(list(TABLE1_COLUMNS)))
