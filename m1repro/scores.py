@@ -1,21 +1,15 @@
-"""The scoring rule: verdicts from the stored raw responses, checked against the prepared items, and accuracy per
-dataset and variant.
+"""The scoring rule: verdicts from the stored raw responses, and accuracy per dataset and variant.
 
-Predictions hold no verdicts (:mod:`m1repro.eval`); this step extracts and judges every response with both scorers
-(:mod:`m1repro.scoring`) and writes the scored records (``results/scored/...jsonl``) and the accuracy table
-(``results/scores/...csv``). Its inputs include the scoring code, so a scorer fix reruns scoring and the tables and
-never the predictions.
+Predictions hold no verdicts (:mod:`m1repro.eval`): this step judges every response with both scorers
+(:mod:`m1repro.scoring`) and writes the scored records and the accuracy table. The scoring code is an input of the
+rule, so a scorer fix reruns scoring and the tables, never the predictions.
 
-Nothing in a prediction file is trusted: every record must be one of the prepared items (``results/eval/items.jsonl``,
-the same question, options and answer), each (dataset, variant) must have each item exactly once, and every field
-must have its type. Every record says what produced it (``model``, ``prompt_mode``: the prompt rendering,
-``budget_mode``, ``variant`` with its ``budget`` and ``rounds``) and that must be the job scored: another model's
-predictions copied over this one's, or the exact controller's copied into ``faithful/``, are an error. A problem is an
-error naming the file, the line and the field, never a changed accuracy.
-
-The accuracy table gets a sidecar (``{model}.meta.json``: who wrote it, for which model, budget mode and scorer, and
-the sha256 of the CSV); the tables read score files only through :func:`read_scores_checked`, so a hand-edited or
-foreign CSV is an error naming the file, never a row of Table 1.
+Nothing in a prediction file is trusted: each record must be a prepared item (``results/eval/items.jsonl``: same
+question, options and answer), present exactly once per (dataset, variant), with typed fields, and produced by the job
+scored (its model, prompt rendering, budget mode, variant with its budget and rounds): another model's predictions, or
+the exact controller's copied into ``faithful/``, are an error naming the file, the line and the field, never a changed
+accuracy. The accuracy table gets a sidecar (``{model}.meta.json``: writer, identity, the CSV's sha256); the tables
+read score files only through :func:`read_scores_checked`, so a hand-edited or foreign CSV is an error, never a row.
 """
 
 from __future__ import annotations
@@ -60,24 +54,13 @@ SCORE_COLUMNS = [
     "thinking_length_rate",
 ]
 
-# field -> (accepted types, may be None); ints exclude bools (JSON true is no token count)
-_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
-    "model": ((str,), False),
-    "prompt_mode": ((str,), False),
-    "id": ((str,), False),
-    "source": ((str,), False),
-    "variant": ((str,), False),
-    "answer_idx": ((str,), False),
-    "answer": ((str,), False),
-    "options": ((dict,), False),
-    "question": ((str,), False),
-    "response_text": ((str,), False),
-    "finish_reason": ((str,), False),
-    "thinking_text": ((str,), False),
-    "thinking_finish_reason": ((str,), True),
-    "num_thinking_tokens": ((int,), False),
-    "num_gen_tokens": ((int,), False),
-    "num_wait": ((int,), False),
+# field -> (accepted type, may be None), in the order checked; ints exclude bools (JSON true is no token count)
+_TYPES: dict[str, tuple[type, bool]] = {
+    **dict.fromkeys(("model", "prompt_mode", "id", "source", "variant", "answer_idx", "answer"), (str, False)),
+    "options": (dict, False),
+    **dict.fromkeys(("question", "response_text", "finish_reason", "thinking_text"), (str, False)),
+    "thinking_finish_reason": (str, True),
+    **dict.fromkeys(("num_thinking_tokens", "num_gen_tokens", "num_wait"), (int, False)),
 }
 _FINISH = ("stop", "length")
 
@@ -87,28 +70,21 @@ def check_record(path: str | Path, line: int, rec: Any) -> None:
     where = f"line {line}"
     if not isinstance(rec, dict):
         raise InputError(path, f"expected an object, got {type(rec).__name__}", record=where)
-    for key, (types, nullable) in _TYPES.items():
+    for key, (typ, nullable) in _TYPES.items():
         if key not in rec:
             raise InputError(path, "missing field", record=where, field=key)
         v = rec[key]
         if v is None and nullable:
             continue
-        if not isinstance(v, types) or (types == (int,) and isinstance(v, bool)):
-            names = "/".join(t.__name__ for t in types) + (" or null" if nullable else "")
+        if not isinstance(v, typ) or (typ is int and isinstance(v, bool)):
+            names = typ.__name__ + (" or null" if nullable else "")
             raise InputError(path, f"expected {names}, got {v!r:.60}", record=where, field=key)
-        if types == (int,) and v < 0:
+        if typ is int and v < 0:
             raise InputError(path, f"a token or round count cannot be negative ({v})", record=where, field=key)
-    if rec["finish_reason"] not in _FINISH:
-        raise InputError(
-            path, f"expected one of {_FINISH}, got {rec['finish_reason']!r}", record=where, field="finish_reason"
-        )
-    if rec["thinking_finish_reason"] not in (None, *_FINISH):
-        raise InputError(
-            path,
-            f"expected null or one of {_FINISH}, got {rec['thinking_finish_reason']!r}",
-            record=where,
-            field="thinking_finish_reason",
-        )
+    for key, nullable in (("finish_reason", False), ("thinking_finish_reason", True)):
+        if rec[key] not in ((None, *_FINISH) if nullable else _FINISH):
+            expected = f"{'null or ' if nullable else ''}one of {_FINISH}"
+            raise InputError(path, f"expected {expected}, got {rec[key]!r}", record=where, field=key)
     try:
         Variant.parse(rec["variant"])
     except ValueError as exc:
@@ -211,19 +187,12 @@ def load_predictions(
 def scored_record(rec: Mapping[str, Any], scorer: str) -> dict[str, Any]:
     """The slim scored record: identity, both verdicts, the chosen one, and the counts the tables read."""
     verdict = score_item(rec["response_text"], rec["options"], rec["answer_idx"], rec["answer"])
+    counts = ("num_thinking_tokens", "num_gen_tokens", "num_wait", "thinking_finish_reason", "finish_reason")
     return {
-        "id": rec["id"],
-        "source": rec["source"],
-        "variant": rec["variant"],
-        "extracted": verdict["extracted"],
-        "correct_m1": verdict["correct_m1"],
-        "correct_improved": verdict["correct_improved"],
-        "correct": verdict["correct_m1"] if scorer == "m1" else verdict["correct_improved"],
-        "num_thinking_tokens": rec["num_thinking_tokens"],
-        "num_gen_tokens": rec["num_gen_tokens"],
-        "num_wait": rec["num_wait"],
-        "thinking_finish_reason": rec["thinking_finish_reason"],
-        "finish_reason": rec["finish_reason"],
+        **{k: rec[k] for k in ("id", "source", "variant")},
+        **verdict,  # extracted, correct_m1, correct_improved
+        "correct": verdict["correct_m1" if scorer == "m1" else "correct_improved"],
+        **{k: rec[k] for k in counts},
     }
 
 

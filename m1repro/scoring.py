@@ -18,33 +18,24 @@ SCORERS: tuple[str, ...] = ("m1", "improved")
 _LETTERS = "ABCDEFGHIJKLMN"  # the original matcher never looks past N (quirk, kept in the m1 scorer)
 _FINAL_RESPONSE = "## Final Response\n\n"
 _STRICT_RE = re.compile(r"(answer is\s*?)([A-N])", re.S)
-_TEXT_CMD_RE = re.compile(r"\\text[ \t]*\{")
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Extraction (m1 extract_format.py)
-# --------------------------------------------------------------------------------------------------------------
+# --- Extraction (m1 extract_format.py) ---
 
 
-def _wrapped_at(text: str, idx: int, command: str) -> tuple[int, int] | None:
-    """Content span of ``command{...}`` starting at ``idx``, brace-matched; None if there is no brace or it never closes.
+def _closing_brace(text: str, start: int) -> int | None:
+    """Index of the ``}`` at which the brace depth, counted from ``start``, first returns to zero; None if never.
 
     Brace matching (not a regex) so nested braces like ``\\boxed{\\frac{1}{2}}`` survive, as in the original.
-    Only spaces may stand between the command and its ``{`` (the original rejects anything but ``\\boxed{``).
     """
-    open_idx = idx + len(command)
-    while open_idx < len(text) and text[open_idx] in " \t":
-        open_idx += 1
-    if open_idx >= len(text) or text[open_idx] != "{":
-        return None
     depth = 0
-    for i in range(open_idx, len(text)):
+    for i in range(start, len(text)):
         if text[i] == "{":
             depth += 1
         elif text[i] == "}":
             depth -= 1
             if depth == 0:
-                return open_idx + 1, i
+                return i
     return None
 
 
@@ -55,10 +46,18 @@ def _after_last_equals(s: str) -> str:
 
 def _box_content(text: str) -> str | None:
     """Raw content of the last ``\\boxed{}`` (or of the last ``\\fbox{}`` when there is no ``\\boxed`` at all), for the
-    improved scorer: spaces before the brace are allowed and an ``\\fbox`` is unwrapped like a ``\\boxed``."""
+    improved scorer; None if there is no brace or it never closes. Only spaces may stand between the command and its
+    ``{`` (the original rejects anything but ``\\boxed{``), and an ``\\fbox`` is unwrapped like a ``\\boxed``."""
     command = "\\boxed" if "\\boxed" in text else "\\fbox"
-    span = _wrapped_at(text, text.rfind(command), command) if command in text else None
-    return None if span is None else text[span[0] : span[1]]
+    if command not in text:
+        return None
+    open_idx = text.rfind(command) + len(command)
+    while open_idx < len(text) and text[open_idx] in " \t":
+        open_idx += 1
+    if open_idx >= len(text) or text[open_idx] != "{":
+        return None
+    close = _closing_brace(text, open_idx)
+    return None if close is None else text[open_idx + 1 : close]
 
 
 def last_boxed_only_string(text: str) -> str:
@@ -74,15 +73,8 @@ def last_boxed_only_string(text: str) -> str:
         idx = text.rfind("\\fbox")
         if idx < 0:
             return text
-    depth = 0
-    for i in range(idx, len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[idx : i + 1]
-    return text
+    close = _closing_brace(text, idx)
+    return text if close is None else text[idx : close + 1]
 
 
 def remove_boxed(s: str, command: str = "\\boxed") -> str:
@@ -108,9 +100,7 @@ def extract_answer(text: str) -> str:
     return remove_boxed(last_boxed_only_string(first), "\\text")
 
 
-# --------------------------------------------------------------------------------------------------------------
-# HuatuoGPT-o1 matcher as modified by m1 (score.py)
-# --------------------------------------------------------------------------------------------------------------
+# --- HuatuoGPT-o1 matcher as modified by m1 (score.py) ---
 
 
 def option_str(options: dict[str, str]) -> str:
@@ -131,17 +121,6 @@ def _parse_option_str(opt_str: str) -> dict[str, str]:
         if len(parts) == 2:
             parsed[parts[0]] = parts[1]
     return parsed
-
-
-def _most_similar_index(candidates: list[str], target: str) -> int:
-    """Index of the candidate with the highest SequenceMatcher ratio; ``>=`` so ties go to the LATER candidate."""
-    best_index = 0
-    best = 0.0
-    for i, candidate in enumerate(candidates):
-        ratio = difflib.SequenceMatcher(None, candidate, target).ratio()
-        if ratio >= best:
-            best_index, best = i, ratio
-    return best_index
 
 
 def huatuo_match_choice(text: str, options: dict[str, str]) -> str:
@@ -188,13 +167,11 @@ def huatuo_match_choice(text: str, options: dict[str, str]) -> str:
     if best_letter is not None:
         return best_letter
 
-    letters = list(opts)
-    return letters[_most_similar_index([opts[k].lower() for k in letters], lowered)]
+    # the highest difflib ratio; max() over the reversed options = the original's ``>=``: ties go to the LATER one
+    return max(reversed(opts), key=lambda k: difflib.SequenceMatcher(None, opts[k].lower(), lowered).ratio())
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Improved scorer
-# --------------------------------------------------------------------------------------------------------------
+# --- Improved scorer ---
 
 _SPECIAL_TOKENS_RE = re.compile(r"<\|im_start\|>(?:answer|think)?|<\|im_end\|>|</?think>")
 _LATEX_WRAPPER_RE = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|emph|mbox)\s*\{([^{}]*)\}")
@@ -317,20 +294,16 @@ def improved_choice(text: str, options: dict[str, str]) -> str | None:
     return None
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Verdicts
-# --------------------------------------------------------------------------------------------------------------
+# --- Verdicts ---
 
 
 def _is_correct_m1(response_text: str, options: dict[str, str], answer_idx: str, answer: str) -> bool:
     """``score.py``'s verdict, in its order; ``answer`` is the item's own answer field."""
     extracted = extract_answer(response_text)
     low = extracted.lower()
-    if low == answer.lower():
-        return True
-    if low == f"{answer_idx}. {answer}".lower():
-        return True
-    if len(extracted) == 1 and low == answer_idx.lower():
+    if low in (answer.lower(), f"{answer_idx}. {answer}".lower()) or (
+        len(extracted) == 1 and low == answer_idx.lower()
+    ):
         return True
     return huatuo_match_choice(extracted, options).lower() == answer_idx.lower()
 

@@ -67,17 +67,15 @@ def _cells(
     ours: dict[str, tuple[str, dict[str, float | None]]],
     tolerance: float,
     relative: bool = False,
-    column_map: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Long rows for one table: each paper cell with our value (``ours``: row key -> (model, {column: value}))."""
-    column_map = column_map or {}
     rows = []
     keys = list(paper["order"]) + [k for k in ours if k not in paper["rows"]]
     for key in keys:
         model, vals = ours.get(key, (None, {}))
         for col in paper["columns"]:
             p = paper["rows"].get(key, {}).get(col)
-            o = vals.get(column_map.get(col, col))
+            o = vals.get(col)
             diff = o - p if (o is not None and p is not None) else None
             tol = tolerance * max(abs(p), 1.0) if (relative and p is not None) else tolerance
             if p is None:
@@ -138,19 +136,14 @@ def comparison_frame(
     t2 = table2_frame(score_paths, table2_models)
     t2_keys = [f"{s} {f}" for s, f in zip(t2["scale"], t2["data_filtering"])]
     rows += _cells("table2", paper["table2"], _acc_rows(t2, t2_keys, t2["model"].to_list()), tolerance)
-    if table3 is not None and "table3" in paper:
-        ours3 = {
-            r["stage"]: ("", {k: (float(v) if isinstance(v, int) else None) for k, v in r.items()})
-            for r in table3.iter_rows(named=True)
-            if r.get("in_paper", True)
-        }
-        rows += _cells("table3", paper["table3"], ours3, count_tolerance, relative=True)
-    if table4 is not None and "table4" in paper:
-        ours4 = {
-            r["Domain"]: ("", {k: (float(v) if isinstance(v, int) else None) for k, v in r.items()})
-            for r in table4.iter_rows(named=True)
-        }
-        rows += _cells("table4", paper["table4"], ours4, count_tolerance, relative=True)
+    for table, counts, key in (("table3", table3, "stage"), ("table4", table4, "Domain")):
+        if counts is not None and table in paper:
+            ours = {
+                r[key]: ("", {k: (float(v) if isinstance(v, int) else None) for k, v in r.items()})
+                for r in counts.iter_rows(named=True)
+                if r.get("in_paper", True)  # Table 3's stages the paper folds into another row
+            }
+            rows += _cells(table, paper[table], ours, count_tolerance, relative=True)
     return pl.DataFrame(rows, schema=COMPARISON_SCHEMA)
 
 
@@ -303,14 +296,14 @@ def comparison_markdown(
         "table3": "Table 3 (samples per source)",
         "table4": "Table 4 (MeSH domains)",
     }
-    for table in ("table1", "table2", "table3", "table4"):
+    for table, title in titles.items():
         sub = cmp.filter(pl.col("table") == table)
         if sub.height == 0:
             continue
         counts = table in ("table3", "table4")
         cols = list(dict.fromkeys(sub["column"].to_list()))
         ran = sub.filter(pl.col("status") != "not run")
-        md += [f"## {titles[table]}", "", f"Source: {sub['source'][0]}.", ""]
+        md += [f"## {title}", "", f"Source: {sub['source'][0]}.", ""]
         not_run = sub.filter(pl.col("status") == "not run")["row"].unique(maintain_order=True).to_list()
         if ran.height:
             md += [_wide_md(ran, cols, counts), ""]
@@ -327,24 +320,17 @@ def comparison_markdown(
         "",
     ]
     sub = scorer.filter(
-        pl.struct("model", "variant").map_elements(
-            lambda s: table1_variants.get(s["model"]) == s["variant"], return_dtype=pl.Boolean
-        )
+        pl.col("variant") == pl.col("model").replace_strict(table1_variants, default=None, return_dtype=pl.String)
     )
     if sub.height:
-        wide = (
-            sub.filter(pl.col("dataset").is_in(list(TABLE1_COLUMNS)))
-            .with_columns(pl.col("dataset").replace_strict(TABLE1_COLUMNS, default=None))
-            .pivot(on="dataset", index="model", values="delta")
+        sub = sub.filter(pl.col("dataset").is_in(list(TABLE1_COLUMNS)))
+        wide = sub.with_columns(pl.col("dataset").replace_strict(TABLE1_COLUMNS, default=None)).pivot(
+            on="dataset", index="model", values="delta"
         )
-        means = (
-            sub.filter(pl.col("dataset").is_in(list(TABLE1_COLUMNS)))
-            .group_by("model", maintain_order=True)
-            .agg(
-                pl.col("accuracy_m1").mean().alias("Avg m1"),
-                pl.col("accuracy_improved").mean().alias("Avg improved"),
-                pl.col("delta").mean().alias("Avg delta"),
-            )
+        means = sub.group_by("model", maintain_order=True).agg(
+            pl.col("accuracy_m1").mean().alias("Avg m1"),
+            pl.col("accuracy_improved").mean().alias("Avg improved"),
+            pl.col("delta").mean().alias("Avg delta"),
         )
         present = [c for c in TABLE1_COLUMNS.values() if c in wide.columns]
         wide = wide.select("model", *present).join(means, on="model", how="left")

@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
+import logging
+
+import polars as pl
+import yaml
+
+from m1repro.log import log_event, redact_obj
+from m1repro.report.compare import write_comparison
+from m1repro.report.figures import write_figure1, write_figure3
+from m1repro.report.runtimes import job_gpus, plan_per_model, runtimes_frame, write_csv
+from m1repro.report.tables import (
+    domain_counts_from_sets,
+    short_set_notes,
+    table3_frame,
+    table3_from_sets,
+    table4_frame,
+    write_table1,
+    write_table2,
+    write_table3,
+    write_table4,
+)
 from m1repro.smk import RuleJob
+
+log = logging.getLogger(__name__)
 
 
 def report_table1(job: RuleJob) -> None:
     """Table 1: accuracy (%) per model and dataset at the Table 1 budget, with the mean of the ten columns."""
-    from m1repro.report.tables import write_table1
-
     o = job.output
     write_table1(list(job.input.scores), list(job.params.models), o.csv, o.md, o.tex)
 
 
 def report_table2(job: RuleJob) -> None:
     """Table 2: the data-filtering ablation (models fine-tuned on each set, at the Table 2 budget)."""
-    from m1repro.report.tables import write_table2
-
     o = job.output
     write_table2(list(job.input.scores), list(job.params.models), o.csv, o.md, o.tex, budget=job.params.budget)
 
@@ -24,7 +42,6 @@ def report_table2(job: RuleJob) -> None:
 def report_table3(job: RuleJob) -> None:
     """Table 3: samples per source at each curation stage (counts.json) or, for released sets, in each set."""
     from m1repro.io import read_json
-    from m1repro.report.tables import short_set_notes, table3_frame, table3_from_sets, write_table3
 
     i, o = job.input, job.output
     flags: list[str] = []
@@ -39,10 +56,6 @@ def report_table3(job: RuleJob) -> None:
 
 def report_table4(job: RuleJob) -> None:
     """Table 4: MeSH domains of m23K and m1K per source."""
-    import polars as pl
-
-    from m1repro.report.tables import domain_counts_from_sets, table4_frame, write_table4
-
     i, o = job.input, job.output
     if i.get("domain_counts"):
         counts, origin = pl.read_parquet(i.domain_counts), i.domain_counts
@@ -56,8 +69,6 @@ def report_table4(job: RuleJob) -> None:
 
 def report_figure1(job: RuleJob) -> None:
     """Figure 1: accuracy vs thinking budget per dataset for the figure models, with linear fits and 95% bands."""
-    from m1repro.report.figures import write_figure1
-
     p, o = job.params, job.output
     write_figure1(
         list(job.input.scores),
@@ -71,8 +82,6 @@ def report_figure1(job: RuleJob) -> None:
 
 def report_figure3(job: RuleJob) -> None:
     """Figure 3: accuracy vs the number of "Wait" rounds (budget forcing) per dataset for the figure models."""
-    from m1repro.report.figures import write_figure3
-
     p, o = job.params, job.output
     write_figure3(
         list(job.input.scores),
@@ -87,8 +96,6 @@ def report_figure3(job: RuleJob) -> None:
 
 def report_compare(job: RuleJob) -> None:
     """Every cell of Tables 1-4 next to the paper's number, flagged beyond the tolerance; scorer and budget modes."""
-    from m1repro.report.compare import write_comparison
-
     i, p, o = job.input, job.params, job.output
     write_comparison(
         i.paper,
@@ -109,10 +116,6 @@ def report_compare(job: RuleJob) -> None:
 def report_released(job: RuleJob) -> None:
     """Released evaluation: Table 1 of the published checkpoints and baselines next to the paper, and their part of
     the plan."""
-    from m1repro.report.compare import write_comparison
-    from m1repro.report.runtimes import plan_per_model, write_csv
-    from m1repro.report.tables import write_table1
-
     i, p, o = job.input, job.params, job.output
     write_table1(list(i.scores), list(p.table1_models), o.table1_csv, o.table1_md, o.table1_tex)
     write_comparison(
@@ -130,24 +133,19 @@ def report_released(job: RuleJob) -> None:
 
 def report_runtimes(job: RuleJob) -> None:
     """Per-job runtimes of the prediction jobs (benchmark files) and the prediction part of the plan."""
-    from m1repro.report.runtimes import job_gpus, plan_per_model, runtimes_frame, write_csv
-
     write_csv(runtimes_frame(list(job.input.bench), job_gpus(job.input.plan)), job.output.runtimes)
     write_csv(plan_per_model(job.input.plan, list(job.params.models)), job.output.plan)
 
 
 def report_plan(job: RuleJob) -> None:
     """The bill before submitting: every GPU job and paid API stage of this configuration on the site."""
-    import logging
-
-    from m1repro.log import log_event
     from m1repro.plan import write_plan
     from m1repro.site import load_site
 
     df = write_plan(dict(job.params.config), load_site(job.input.site), job.output.csv, job.output.md)
     total = df.row(df.height - 1, named=True)
     log_event(
-        logging.getLogger(__name__),
+        log,
         "plan written",
         jobs=df.height,
         gpu_hours_estimated=round(total["gpu_hours_estimated"], 1),
@@ -158,10 +156,7 @@ def report_plan(job: RuleJob) -> None:
 
 def report_config(job: RuleJob) -> None:
     """The validated configuration of this run (defaults filled in), for the HTML report."""
-    import yaml
-
     from m1repro.io import write_text_atomic
-    from m1repro.log import redact_obj
 
     # redacted: a key pasted into any string of the config (a URL's query, a note) never reaches the report
     config = redact_obj(dict(job.params.config))

@@ -32,8 +32,7 @@ def mathtext_safe(text: str) -> str:
     return text.replace("$", "\\$")
 
 
-def _html_safe_json(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
+def _html_escaped(text: str) -> str:
     for ch, esc in _HTML_UNSAFE.items():
         text = text.replace(ch, esc)
     return text
@@ -44,15 +43,12 @@ class _SafeStr(str):
     else it is the string itself."""
 
     def __repr__(self) -> str:
-        text = str.__repr__(self)
-        for ch, esc in _HTML_UNSAFE.items():
-            text = text.replace(ch, esc)
-        return text
+        return _html_escaped(str.__repr__(self))
 
 
 class _SafeDict(dict):
     def __str__(self) -> str:
-        return _html_safe_json(dict(self))
+        return _html_escaped(json.dumps(dict(self), ensure_ascii=False, default=str, sort_keys=True))
 
     __repr__ = __str__
 

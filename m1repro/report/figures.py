@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import asdict
 from typing import Any
 
 import polars as pl
@@ -18,8 +19,8 @@ from m1repro.io import atomic_open
 from m1repro.log import log_event
 from m1repro.records import TABLE1_COLUMNS
 from m1repro.report.escape import mathtext_safe
-from m1repro.report.stats import linear_fit
-from m1repro.report.tables import read_scores
+from m1repro.report.stats import LinearFit, linear_fit
+from m1repro.report.tables import read_scores, write_csv
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,14 @@ def _with_average(points: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
 
 
 def _points(
-    score_paths: list[str], models: list[dict[str, Any]], datasets: list[str], keep: pl.Expr, x: pl.Expr
+    score_paths: list[str],
+    models: list[dict[str, Any]],
+    datasets: list[str],
+    keep: pl.Expr,
+    x: pl.Expr,
+    sort_keys: list[str],
 ) -> pl.DataFrame:
+    """The rows of each model's scores that ``keep`` selects, at ``x``, plus the Avg panel, in figure order."""
     scores = read_scores(score_paths)
     frames = []
     for m in models:
@@ -95,24 +102,22 @@ def _points(
                 pl.col("mean_wait").cast(pl.Float64),
             )
         )
-    if not frames:
-        return pl.DataFrame(schema=POINT_SCHEMA)
-    return pl.concat(frames).cast(POINT_SCHEMA)  # type: ignore[arg-type]
+    pts = pl.concat(frames).cast(POINT_SCHEMA) if frames else pl.DataFrame(schema=POINT_SCHEMA)  # type: ignore[arg-type]
+    return _sorted(_with_average(pts, ["budget", "rounds", "x"]), datasets, sort_keys)
 
 
 def figure1_points(
     score_paths: list[str], models: list[dict[str, Any]], datasets: list[str], budgets: list[int]
 ) -> pl.DataFrame:
     """Accuracy at each budget of the sweep (0 "Wait" rounds), x = log2(budget); plus the Avg panel."""
-    pts = _points(
+    return _points(
         score_paths,
         models,
         datasets,
         (pl.col("rounds") == 0) & pl.col("budget").is_in(budgets),
         pl.col("budget").cast(pl.Float64).log(2),
+        ["budget"],
     )
-    pts = _with_average(pts, ["budget", "rounds", "x"])
-    return _sorted(pts, datasets, ["budget"])
 
 
 def figure3_points(
@@ -123,15 +128,14 @@ def figure3_points(
     rounds: list[int],
 ) -> pl.DataFrame:
     """Accuracy at each forcing count (x = rounds) for each forcing budget; plus the Avg panel."""
-    pts = _points(
+    return _points(
         score_paths,
         models,
         datasets,
         pl.col("budget").is_in(forcing_budgets) & pl.col("rounds").is_in(rounds),
         pl.col("rounds").cast(pl.Float64),
+        ["budget", "rounds"],
     )
-    pts = _with_average(pts, ["budget", "rounds", "x"])
-    return _sorted(pts, datasets, ["budget", "rounds"])
 
 
 def _sorted(pts: pl.DataFrame, datasets: list[str], keys: list[str]) -> pl.DataFrame:
@@ -155,76 +159,44 @@ def fits(points: pl.DataFrame, group: tuple[str, ...] = ("model", "label", "data
         if len(set(xs)) < 2:
             continue
         f = linear_fit(xs, ys)
-        rows.append(
-            {
-                **dict(zip(group, key)),
-                "n_points": f.n,
-                "slope": f.slope,
-                "intercept": f.intercept,
-                "r2": f.r2,
-                "slope_ci_low": f.slope_ci[0],
-                "slope_ci_high": f.slope_ci[1],
-                "residual_se": f.residual_se,
-                "t_crit": f.t_crit,
-                "x_mean": f.x_mean,
-                "sxx": f.sxx,
-            }
-        )
-    return pl.DataFrame(rows, schema=FIT_SCHEMA)
+        lo, hi = f.slope_ci
+        rows.append({**dict(zip(group, key)), **asdict(f), "n_points": f.n, "slope_ci_low": lo, "slope_ci_high": hi})
+    return pl.DataFrame(rows, schema=FIT_SCHEMA)  # the schema's columns only (not n, slope_ci)
 
 
 def band_frame(fit_row: dict[str, Any], xs: list[float]) -> tuple[list[float], list[float], list[float]]:
     """Fitted line and 95% band of a fit row at xs (nan band when the fit has < 3 points)."""
-    line, lo, hi = [], [], []
-    for x in xs:
-        y = fit_row["intercept"] + fit_row["slope"] * x
-        line.append(y)
-        if fit_row["n_points"] >= 3 and math.isfinite(fit_row["t_crit"]):
-            half = (
-                fit_row["t_crit"]
-                * fit_row["residual_se"]
-                * math.sqrt(1 / fit_row["n_points"] + (x - fit_row["x_mean"]) ** 2 / fit_row["sxx"])
-            )
-            lo.append(y - half)
-            hi.append(y + half)
-        else:
-            lo.append(math.nan)
-            hi.append(math.nan)
-    return line, lo, hi
+    fields = ("slope", "intercept", "r2", "residual_se", "x_mean", "sxx", "t_crit")
+    f = LinearFit(
+        n=fit_row["n_points"],
+        slope_ci=(fit_row["slope_ci_low"], fit_row["slope_ci_high"]),
+        **{k: fit_row[k] for k in fields},
+    )
+    bands = [f.band(x) for x in xs]
+    return [f.predict(x) for x in xs], [b[0] for b in bands], [b[1] for b in bands]
 
 
 # --- drawing -----------------------------------------------------------------------------------------------------------
 
 
-def _grid(n_panels: int, ncols: int = 4) -> tuple[Any, list[Any]]:
+def _panels(points: pl.DataFrame, ncols: int = 4) -> tuple[Any, list[Any], list[str], list[str], dict[str, Any]]:
+    """A grid of one panel per dataset (in order; spare cells hidden), the datasets, the labels and their colours."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ncols = min(ncols, n_panels)
-    nrows = math.ceil(n_panels / ncols)
+    datasets = list(dict.fromkeys(points["dataset"].to_list())) or ["(no data)"]
+    labels = list(dict.fromkeys(points["label"].to_list()))
+    n = len(datasets)
+    ncols = min(ncols, n)
+    nrows = math.ceil(n / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows), squeeze=False)
     flat = [ax for row in axes for ax in row]
-    for ax in flat[n_panels:]:
+    for ax in flat[n:]:
         ax.set_visible(False)
-    return fig, flat[:n_panels]
-
-
-def _save(fig: Any, png: str, pdf: str, dpi: int) -> None:
-    import matplotlib.pyplot as plt
-
-    for path, fmt in ((png, "png"), (pdf, "pdf")):
-        with atomic_open(path, "wb") as fh:
-            fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-
-
-def _colors(labels: list[str]) -> dict[str, Any]:
-    import matplotlib
-
     cmap = matplotlib.colormaps["tab10"]
-    return {m: cmap(i % 10) for i, m in enumerate(labels)}
+    return fig, flat[:n], datasets, labels, {m: cmap(i % 10) for i, m in enumerate(labels)}
 
 
 def _accuracy_ylim(ax: Any, ys: list[float]) -> None:
@@ -240,10 +212,7 @@ def _accuracy_ylim(ax: Any, ys: list[float]) -> None:
 def plot_figure1(
     points: pl.DataFrame, fit_table: pl.DataFrame, png: str, pdf: str, title: str = "", dpi: int = 150
 ) -> None:
-    datasets = list(dict.fromkeys(points["dataset"].to_list())) or ["(no data)"]
-    fig, axes = _grid(len(datasets))
-    labels = list(dict.fromkeys(points["label"].to_list()))
-    colors = _colors(labels)
+    fig, axes, datasets, labels, colors = _panels(points)
     budgets = sorted(set(points["budget"].to_list()))
     for ax, ds in zip(axes, datasets):
         sub = points.filter(pl.col("dataset") == ds)
@@ -289,6 +258,8 @@ def _label_panel(ax: Any, title: str, xlabel: str) -> None:
 
 def _finish(fig: Any, axes: Any, suptitle: str, png: str, pdf: str, dpi: int) -> None:
     """One legend under the panels, the title, and both files."""
+    import matplotlib.pyplot as plt
+
     handles, names = axes[0].get_legend_handles_labels()
     names = [mathtext_safe(n) for n in names]  # a label with "$" is text, not math
     if handles:
@@ -303,14 +274,14 @@ def _finish(fig: Any, axes: Any, suptitle: str, png: str, pdf: str, dpi: int) ->
         )
     fig.suptitle(suptitle, fontsize=11)
     fig.tight_layout(rect=(0, 0.04, 1, 0.97))
-    _save(fig, png, pdf, dpi)
+    for path, fmt in ((png, "png"), (pdf, "pdf")):
+        with atomic_open(path, "wb") as fh:
+            fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
 
 
 def plot_figure3(points: pl.DataFrame, png: str, pdf: str, title: str = "", dpi: int = 150) -> None:
-    datasets = list(dict.fromkeys(points["dataset"].to_list())) or ["(no data)"]
-    fig, axes = _grid(len(datasets))
-    labels = list(dict.fromkeys(points["label"].to_list()))
-    colors = _colors(labels)
+    fig, axes, datasets, labels, colors = _panels(points)
     budgets = sorted(set(points["budget"].to_list()))
     styles = ["-", "--", "-.", ":"]
     rounds = sorted(set(points["rounds"].to_list()))
@@ -352,8 +323,8 @@ def write_figure1(
     """out: png, pdf, points (CSV), fits (CSV)."""
     pts = figure1_points(score_paths, models, datasets, budgets)
     ft = fits(pts)
-    _write_csv(pts, out["points"])
-    _write_csv(ft, out["fits"])
+    write_csv(pts, out["points"], precision=4)
+    write_csv(ft, out["fits"], precision=4)
     plot_figure1(pts, ft, out["png"], out["pdf"], dpi=dpi)
     log_event(log, "figure 1 written", points=pts.height, fits=ft.height)
     return pts, ft
@@ -370,12 +341,7 @@ def write_figure3(
 ) -> pl.DataFrame:
     """out: png, pdf, points (CSV)."""
     pts = figure3_points(score_paths, models, datasets, forcing_budgets, rounds)
-    _write_csv(pts, out["points"])
+    write_csv(pts, out["points"], precision=4)
     plot_figure3(pts, out["png"], out["pdf"], dpi=dpi)
     log_event(log, "figure 3 written", points=pts.height)
     return pts
-
-
-def _write_csv(df: pl.DataFrame, path: str) -> None:
-    with atomic_open(path) as fh:
-        df.write_csv(fh, float_precision=4)

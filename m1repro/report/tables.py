@@ -13,6 +13,7 @@ from m1repro.io import atomic_open, write_text_atomic
 from m1repro.log import log_event
 from m1repro.records import TABLE1_COLUMNS
 from m1repro.report.escape import markdown_cell, markdown_text
+from m1repro.scores import read_scores_checked
 
 log = logging.getLogger(__name__)
 
@@ -59,30 +60,22 @@ def to_markdown(df: pl.DataFrame, not_run: Collection[str] = ()) -> str:
     for row in df.iter_rows(named=True):
         left_out = row.get("model") in not_run
         cells = [
-            (NOT_RUN if left_out and c in TABLE1_HEADER else "")
-            if v is None
-            else (f"{v:.2f}" if isinstance(v, float) else markdown_cell(str(v)))
+            NOT_RUN if v is None and left_out and c in TABLE1_HEADER else markdown_cell(_cell(v))
             for c, v in row.items()
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def empty_cells(df: pl.DataFrame, label: str = "model") -> dict[str, list[str]]:
-    """Table 1/2 columns with empty cells: {column: row labels}. A dataset without scored items (an empty evaluation
-    source, accepted with ``eval.allow_empty_datasets``) leaves its cells, and Avg, empty."""
-    return {
-        c: [str(r) for r, v in zip(df[label], df[c]) if v is None]
+def empty_cell_notes(df: pl.DataFrame, label: str = "model") -> list[str]:
+    """One flag per Table 1/2 column with empty cells: a dataset without scored items (an empty evaluation source,
+    accepted with ``eval.allow_empty_datasets``) leaves its cells, and Avg, empty."""
+    return [
+        f"FLAGGED: {c} is empty for {', '.join(str(r) for r, v in zip(df[label], df[c]) if v is None)}: no scored "
+        "items (an empty evaluation source, allowed by eval.allow_empty_datasets; see results/eval/validation.json), "
+        "so Avg is not computed for these rows."
         for c in TABLE1_COLUMNS.values()
         if df[c].null_count()
-    }
-
-
-def empty_cell_notes(df: pl.DataFrame, label: str = "model") -> list[str]:
-    return [
-        f"FLAGGED: {column} is empty for {', '.join(rows)}: no scored items (an empty evaluation source, allowed "
-        "by eval.allow_empty_datasets; see results/eval/validation.json), so Avg is not computed for these rows."
-        for column, rows in empty_cells(df, label).items()
     ]
 
 
@@ -97,11 +90,8 @@ def write_table1(
     df = table1_frame(score_paths, models)
     not_run = [m for m in models if m.get("not_run")]
     notes = not_run_notes(not_run) + empty_cell_notes(df.filter(~pl.col("model").is_in([m["label"] for m in not_run])))
-    with atomic_open(csv_out) as fh:
-        df.write_csv(fh, float_precision=2)
-    md_notes = "".join(f"\n- {markdown_text(n)}" for n in notes)
-    write_text_atomic(md_out, to_markdown(df, {m["label"] for m in not_run}) + md_notes + ("\n" if notes else ""))
-    if tex_out:
+    write_table(df, csv_out, md_out, notes=notes, not_run={m["label"] for m in not_run})
+    if tex_out:  # captioned in LaTeX only: the Markdown table has no title
         write_text_atomic(
             tex_out, to_latex(df, caption="Table 1: accuracy (%) per model and dataset", label="tab:main")
         )
@@ -173,8 +163,7 @@ def write_table(
     not_run: Collection[str] = (),
 ) -> None:
     """CSV (2 decimals), Markdown (title, table, notes) and LaTeX, each written atomically."""
-    with atomic_open(csv_out) as fh:
-        df.write_csv(fh, float_precision=2)
+    write_csv(df, csv_out)
     md = (f"# {title}\n\n" if title else "") + to_markdown(df, not_run)
     if notes:
         md += "\n" + "\n".join(f"- {markdown_text(n)}" for n in notes) + "\n"
@@ -183,11 +172,15 @@ def write_table(
         write_text_atomic(tex_out, to_latex(df, caption=title, label=label))
 
 
+def write_csv(df: pl.DataFrame, path: str, precision: int = 2) -> None:
+    """A table as CSV, written atomically."""
+    with atomic_open(path) as fh:
+        df.write_csv(fh, float_precision=precision)
+
+
 def read_scores(score_paths: list[str]) -> dict[str, pl.DataFrame]:
     """Score files keyed by model name (the file stem, as eval_score writes ``results/scores/{budget_mode}/{model}.csv``),
     each checked against the sidecar the scoring rule wrote (:func:`m1repro.scores.read_scores_checked`)."""
-    from m1repro.scores import read_scores_checked
-
     return {Path(p).stem: read_scores_checked(p) for p in score_paths}
 
 
@@ -326,9 +319,9 @@ def table3_from_sets(set_paths: dict[str, str]) -> pl.DataFrame:
     """Set rows only (the released sets carry no stage counts): per-source counts of each set file."""
     counts: dict[str, Any] = {"sets": {}}
     for name, path in set_paths.items():
-        df = pl.read_parquet(path, columns=["source"]) if "source" in pl.read_parquet_schema(path) else None
-        if df is None:
+        if "source" not in pl.read_parquet_schema(path):
             continue
+        df = pl.read_parquet(path, columns=["source"])
         per = dict(df.group_by("source").len().iter_rows())
         counts["sets"][name] = {s: int(per.get(s, 0)) for s in TABLE3_SOURCES} | {"total": df.height}
     return table3_frame(counts)
