@@ -7,6 +7,7 @@ import logging
 import polars as pl
 import yaml
 
+from m1repro.io import read_json, write_text_atomic
 from m1repro.log import log_event, redact_obj
 from m1repro.report.compare import write_comparison
 from m1repro.report.figures import write_figure1, write_figure3
@@ -41,8 +42,6 @@ def report_table2(job: RuleJob) -> None:
 
 def report_table3(job: RuleJob) -> None:
     """Table 3: samples per source at each curation stage (counts.json) or, for released sets, in each set."""
-    from m1repro.io import read_json
-
     i, o = job.input, job.output
     flags: list[str] = []
     if i.get("counts"):
@@ -139,6 +138,7 @@ def report_runtimes(job: RuleJob) -> None:
 
 def report_plan(job: RuleJob) -> None:
     """The bill before submitting: every GPU job and paid API stage of this configuration on the site."""
+    # the plan's modules (sizing, curation estimates) load only here: the report env of the other rules lacks them
     from m1repro.plan import write_plan
     from m1repro.site import load_site
 
@@ -156,8 +156,6 @@ def report_plan(job: RuleJob) -> None:
 
 def report_config(job: RuleJob) -> None:
     """The validated configuration of this run (defaults filled in), for the HTML report."""
-    from m1repro.io import write_text_atomic
-
     # redacted: a key pasted into any string of the config (a URL's query, a note) never reaches the report
     config = redact_obj(dict(job.params.config))
     write_text_atomic(job.output[0], yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
