@@ -145,9 +145,7 @@ def label_domains(
         "retried": len(retry_idx),
         "unparseable": len(missing),
         "unparseable_ids": [ids[i] for i in missing],
-        "cost_usd": api["cost_usd"],
-        "cost_usd_this_run": api["cost_usd_this_run"],
-        "cost_usd_billed": api["cost_usd_billed"],
+        **{k: api[k] for k in ("cost_usd", "cost_usd_this_run", "cost_usd_billed")},
         "params": dict(params),
         "api": api,
     }
