@@ -355,21 +355,10 @@ def report_summary(table: pl.DataFrame, references: Sequence[str]) -> pl.DataFra
                 "missed_by_faithful": int((~t["faithful"]).sum()),
             }
         )
-    schema = {
-        "reference": pl.String,
-        **{
-            k: pl.Int64
-            for k in (
-                "faithful_removed",
-                "faithful_only",
-                "improved_matches",
-                "improved_by_fuzzy",
-                "improved_by_ngram_only",
-                "missed_by_faithful",
-            )
-        },
-    }
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    counts = (
+        "faithful_removed faithful_only improved_matches improved_by_fuzzy improved_by_ngram_only missed_by_faithful"
+    )
+    return pl.DataFrame(rows, schema={"reference": pl.String, **dict.fromkeys(counts.split(), pl.Int64)}, orient="row")
 
 
 def report_markdown(summary: pl.DataFrame, table: pl.DataFrame, mode: str, title: str, examples: int = 5) -> str:
