@@ -176,24 +176,6 @@ def build_prompt(question: str, options: list[str]) -> str:
     return question + "\n" + "\n".join(f"{LETTERS[i]}. {t}" for i, t in enumerate(options))
 
 
-def _validate(
-    source: str, rows: Iterable[Mapping[str, Any]], origin: str, on_invalid: str
-) -> tuple[list[tuple[int, Mapped]], list[dict[str, Any]]]:
-    mapper = MAPPERS[source]
-    valid: list[tuple[int, Mapped]] = []
-    excluded: list[dict[str, Any]] = []
-    for index, row in enumerate(rows):
-        try:
-            if not isinstance(row, Mapping):
-                raise RowError("<row>", f"expected an object, got {type(row).__name__}")
-            valid.append((index, mapper(row)))
-        except RowError as exc:
-            if on_invalid == "error":
-                raise InputError(origin, str(exc), record=index, field=exc.field) from None
-            excluded.append({"source": source, "record": index, "field": exc.field, "reason": str(exc)})
-    return valid, excluded
-
-
 def shuffled_options(mapped: list[Mapped], seed: int, sample_row: bool) -> list[tuple[list[str | None], int]]:
     """Each row's options after the original's shuffles and the answer's position (first equal text).
 
@@ -219,7 +201,18 @@ def map_source(
     split: str = "train",
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Map one source's rows to pool rows (file order); returns (rows, exclusions)."""
-    valid, excluded = _validate(source, rows, origin, on_invalid)
+    mapper = MAPPERS[source]
+    valid: list[tuple[int, Mapped]] = []
+    excluded: list[dict[str, Any]] = []
+    for index, row in enumerate(rows):
+        try:
+            if not isinstance(row, Mapping):
+                raise RowError("<row>", f"expected an object, got {type(row).__name__}")
+            valid.append((index, mapper(row)))
+        except RowError as exc:
+            if on_invalid == "error":
+                raise InputError(origin, str(exc), record=index, field=exc.field) from None
+            excluded.append({"source": source, "record": index, "field": exc.field, "reason": str(exc)})
     # an excluded row 0 is never mapped, so it draws no sample shuffle (the original stops on it instead)
     shuffled = shuffled_options([m for _, m in valid], seed, sample_row=bool(valid) and valid[0][0] == 0)
     out: list[dict[str, Any]] = []

@@ -164,11 +164,8 @@ def domain_counts(m23k: pl.DataFrame, m1k: pl.DataFrame, sources: tuple[str, ...
         for d, s, n in t.iter_rows():
             rows.setdefault(d, {"domain": d})[f"{prefix}_{s}"] = n
         cols = [f"{prefix}_{s}" for s in sources]
-        base = (
-            pl.DataFrame(list(rows.values()), schema={"domain": pl.String, **{c: pl.Int64 for c in cols}}, orient="row")
-            if rows
-            else pl.DataFrame(schema={"domain": pl.String, **{c: pl.Int64 for c in cols}})
-        )
+        schema = {"domain": pl.String, **dict.fromkeys(cols, pl.Int64)}
+        base = pl.DataFrame(list(rows.values()), schema=schema, orient="row")
         return base.fill_null(0).with_columns(pl.sum_horizontal(cols).alias(f"{prefix}_total"))
 
     out = wide(m23k, "m23k").join(wide(m1k, "m1k"), on="domain", how="full", coalesce=True)
