@@ -167,7 +167,6 @@ class ResponseCache:
 
     def __init__(self, path: str | Path, read_only: bool = False):
         self.path = Path(path)
-        self.read_only = read_only
         self._lock = threading.Lock()
         self.entries: dict[str, list[CacheLine]] = {}
         self.unreadable: list[CacheLine] = []
@@ -218,8 +217,6 @@ class ResponseCache:
                 ) from None
 
     def put(self, record: dict[str, Any]) -> None:
-        if self.read_only:
-            raise RuntimeError(f"cache {self.path} is read-only (replay mode)")
         line = json.dumps(record, ensure_ascii=False) + "\n"
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)

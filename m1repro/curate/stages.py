@@ -182,7 +182,6 @@ def run_difficulty_model(
     pool_path: str,
     model_dir: str | None,
     out: str,
-    cache_dir: str = "cache/api",
     store: Any = None,
 ) -> dict[str, Any]:
     """Answer every pool question with one difficulty model; cfg: backend (engine|api), max_tokens and batch_size
@@ -215,7 +214,7 @@ def run_difficulty_model(
             engine.close()
     elif cfg["backend"] == "api":
         api = dict(cfg["api"], model=mcfg.get("api_model", mcfg["path"]))
-        cache = api.get("cache") or f"{cache_dir}/difficulty_{model_name}.jsonl"
+        cache = api.get("cache") or f"cache/api/difficulty_{model_name}.jsonl"
         params = cfg.get("api_params") or difficulty.ORIGINAL_API_PARAMS
         outputs = difficulty.run_chat_api(client_from_config(api, cache), prompts, params)
     else:
@@ -265,7 +264,7 @@ def run_random_draw(cfg: Mapping[str, Any], pool_path: str, eval_path: str, out:
     top = max(n_draw.values())
     drawn = pool[order[:top]].with_columns(pl.int_range(top, dtype=pl.Int64).alias("draw_rank"))
     drawn = drawn.with_columns(*[(pl.col("draw_rank") < n_draw[s]).alias(f"in_{s}") for s in RANDOM_SETS])
-    dec = dict(cfg["decontaminate"])
+    dec = cfg["decontaminate"]
     table, _, _ = _contamination(dec, drawn, eval_path, None)
     drop = fuzzy.removed_ids(table, dec["mode"])
     kept = drawn.filter(~pl.col("id").is_in(drop.implode()))
