@@ -1,42 +1,29 @@
 """OpenAI-compatible chat client for the paid API stages (R1 traces, MeSH labels, the API difficulty filter).
 
-What it guarantees:
+* **One validity rule** (:func:`response_problem`) for live and cached replies: non-empty ``content`` (and
+  ``reasoning_content`` with ``require_reasoning``), ``finish_reason`` not in ``invalid_finish_reasons`` (default
+  ``length`` and ``content_filter``: what the original's client, curator 0.1.20, refuses and retries).
+* **A response cache**: append-only JSONL, one fsync'd line per valid response, keyed by :func:`cache_key`. A rerun
+  or a resume after ``kill -9`` sends only what has no valid entry; a broken entry (torn line, invalid response) is
+  requested again in live mode (``re_requested``) and the appended line wins; of two valid entries that disagree,
+  live mode uses the first. Keep the file outside Snakemake outputs (``cache/api/...``): Snakemake deletes those
+  when a job fails.
+* **Replay** (``mode="replay"``) answers from the cache alone and must be complete: a missing, broken or ambiguous
+  entry is a :class:`ReplayError` naming the file, line or key and item, so no item silently drops out of a set.
+* **Concurrency and retries**: a thread pool; exponential backoff with jitter on 429, 408, 5xx, timeouts,
+  connection errors, invalid JSON and invalid replies, honouring ``Retry-After``; other 4xx fail at once.
+* **Accounting** (:meth:`ChatClient.summary`): tokens and cost (USD per 1M tokens) of this run and of every
+  response the requests use; every billed reply is first written to the **spend ledger** ``<cache>.billed.jsonl``,
+  so ``cost_usd_billed`` is what the provider billed for this cache over every run, failed ones included.
+* **Nothing paid is lost**: live mode checks that the cache and ledger are writable before the first request; the
+  first failed write stops all sending with a :class:`CacheWriteError` counting the paid replies not stored.
+* **Fail fast**: a 401/403 stops all sending (:class:`ApiAuthError`, naming the key's variable); a call whose every
+  request fails is an :class:`ApiFailedError`.
 
-* **One validity rule** (:func:`response_problem`) for a live reply and for a cached one: ``content`` is a
-  non-empty string; with ``require_reasoning``, so is ``reasoning_content``; ``finish_reason`` is not one of
-  ``invalid_finish_reasons`` (default ``length`` and ``content_filter``: what the original's client, curator 0.1.20,
-  refuses and retries). An invalid reply is retried and is never an answer.
-* **A response cache**: append-only JSONL, one fsync'd line per valid response, keyed by :func:`cache_key` (model,
-  messages, parameters and an optional salt). A rerun, or a resume after ``kill -9``, sends only what has no valid
-  entry. A *broken* entry (a line that does not parse, e.g. torn by a kill, or a record whose response is invalid)
-  is requested again in live mode and counted (``re_requested``); the new line is appended and wins from then on.
-  Two valid entries of one key that disagree: live mode uses the first and counts it. Keep the file outside
-  Snakemake outputs (``cache/api/...``), which Snakemake deletes when a job fails.
-* **Replay** (``mode="replay"``) answers from the cache file alone and never opens a connection. It must be
-  complete: a missing, broken or ambiguous entry is a :class:`ReplayError` naming the file, the line or key and
-  the item, so no item can silently drop out of a curated set.
-* **Bounded concurrency** (a thread pool) and **retries** with exponential backoff and jitter on 429, 408, 5xx,
-  timeouts, connection errors, truncated/invalid JSON and invalid replies; ``Retry-After`` is honoured. Other 4xx
-  fail at once. Every request ends answered or failed with its reason.
-* **Accounting**: per unique request answered / failed / cache hits / re-requested; HTTP calls and retries by
-  reason; tokens and cost both of this run (every billed reply, valid or not) and of every response the run's
-  requests use (``cost_usd``: cached ones paid by earlier, resumed runs included). Prices are USD per 1M tokens.
-  Every billed reply also gets a line in the **spend ledger** beside the cache (``<cache>.billed.jsonl``) before
-  anything else happens with it, so a run that fails later still has its spend on record; ``cost_usd_billed``
-  sums the ledger over every run, failed ones included: what the provider billed for this cache.
-* **Nothing paid is lost**: in live mode the cache (and the ledger) must be writable before the first request is
-  sent; the first failed write (disk full, read-only file system) stops all sending at once and the call ends in a
-  :class:`CacheWriteError` that says how many paid replies could not be stored.
-* **Fail fast**: a 401/403 (a refused key) stops all sending and is an :class:`ApiAuthError` naming the key's
-  environment variable; a call whose every request fails is an :class:`ApiFailedError` with the reasons.
-
-The API key is read from the environment variable named in the config; it is never written to files or logs: every
-stored error passes through :func:`m1repro.log.redact`, which knows the key's value and anything key-shaped.
-
-HTTP is the ``openai`` SDK's (``OpenAI(base_url, api_key, max_retries=0, timeout)``: one attempt per call, the
-request body as the original's litellm sends it, parameters such as ``temp`` in ``extra_body``). The retry policy is
-this module's, because it spans what the SDK cannot see: a reply that arrived but is no answer (``finish_reason``
-length, no ``reasoning_content``) is retried like a 429, and every attempt is counted by reason and billed.
+The API key comes from the environment variable named in the config and is never written: every stored error
+passes through :func:`m1repro.log.redact`. HTTP is the ``openai`` SDK's with ``max_retries=0`` (the body as the
+original's litellm sends it, parameters such as ``temp`` in ``extra_body``); the retry policy is this module's
+because a reply that arrived but is no answer must be retried, counted and billed like a 429.
 """
 
 from __future__ import annotations
@@ -71,6 +58,11 @@ DEFAULT_INVALID_FINISH_REASONS: tuple[str, ...] = ("length", "content_filter")
 # A line torn by a kill still names its key when the write got that far (records start with the key).
 _KEY_IN_TEXT = re.compile(r'"key"\s*:\s*"([0-9a-f]{64})"')
 _SHOWN_PROBLEMS = 10
+_REPLY = ("content", "reasoning_content", "finish_reason")  # a cached response's fields, in this order
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def cache_key(model: str, messages: Messages, params: Mapping[str, Any], salt: str = "") -> str:
@@ -175,7 +167,6 @@ class ResponseCache:
 
     def __init__(self, path: str | Path, read_only: bool = False):
         self.path = Path(path)
-        self.read_only = read_only
         self._lock = threading.Lock()
         self.entries: dict[str, list[CacheLine]] = {}
         self.unreadable: list[CacheLine] = []
@@ -212,14 +203,6 @@ class ResponseCache:
         if cl.key is not None:
             self.entries.setdefault(cl.key, []).append(cl)
 
-    def lines(self, key: str) -> list[CacheLine]:
-        """Every line of ``key`` in file order, readable or not."""
-        return self.entries.get(key, [])
-
-    def unattributed(self) -> list[int]:
-        """Numbers of the unreadable lines whose key could not be recovered."""
-        return [cl.line for cl in self.unreadable if cl.key is None]
-
     def check_writable(self) -> None:
         """Before the first paid request: the cache and its ledger can be created and appended to."""
         for path in (self.path, ledger_path(self.path)):
@@ -234,8 +217,6 @@ class ResponseCache:
                 ) from None
 
     def put(self, record: dict[str, Any]) -> None:
-        if self.read_only:
-            raise RuntimeError(f"cache {self.path} is read-only (replay mode)")
         line = json.dumps(record, ensure_ascii=False) + "\n"
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -332,7 +313,7 @@ class ChatClient:
         self.fail_reasons: Counter[str] = Counter()
         self._done: dict[str, ChatResult] = {}  # every unique request of this client, across calls
         self._billed_before = self.cache.billed_so_far() if self.mode == "live" else {}
-        self._run = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}/{os.getpid()}"
+        self._run = f"{_now()}/{os.getpid()}"
         # set by the first failed cache write or refused key: no request is sent after it
         self._stop = threading.Event()
         self._stop_error: ApiStageError | None = None
@@ -392,14 +373,12 @@ class ChatClient:
         self.stats["re_requested"] += len(again)
         if todo:
             with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
-                futs = {pool.submit(self._complete_one, k, m, params): k for k, m in todo.items()}
-                bar = tqdm(total=len(futs), desc=f"{self.model} API", disable=not self.progress, mininterval=5)
-                for fut in as_completed(futs):
+                futs = [pool.submit(self._complete_one, k, m, params) for k, m in todo.items()]
+                shown = {"desc": f"{self.model} API", "disable": not self.progress, "mininterval": 5}
+                for fut in tqdm(as_completed(futs), total=len(futs), **shown):
                     res = fut.result()
                     res.re_requested = res.key in again
                     results[res.key] = res
-                    bar.update(1)
-                bar.close()
         self._done.update(results)
         if self._stop_error is not None:
             raise self._stop_message(self._stop_error)
@@ -451,7 +430,7 @@ class ChatClient:
         """(the first valid record of ``key`` or None, its broken lines as ``'line N: why'``, a conflict or None)."""
         valid: list[CacheLine] = []
         broken: list[str] = []
-        for cl in self.cache.lines(key):
+        for cl in self.cache.entries.get(key, []):  # file order, readable or not
             why = "unreadable line" if cl.record is None else self._problem(cl.record["response"])
             if why:
                 broken.append(f"line {cl.line}: {why}")
@@ -468,7 +447,7 @@ class ChatClient:
     def _replay_message(self, problems: list[str], n_requests: int) -> str:
         shown = "; ".join(problems[:_SHOWN_PROBLEMS])
         more = f"; and {len(problems) - _SHOWN_PROBLEMS} more" if len(problems) > _SHOWN_PROBLEMS else ""
-        lost = self.cache.unattributed()
+        lost = [cl.line for cl in self.cache.unreadable if cl.key is None]
         hint = f" (unreadable lines whose key is lost: {lost[:_SHOWN_PROBLEMS]})" if lost else ""
         return (
             f"replay cache cannot answer {len(problems)} of {n_requests} requests{hint}: {shown}{more}. "
@@ -477,17 +456,8 @@ class ChatClient:
 
     @staticmethod
     def _from_record(rec: Mapping[str, Any]) -> ChatResult:
-        r = rec["response"]
-        return ChatResult(
-            rec["key"],
-            True,
-            r.get("content"),
-            r.get("reasoning_content"),
-            r.get("finish_reason"),
-            _usage(rec.get("usage")),
-            attempts=0,
-            cached=True,
-        )
+        reply = {f: rec["response"].get(f) for f in _REPLY}
+        return ChatResult(rec["key"], True, **reply, usage=_usage(rec.get("usage")), cached=True)
 
     def _fail(self, key: str, reason: str, error: str, attempt: int) -> ChatResult:
         with self._lock:
@@ -509,10 +479,12 @@ class ChatClient:
                 self._stop_error = error
         self._stop.set()
 
-    def _write_failed(self, what: str, exc: OSError) -> None:
+    def _not_stored(self, key: str, path: Path, exc: OSError, attempt: int) -> ChatResult:
+        """A paid reply that could not be written: counted, and all sending stops."""
         with self._lock:
             self._unstored += 1
-        self._halt(CacheWriteError(f"{what}: write failed ({exc.strerror or exc})"))
+        self._halt(CacheWriteError(f"{path}: write failed ({exc.strerror or exc})"))
+        return self._fail(key, "not stored", f"paid but not stored: {exc}", attempt)
 
     def _stop_message(self, error: ApiStageError) -> ApiStageError:
         if not isinstance(error, CacheWriteError):
@@ -524,14 +496,11 @@ class ChatClient:
             "then run again"
         )
 
-    def _not_sent(self, key: str, attempt: int) -> ChatResult:
-        return self._fail(key, "not sent", "not sent: the stage stopped (see the error)", attempt)
-
     def _complete_one(self, key: str, messages: Messages, params: Mapping[str, Any]) -> ChatResult:
         attempt = 0
         while True:
             if self._stop.is_set():
-                return self._not_sent(key, attempt)
+                return self._fail(key, "not sent", "not sent: the stage stopped (see the error)", attempt)
             attempt += 1
             try:
                 result = self._parse(key, self._post(messages, params))
@@ -551,39 +520,33 @@ class ChatClient:
                 continue
             except FatalError as exc:
                 if exc.status in (401, 403):
+                    what = (
+                        f"check the environment variable {self.api_key_env}"
+                        if self.api_key_env
+                        else "no key was sent (set api.api_key_env to the name of the key's variable)"
+                    )
                     self._halt(
                         ApiAuthError(
-                            f"the API at {self.base_url} refused the key (HTTP {exc.status}): "
-                            + (
-                                f"check the environment variable {self.api_key_env}"
-                                if self.api_key_env
-                                else "no key was sent (set api.api_key_env to the name of the key's variable)"
-                            )
-                            + f". Sending stopped; nothing was answered by this request ({redact(str(exc))[:200]})"
+                            f"the API at {self.base_url} refused the key (HTTP {exc.status}): {what}. Sending "
+                            f"stopped; nothing was answered by this request ({redact(str(exc))[:200]})"
                         )
                     )
                 return self._fail(key, str(exc).split(":")[0], str(exc), attempt)
             except OSError as exc:  # the spend ledger could not be written
-                self._write_failed(str(ledger_path(self.cache.path)), exc)
-                return self._fail(key, "not stored", f"paid but not stored: {exc}", attempt)
+                return self._not_stored(key, ledger_path(self.cache.path), exc, attempt)
             result.attempts = attempt
             try:
                 self.cache.put(
                     {
                         "key": key,
                         "model": self.model,
-                        "response": {
-                            "content": result.content,
-                            "reasoning_content": result.reasoning_content,
-                            "finish_reason": result.finish_reason,
-                        },
+                        "response": {f: getattr(result, f) for f in _REPLY},
                         "usage": result.usage,
-                        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        "time": _now(),
                     }
                 )
             except OSError as exc:
-                self._write_failed(str(self.cache.path), exc)
-                return self._fail(key, "not stored", f"paid but not stored: {exc}", attempt)
+                return self._not_stored(key, self.cache.path, exc, attempt)
             return result
 
     def _post(self, messages: Messages, params: Mapping[str, Any]) -> Any:
@@ -645,30 +608,21 @@ class ChatClient:
                 "prompt_tokens": usage.get("prompt_tokens", 0),
                 "completion_tokens": usage.get("completion_tokens", 0),
                 "valid": why is None,
-                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "time": _now(),
             }
         )
         if why:
             raise RetryableError(why)
-        return ChatResult(
-            key, True, response["content"], response["reasoning_content"], response["finish_reason"], usage
-        )
+        return ChatResult(key, True, **response, usage=usage)
 
 
 def client_from_config(cfg: Mapping[str, Any], cache_path: str | Path, **overrides: Any) -> ChatClient:
     """A client from a config slice: ``model, base_url, api_key_env, mode, concurrency, max_retries, timeout_s,
     pricing, require_reasoning, invalid_finish_reasons``."""
-    kw: dict[str, Any] = {
-        "model": cfg["model"],
-        "base_url": cfg.get("base_url"),
-        "api_key_env": cfg.get("api_key_env"),
-        "mode": cfg.get("mode", "live"),
-        "concurrency": cfg.get("concurrency", 8),
-        "max_retries": cfg.get("max_retries", 6),
-        "timeout": cfg.get("timeout_s", 600.0),
-        "pricing": cfg.get("pricing", {}),
-        "require_reasoning": cfg.get("require_reasoning", False),
-        "invalid_finish_reasons": tuple(cfg.get("invalid_finish_reasons", DEFAULT_INVALID_FINISH_REASONS)),
-    }
-    kw.update(overrides)
-    return ChatClient(cache_path=cache_path, **kw)
+    keys = ("model", "base_url", "api_key_env", "mode", "concurrency", "max_retries", "pricing", "require_reasoning")
+    kw: dict[str, Any] = {k: cfg[k] for k in keys if k in cfg}  # absent keys: ChatClient's defaults
+    if "timeout_s" in cfg:
+        kw["timeout"] = cfg["timeout_s"]
+    if "invalid_finish_reasons" in cfg:
+        kw["invalid_finish_reasons"] = tuple(cfg["invalid_finish_reasons"])
+    return ChatClient(cache_path=cache_path, **{**kw, **overrides})

@@ -92,7 +92,7 @@ def benchmark_table(texts: Mapping[str, Sequence[str | None]]) -> pl.DataFrame:
     if missing:
         raise ValueError(f"benchmark texts missing for {missing}")
     rows = [{"benchmark": n, "index": i, "text": t} for n in ORDER for i, t in enumerate(texts[n]) if t is not None]
-    return pl.DataFrame(rows, schema=TABLE_SCHEMA, orient="row") if rows else pl.DataFrame(schema=TABLE_SCHEMA)
+    return pl.DataFrame(rows, schema=TABLE_SCHEMA, orient="row")
 
 
 def faithful_references(table: pl.DataFrame) -> list[Reference]:

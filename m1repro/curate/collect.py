@@ -53,10 +53,6 @@ HF_IDS: dict[str, tuple[str, str | None]] = {
     "PubMedQA": ("qiaojin/PubMedQA", "pqa_labeled"),
 }
 
-# pubmedqa.py: train_test_split(test_size=0.5, seed=0) after the map.
-PUBMEDQA_TEST_SIZE = 0.5
-PUBMEDQA_SPLIT_SEED = 0
-
 
 @dataclass(frozen=True)
 class Mapped:
@@ -166,43 +162,18 @@ MAPPERS: dict[str, Callable[[Mapping[str, Any]], Mapped]] = {
 }
 
 
-def split_halves(
-    n: int, test_size: float = PUBMEDQA_TEST_SIZE, seed: int = PUBMEDQA_SPLIT_SEED
-) -> tuple[list[int], list[int]]:
+def split_halves(n: int, test_size: float = 0.5, seed: int = 0) -> tuple[list[int], list[int]]:
     """(train, test) indices exactly as ``datasets.Dataset.train_test_split(test_size, seed=seed)`` picks them: one
     ``default_rng(seed).permutation(n)``; its first ``ceil(test_size*n)`` entries are the test half, the rest the
-    train half, each in permutation order."""
+    train half, each in permutation order. The defaults are pubmedqa.py's, applied after the map."""
     n_test = math.ceil(test_size * n)
     perm = np.random.default_rng(seed).permutation(n)
     return [int(i) for i in perm[n_test:]], [int(i) for i in perm[:n_test]]
 
 
-def option_line(letter: str, text: str | None) -> str:
-    """One option line; a null option renders as ``None`` (the original's f-string)."""
-    return f"{letter}. {text}"
-
-
 def build_prompt(question: str, options: list[str]) -> str:
     """``"{question}\\n{A. ...}\\n{B. ...}"``: the training prompt of the original (no instruction)."""
-    return question + "\n" + "\n".join(option_line(LETTERS[i], t) for i, t in enumerate(options))
-
-
-def _validate(
-    source: str, rows: Iterable[Mapping[str, Any]], origin: str, on_invalid: str
-) -> tuple[list[tuple[int, Mapped]], list[dict[str, Any]]]:
-    mapper = MAPPERS[source]
-    valid: list[tuple[int, Mapped]] = []
-    excluded: list[dict[str, Any]] = []
-    for index, row in enumerate(rows):
-        try:
-            if not isinstance(row, Mapping):
-                raise RowError("<row>", f"expected an object, got {type(row).__name__}")
-            valid.append((index, mapper(row)))
-        except RowError as exc:
-            if on_invalid == "error":
-                raise InputError(origin, str(exc), record=index, field=exc.field) from None
-            excluded.append({"source": source, "record": index, "field": exc.field, "reason": str(exc)})
-    return valid, excluded
+    return question + "\n" + "\n".join(f"{LETTERS[i]}. {t}" for i, t in enumerate(options))
 
 
 def shuffled_options(mapped: list[Mapped], seed: int, sample_row: bool) -> list[tuple[list[str | None], int]]:
@@ -230,7 +201,18 @@ def map_source(
     split: str = "train",
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Map one source's rows to pool rows (file order); returns (rows, exclusions)."""
-    valid, excluded = _validate(source, rows, origin, on_invalid)
+    mapper = MAPPERS[source]
+    valid: list[tuple[int, Mapped]] = []
+    excluded: list[dict[str, Any]] = []
+    for index, row in enumerate(rows):
+        try:
+            if not isinstance(row, Mapping):
+                raise RowError("<row>", f"expected an object, got {type(row).__name__}")
+            valid.append((index, mapper(row)))
+        except RowError as exc:
+            if on_invalid == "error":
+                raise InputError(origin, str(exc), record=index, field=exc.field) from None
+            excluded.append({"source": source, "record": index, "field": exc.field, "reason": str(exc)})
     # an excluded row 0 is never mapped, so it draws no sample shuffle (the original stops on it instead)
     shuffled = shuffled_options([m for _, m in valid], seed, sample_row=bool(valid) and valid[0][0] == 0)
     out: list[dict[str, Any]] = []

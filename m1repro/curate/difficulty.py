@@ -42,13 +42,9 @@ class LengthLimitError(RuntimeError):
     """Replies that still ended at ``max_tokens`` after every re-ask (the original's run fails here)."""
 
 
-def difficulty_prompt(prompt: str) -> str:
-    return PREFIX + prompt
-
-
 def chat_messages(prompt: str) -> list[dict[str, str]]:
-    """The original's request: one user turn, no system message."""
-    return [{"role": "user", "content": difficulty_prompt(prompt)}]
+    """The original's request: one user turn (the boxed-answer prefix, then the prompt), no system message."""
+    return [{"role": "user", "content": PREFIX + prompt}]
 
 
 def render_chat(tokenizer: Any, prompt: str) -> str:

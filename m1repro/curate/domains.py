@@ -145,9 +145,7 @@ def label_domains(
         "retried": len(retry_idx),
         "unparseable": len(missing),
         "unparseable_ids": [ids[i] for i in missing],
-        "cost_usd": api["cost_usd"],
-        "cost_usd_this_run": api["cost_usd_this_run"],
-        "cost_usd_billed": api["cost_usd_billed"],
+        **{k: api[k] for k in ("cost_usd", "cost_usd_this_run", "cost_usd_billed")},
         "params": dict(params),
         "api": api,
     }
@@ -166,11 +164,8 @@ def domain_counts(m23k: pl.DataFrame, m1k: pl.DataFrame, sources: tuple[str, ...
         for d, s, n in t.iter_rows():
             rows.setdefault(d, {"domain": d})[f"{prefix}_{s}"] = n
         cols = [f"{prefix}_{s}" for s in sources]
-        base = (
-            pl.DataFrame(list(rows.values()), schema={"domain": pl.String, **{c: pl.Int64 for c in cols}}, orient="row")
-            if rows
-            else pl.DataFrame(schema={"domain": pl.String, **{c: pl.Int64 for c in cols}})
-        )
+        schema = {"domain": pl.String, **dict.fromkeys(cols, pl.Int64)}
+        base = pl.DataFrame(list(rows.values()), schema=schema, orient="row")
         return base.fill_null(0).with_columns(pl.sum_horizontal(cols).alias(f"{prefix}_total"))
 
     out = wide(m23k, "m23k").join(wide(m1k, "m1k"), on="domain", how="full", coalesce=True)

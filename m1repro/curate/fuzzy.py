@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -229,15 +229,10 @@ def improved_contamination(
             j, s = top_matches(fz[i], 1)[0]
             best = {"eval": j, "fuzzy": s, "ngram": None, "by": "fuzzy"}
         grams = word_ngrams(q, n)
-        hits: dict[int, int] = defaultdict(int)
-        for g in grams:
-            for j in index.get(g, ()):
-                hits[j] += 1
-        top_j, top_share = -1, 0.0
-        for j, h in hits.items():
-            share = h / max(1, min(len(grams), len(e_grams[j])))
-            if share > top_share or (share == top_share and j < top_j):
-                top_j, top_share = j, share
+        hits = Counter(j for g in grams for j in index.get(g, ()))
+        shares = {j: h / max(1, min(len(grams), len(e_grams[j]))) for j, h in hits.items()}
+        top_j = min(shares, key=lambda j: (-shares[j], j), default=-1)  # the highest share, then the first item
+        top_share = shares.get(top_j, 0.0)
         if top_share >= overlap:
             if best is None:
                 best = {"eval": top_j, "fuzzy": None, "ngram": top_share, "by": "ngram"}
@@ -355,21 +350,10 @@ def report_summary(table: pl.DataFrame, references: Sequence[str]) -> pl.DataFra
                 "missed_by_faithful": int((~t["faithful"]).sum()),
             }
         )
-    schema = {
-        "reference": pl.String,
-        **{
-            k: pl.Int64
-            for k in (
-                "faithful_removed",
-                "faithful_only",
-                "improved_matches",
-                "improved_by_fuzzy",
-                "improved_by_ngram_only",
-                "missed_by_faithful",
-            )
-        },
-    }
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    counts = (
+        "faithful_removed faithful_only improved_matches improved_by_fuzzy improved_by_ngram_only missed_by_faithful"
+    )
+    return pl.DataFrame(rows, schema={"reference": pl.String, **dict.fromkeys(counts.split(), pl.Int64)}, orient="row")
 
 
 def report_markdown(summary: pl.DataFrame, table: pl.DataFrame, mode: str, title: str, examples: int = 5) -> str:

@@ -3,11 +3,15 @@ unpacks the rule's named inputs, outputs and params for one function of :mod:`m1
 
 from __future__ import annotations
 
+import logging
+import shutil
+
 import polars as pl
 
 from m1repro.curate import stages
 from m1repro.curate.schema import read_table, write_table
 from m1repro.io import atomic_open
+from m1repro.log import log_event
 from m1repro.progress import BatchStore, code_digest, files_digest, job_key
 from m1repro.shards import difficulty_rows
 from m1repro.smk import RuleJob
@@ -132,17 +136,11 @@ def curate_sample(job: RuleJob) -> None:
 
 
 def curate_released(job: RuleJob) -> None:
-    import logging
-
-    from m1repro.log import log_event
-
     n = stages.run_released(job.params.hub_id, job.output[0])
     log_event(logging.getLogger(__name__), "released set", hub_id=job.params.hub_id, rows=n)
 
 
 def curate_set(job: RuleJob) -> None:
     """The set a training run reads: the curated one or the released one (``curate.sets_source``)."""
-    import shutil
-
     with open(job.input[0], "rb") as src, atomic_open(job.output[0], "wb") as dst:
         shutil.copyfileobj(src, dst)

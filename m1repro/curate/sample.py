@@ -76,8 +76,3 @@ def random_draw_size(size: int, estimated_accuracy: float) -> int:
     """Rows drawn before R1 for a random set of ``size``: ``int(size / estimated_accuracy)`` (1,000 -> 1,250,
     23,493 -> 29,366 at 0.8)."""
     return int(size / estimated_accuracy)
-
-
-def source_counts(df: pl.DataFrame, sources: Sequence[str]) -> dict[str, int]:
-    counts = dict(df.group_by("source").len().iter_rows())
-    return {s: int(counts.get(s, 0)) for s in sources} | {"total": df.height}

@@ -63,7 +63,7 @@ LETTERS = "ABCDEFGHIJKLMN"
 
 def pool_frame(rows: list[dict]) -> pl.DataFrame:
     """Rows as a pool table with the documented column order and types."""
-    return pl.DataFrame(rows, schema=POOL_SCHEMA, orient="row") if rows else pl.DataFrame(schema=POOL_SCHEMA)
+    return pl.DataFrame(rows, schema=POOL_SCHEMA, orient="row")
 
 
 def read_table(path: str | Path, required: tuple[str, ...] = POOL_COLUMNS) -> pl.DataFrame:

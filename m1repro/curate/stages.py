@@ -15,17 +15,22 @@ from typing import Any
 
 import polars as pl
 
+from m1repro.api.chat import client_from_config
+from m1repro.curate import benchmarks as bm
 from m1repro.curate import collect as col
-from m1repro.curate import fuzzy, sample
+from m1repro.curate import difficulty, domains, fuzzy, sample, traces
 from m1repro.curate.schema import SET_SCHEMA, SOURCES, read_table, write_table
 from m1repro.io import InputError, atomic_open, write_json_atomic, write_text_atomic
 from m1repro.log import log_event
+from m1repro.records import read_json_unique
 
 logger = logging.getLogger(__name__)
 
 
 def _counts(df: pl.DataFrame) -> dict[str, int]:
-    return sample.source_counts(df, SOURCES)
+    """Rows per source, and the total."""
+    counts = dict(df.group_by("source").len().iter_rows())
+    return {s: int(counts.get(s, 0)) for s in SOURCES} | {"total": df.height}
 
 
 def run_collect(cfg: Mapping[str, Any], out: str, counts_out: str, pubmedqa_test_out: str) -> dict[str, Any]:
@@ -56,8 +61,6 @@ def run_collect(cfg: Mapping[str, Any], out: str, counts_out: str, pubmedqa_test
 def run_benchmarks(cfg: Mapping[str, Any], pubmedqa_test_path: str, out: str) -> dict[str, int]:
     """The reference strings of the first decontamination -> ``benchmark, index, text``; cfg: source (hf|fixture),
     benchmark_fixtures {name: path}."""
-    from m1repro.curate import benchmarks as bm
-
     texts: dict[str, list[str | None]] = {}
     for bench in bm.BENCHMARKS:
         if cfg["source"] == "hf":
@@ -119,17 +122,13 @@ def _contamination(
 ) -> tuple[pl.DataFrame, list[str], dict[str, Any]]:
     """The contamination table of ``pool`` (both modes), the reference names for the summary, and scan stats.
     Faithful references: the benchmark table when given (first pass), else the evaluation file's questions."""
-    from m1repro.records import read_json_unique
-
     data = read_json_unique(eval_path)
     if not isinstance(data, dict):
         raise InputError(eval_path, "expected an object {source: [items]}")
     evals = fuzzy.eval_questions(data, eval_path)
     if benchmarks_path is not None:
-        from m1repro.curate.benchmarks import faithful_references
-
         bench = read_table(benchmarks_path, required=("benchmark", "index", "text"))
-        refs = faithful_references(bench)
+        refs = bm.faithful_references(bench)
         names = list(dict.fromkeys(bench["benchmark"].to_list()))
     else:
         refs = fuzzy.eval_references(evals)
@@ -183,15 +182,13 @@ def run_difficulty_model(
     pool_path: str,
     model_dir: str | None,
     out: str,
-    cache_dir: str = "cache/api",
     store: Any = None,
     rows: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    """Answer the pool's questions (``rows``: only ``[start, stop)``, one shard's) with one difficulty model; cfg: backend (engine|api), max_tokens and batch_size
-    (engine), api_params (api), grader, models.{name}.{path, engine{...}, api_model}, api{...}. ``store``: where an
-    engine keeps its finished batches (:class:`m1repro.progress.BatchStore`, the job resumes from them)."""
-    from m1repro.curate import difficulty
-
+    """Answer the pool's questions (``rows``: only ``[start, stop)``, one shard's) with one difficulty model; cfg:
+    backend (engine|api), max_tokens and batch_size (engine), api_params (api), grader, models.{name}.{path,
+    engine{...}, api_model}, api{...}. ``store``: where an engine keeps its finished batches
+    (:class:`m1repro.progress.BatchStore`, the job resumes from them)."""
     pool = read_table(pool_path)
     if rows is not None:
         pool = pool.slice(rows[0], rows[1] - rows[0])
@@ -220,10 +217,8 @@ def run_difficulty_model(
         finally:
             engine.close()
     elif cfg["backend"] == "api":
-        from m1repro.api.chat import client_from_config
-
         api = dict(cfg["api"], model=mcfg.get("api_model", mcfg["path"]))
-        cache = api.get("cache") or f"{cache_dir}/difficulty_{model_name}.jsonl"
+        cache = api.get("cache") or f"cache/api/difficulty_{model_name}.jsonl"
         params = cfg.get("api_params") or difficulty.ORIGINAL_API_PARAMS
         outputs = difficulty.run_chat_api(client_from_config(api, cache), prompts, params)
     else:
@@ -239,15 +234,13 @@ def run_difficulty_model(
 
 def run_difficulty_filter(pool_path: str, model_outputs: Mapping[str, str], out: str) -> dict[str, Any]:
     """Join every model's verdicts and keep the rows all models got wrong."""
-    from m1repro.curate.difficulty import hard_rows
-
     pool = read_table(pool_path)
     for name, path in model_outputs.items():
         part = read_table(path, required=("id", f"{name}_correct"))
         if part.height != pool.height:
             raise InputError(path, f"has {part.height} rows, the pool {pool.height}")
         pool = pool.join(part, on="id", how="left", maintain_order="left")
-    hard = hard_rows(pool, list(model_outputs))
+    hard = difficulty.hard_rows(pool, list(model_outputs))
     write_table(hard, out)
     stats = {
         "in": pool.height,
@@ -275,7 +268,7 @@ def run_random_draw(cfg: Mapping[str, Any], pool_path: str, eval_path: str, out:
     top = max(n_draw.values())
     drawn = pool[order[:top]].with_columns(pl.int_range(top, dtype=pl.Int64).alias("draw_rank"))
     drawn = drawn.with_columns(*[(pl.col("draw_rank") < n_draw[s]).alias(f"in_{s}") for s in RANDOM_SETS])
-    dec = dict(cfg["decontaminate"])
+    dec = cfg["decontaminate"]
     table, _, _ = _contamination(dec, drawn, eval_path, None)
     drop = fuzzy.removed_ids(table, dec["mode"])
     kept = drawn.filter(~pl.col("id").is_in(drop.implode()))
@@ -291,13 +284,14 @@ def run_random_draw(cfg: Mapping[str, Any], pool_path: str, eval_path: str, out:
     return stats
 
 
-def _api_cache(api: Mapping[str, Any], replay_cache: str | None, stage: str) -> str:
-    """The cache file a stage's client reads: the replay cache in replay mode, else ``api.cache``."""
-    path = (replay_cache or api.get("replay_cache")) if api.get("mode") == "replay" else api.get("cache")
+def _api_client(cfg: Mapping[str, Any], model: str, replay_cache: str | None, stage: str, **overrides: Any) -> Any:
+    """The stage's chat client (``model``: the original's unless ``api.model``); replay mode reads the replay cache."""
+    api = {"model": model, **cfg["api"]}
+    key = "replay_cache" if api.get("mode") == "replay" else "cache"
+    path = (replay_cache if key == "replay_cache" else None) or api.get(key)
     if not path:
-        key = "replay_cache" if api.get("mode") == "replay" else "cache"
         raise ValueError(f"curate.{stage}.api.{key} is not set")
-    return str(path)
+    return client_from_config(api, str(path), **overrides)
 
 
 def run_traces(
@@ -305,15 +299,11 @@ def run_traces(
 ) -> dict[str, Any]:
     """cfg: api{...} (``model`` defaults to the original's), request (faithful|greedy); replay mode reads the
     replay cache only and stops on any missing or broken entry."""
-    from m1repro.api.chat import client_from_config
-    from m1repro.curate.traces import R1_MODEL, R1_REQUIRE_REASONING, generate_traces, r1_params, trace_requests
-
     hard, drawn = read_table(hard_path), read_table(random_path)
-    requests = trace_requests(hard, drawn)
-    api = {"model": R1_MODEL, **cfg["api"]}
-    client = client_from_config(api, _api_cache(api, replay_cache, "traces"), require_reasoning=R1_REQUIRE_REASONING)
-    traces, stats = generate_traces(requests, client, r1_params(cfg.get("request", "faithful")))
-    write_table(traces, out)
+    requests = traces.trace_requests(hard, drawn)
+    client = _api_client(cfg, traces.R1_MODEL, replay_cache, "traces", require_reasoning=traces.R1_REQUIRE_REASONING)
+    table, stats = traces.generate_traces(requests, client, traces.r1_params(cfg.get("request", "faithful")))
+    write_table(table, out)
     write_json_atomic(stats_out, stats)
     return stats
 
@@ -322,10 +312,7 @@ def run_verify(
     cfg: Mapping[str, Any], traces_path: str, eval_path: str, out: str, report_csv: str, report_md: str, counts_out: str
 ) -> dict[str, Any]:
     """Correct hard traces, decontaminated against the evaluation file -> m23K; cfg: grader, decontaminate{...}."""
-    from m1repro.curate.traces import verify
-
-    traces = read_table(traces_path)
-    checked = verify(traces, cfg.get("grader", "faithful"))
+    checked = traces.verify(read_table(traces_path), cfg.get("grader", "faithful"))
     correct = checked.filter(pl.col("hard") & pl.col("trace_correct"))
     tmp = Path(out).with_name(".verify_correct.parquet")
     write_table(correct, tmp)
@@ -362,17 +349,13 @@ def run_domains(
 ) -> dict[str, Any]:
     """cfg: api{...} (``model`` defaults to the original's), request (faithful|greedy), on_unparseable
     (error|unlabelled)."""
-    from m1repro.api.chat import client_from_config
-    from m1repro.curate.domains import MESH_MODEL, label_domains, load_qualifiers, mesh_params
-
     df = read_table(m23k_path)
-    api = {"model": MESH_MODEL, **cfg["api"]}
-    client = client_from_config(api, _api_cache(api, replay_cache, "domains"))
-    labelled, stats = label_domains(
+    client = _api_client(cfg, domains.MESH_MODEL, replay_cache, "domains")
+    labelled, stats = domains.label_domains(
         df,
         client,
-        load_qualifiers(qualifiers_path),
-        mesh_params(cfg.get("request", "faithful")),
+        domains.load_qualifiers(qualifiers_path),
+        domains.mesh_params(cfg.get("request", "faithful")),
         cfg.get("on_unparseable", "error"),
     )
     write_table(labelled, out)
@@ -388,13 +371,11 @@ def _as_set(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def random_sets(
-    traces: pl.DataFrame, drawn: pl.DataFrame, sizes: Mapping[str, int], grader: str
+    traced: pl.DataFrame, drawn: pl.DataFrame, sizes: Mapping[str, int], grader: str
 ) -> dict[str, pl.DataFrame]:
     """``filtering_r1_wrong.ipynb`` (ablation): the drawn rows with an R1 answer, in draw order, graded; the first
     ``size`` correct ones per set."""
-    from m1repro.curate.traces import verify
-
-    answered = verify(traces.filter(pl.col("trace_status") == "ok"), grader)
+    answered = traces.verify(traced.filter(pl.col("trace_status") == "ok"), grader)
     extra = [c for c in SET_SCHEMA if c in answered.columns and c not in drawn.columns] + ["trace_correct"]
     rows = drawn.sort("draw_rank").join(answered.select("id", *extra), on="id", how="inner", maintain_order="left")
     correct = rows.filter(pl.col("trace_correct"))
@@ -438,8 +419,6 @@ def run_sample(
 ) -> dict[str, Any]:
     """cfg: seed, sizes{...}, grader, allow_short_sets. Writes the five sets, m23K, Table 4 and counts.json; a set
     smaller than its size is an error unless allowed (:func:`check_set_sizes`)."""
-    from m1repro.curate.domains import domain_counts
-
     m23k = read_table(domains_path)
     seed = cfg.get("seed", 42)
     sizes = cfg["sizes"]
@@ -458,7 +437,7 @@ def run_sample(
     for name, path in sets_out.items():
         write_table(sets[name], path)
     write_table(_as_set(m23k), m23k_out)
-    write_table(domain_counts(m23k, sets["m1k"], SOURCES), domain_counts_out)
+    write_table(domains.domain_counts(m23k, sets["m1k"], SOURCES), domain_counts_out)
     counts: dict[str, Any] = {"stages": {}, "sets": {k: _counts(v) for k, v in sets.items()}}
     for stage, path in stage_counts.items():
         counts["stages"][stage] = (

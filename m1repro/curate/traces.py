@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from m1repro.curate.difficulty import difficulty_prompt
+from m1repro.curate.difficulty import chat_messages
 from m1repro.curate.grade import Extractor, is_correct
 from m1repro.log import log_event
 
@@ -46,9 +46,8 @@ def r1_params(request: str = "faithful") -> dict[str, Any]:
     return dict(R1_PARAMS[request])
 
 
-def r1_messages(prompt: str) -> list[dict[str, str]]:
-    """The original's message list: one user message, the boxed-answer prefix and the prompt; no system prompt."""
-    return [{"role": "user", "content": difficulty_prompt(prompt)}]
+#: The original's R1 message list is the difficulty filter's: one user turn, the boxed-answer prefix, no system prompt.
+r1_messages = chat_messages
 
 
 def trace_requests(hard: pl.DataFrame, random_draws: pl.DataFrame) -> pl.DataFrame:
@@ -85,9 +84,7 @@ def generate_traces(requests: pl.DataFrame, client: Any, params: dict[str, Any])
         "answered": int((out["trace_status"] == "ok").sum()),
         "failed": int((out["trace_status"] == "failed").sum()),
         "re_requested": int(sum(r.re_requested for r in results)),
-        "cost_usd": api["cost_usd"],
-        "cost_usd_this_run": api["cost_usd_this_run"],
-        "cost_usd_billed": api["cost_usd_billed"],
+        **{k: api[k] for k in ("cost_usd", "cost_usd_this_run", "cost_usd_billed")},
         "params": dict(params),
         "failed_list": out.filter(pl.col("trace_status") == "failed").select("id", "trace_error").to_dicts(),
         "api": api,
