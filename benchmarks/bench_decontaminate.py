@@ -48,7 +48,7 @@ def main() -> None:
         }
     )
     t0 = time.perf_counter()
-    fuzzy.faithful_contamination(pool["prompt"].to_list(), evals, 95.0, workers)
+    fuzzy.faithful_contamination(pool["prompt"].to_list(), fuzzy.eval_references(evals), 95.0, workers)
     t1 = time.perf_counter()
     fuzzy.improved_contamination(pool["question"].to_list(), pool["options"].to_list(), evals, 95.0, 8, 0.5, workers)
     t2 = time.perf_counter()
