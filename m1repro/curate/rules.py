@@ -53,7 +53,9 @@ def curate_difficulty_model(job: RuleJob) -> None:
         cfg = _priced(job, "difficulty")
     n = pl.scan_parquet(job.input.pool).select(pl.len()).collect().item()
     rows = difficulty_rows(n, job.wildcards.dshard, int(cfg["batch_size"]))
-    stages.run_difficulty_model(cfg, job.wildcards.dmodel, job.input.pool, model_dir, job.output[0], store, rows)
+    stages.run_difficulty_model(
+        cfg, job.wildcards.dmodel, job.input.pool, model_dir, job.output[0], store=store, rows=rows
+    )
     store.clear()
 
 
