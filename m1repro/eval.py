@@ -137,28 +137,26 @@ def run_job(
         )
         for k, v in enumerate(vs):
             answers[v] = flat_answers[k * len(items) : (k + 1) * len(items)]
-    rows: list[dict[str, Any]] = []
-    for v, ans in answers.items():
-        for it, prompt, a in zip(items, prompts, ans, strict=True):
-            rows.append(
-                {
-                    "model": model,
-                    "prompt_mode": mode,
-                    "id": it.id,
-                    "source": it.source,
-                    "variant": v.name,
-                    "budget": v.budget,
-                    "rounds": v.rounds,
-                    "budget_mode": settings.budget_mode if v.budget is not None else None,
-                    "question": it.question,
-                    "options": it.options,
-                    "answer_idx": it.answer_idx,
-                    "answer": it.answer,
-                    "prompt": prompt,
-                    **asdict(a),
-                }
-            )
-    return rows
+    return [
+        {
+            "model": model,
+            "prompt_mode": mode,
+            "id": it.id,
+            "source": it.source,
+            "variant": v.name,
+            "budget": v.budget,
+            "rounds": v.rounds,
+            "budget_mode": settings.budget_mode if v.budget is not None else None,
+            "question": it.question,
+            "options": it.options,
+            "answer_idx": it.answer_idx,
+            "answer": it.answer,
+            "prompt": prompt,
+            **asdict(a),
+        }
+        for v, ans in answers.items()
+        for it, prompt, a in zip(items, prompts, ans, strict=True)
+    ]
 
 
 def record_lines(rows: Sequence[dict[str, Any]]) -> str:
