@@ -316,17 +316,7 @@ def answer_phase(
             gen += engine.count_tokens(c.text)
         else:
             gen = s.num_tokens + c.num_tokens
-        out.append(
-            Answer(
-                thinking_text=s.thinking,
-                thinking_finish_reason=s.finish_reason,
-                response_text=p + c.text,
-                finish_reason=c.finish_reason,
-                num_thinking_tokens=s.num_tokens,
-                num_gen_tokens=gen,
-                num_wait=s.num_wait,
-            )
-        )
+        out.append(Answer(s.thinking, s.finish_reason, p + c.text, c.finish_reason, s.num_tokens, gen, s.num_wait))
     return out
 
 

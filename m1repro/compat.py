@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
@@ -33,17 +33,10 @@ SGLANG_OUTPUT_IDS_SINCE: Release = (0, 5)
 
 def release(version: str) -> Release:
     """The numeric release of a version string: ``"0.4.3.post2"`` -> (0, 4, 3), ``"2.13.0+cpu"`` -> (2, 13, 0)."""
-    parts = []
-    for piece in version.split("+")[0].split("."):
-        digits = re.match(r"\d+", piece)
-        if not digits:
-            break
-        parts.append(int(digits.group()))
-        if digits.group() != piece:  # 3rc1, 3post2: the number ends the release
-            break
-    if not parts:
+    m = re.match(r"\d+(?:\.\d+)*", version)  # 3rc1, 3post2: the number ends the release
+    if not m:
         raise ValueError(f"not a version: {version!r}")
-    return tuple(parts)
+    return tuple(int(p) for p in m.group().split("."))
 
 
 @functools.cache
@@ -87,12 +80,6 @@ def optimizer_steps(batches_per_rank: int, gradient_accumulation: int, epochs: f
     if stack() == "current":
         per_epoch += int(batches_per_rank % gradient_accumulation > 0)
     return math.ceil(epochs * max(per_epoch, 1))
-
-
-def decay_parameter_names(trainer: Any, model: Any) -> list[str]:
-    """The parameters the trainer's optimizer decays, by its own rule: transformers 4.48.3 exempts biases and
-    ``nn.LayerNorm`` only, so Qwen2's RMSNorm weights are decayed (the original's run); 5.x exempts every norm."""
-    return list(trainer.get_decay_parameter_names(model))
 
 
 # ---- trl / TrainingArguments --------------------------------------------------------------------------------------
@@ -167,7 +154,7 @@ def sglang_request_extras(server: Release | None) -> dict[str, Any]:
     return {}
 
 
-def sglang_output_ids(result: Mapping[str, Any]) -> Sequence[int] | None:
+def sglang_output_ids(result: Mapping[str, Any]) -> list[int] | None:
     """The generated token ids of one /generate result: ``output_ids`` (0.5) or the ids of
     ``meta_info.output_token_logprobs`` (0.4.3: ``[logprob, id, text]`` per token), else None."""
     if result.get("output_ids") is not None:

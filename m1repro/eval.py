@@ -20,14 +20,15 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from m1repro import budget as bc
-from m1repro.engines.base import Engine
+from m1repro.engines import Engine, EngineSpec, load_engine
+from m1repro.log import log_event
 from m1repro.progress import BatchStore, Meter, code_digest, files_digest, job_key
 from m1repro.prompts import ChatRenderer, Mode, render_prompt
-from m1repro.records import EvalItem
+from m1repro.records import EvalItem, read_items
 from m1repro.shards import Shard, merge_lines
 from m1repro.smk import RuleJob
 from m1repro.variants import Variant
@@ -36,29 +37,9 @@ log = logging.getLogger(__name__)
 
 # Fields of a prediction record that the generation decides (two runs agree on an item when all of them are equal);
 # the others come from the item, the variant and the prompt.
-OUTPUT_FIELDS: tuple[str, ...] = (
-    "thinking_text",
-    "thinking_finish_reason",
-    "response_text",
-    "finish_reason",
-    "num_thinking_tokens",
-    "num_gen_tokens",
-    "num_wait",
-)
+OUTPUT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(bc.Answer))
 RECORD_FIELDS: tuple[str, ...] = (
-    "model",
-    "prompt_mode",
-    "id",
-    "source",
-    "variant",
-    "budget",
-    "rounds",
-    "budget_mode",
-    "question",
-    "options",
-    "answer_idx",
-    "answer",
-    "prompt",
+    *"model prompt_mode id source variant budget rounds budget_mode question options answer_idx answer prompt".split(),
     *OUTPUT_FIELDS,
 )
 
@@ -156,34 +137,26 @@ def run_job(
         )
         for k, v in enumerate(vs):
             answers[v] = flat_answers[k * len(items) : (k + 1) * len(items)]
-    rows: list[dict[str, Any]] = []
-    for v, ans in answers.items():
-        for it, prompt, a in zip(items, prompts, ans, strict=True):
-            rows.append(
-                {
-                    "model": model,
-                    "prompt_mode": mode,
-                    "id": it.id,
-                    "source": it.source,
-                    "variant": v.name,
-                    "budget": v.budget,
-                    "rounds": v.rounds,
-                    "budget_mode": settings.budget_mode if v.budget is not None else None,
-                    "question": it.question,
-                    "options": it.options,
-                    "answer_idx": it.answer_idx,
-                    "answer": it.answer,
-                    "prompt": prompt,
-                    "thinking_text": a.thinking_text,
-                    "thinking_finish_reason": a.thinking_finish_reason,
-                    "response_text": a.response_text,
-                    "finish_reason": a.finish_reason,
-                    "num_thinking_tokens": a.num_thinking_tokens,
-                    "num_gen_tokens": a.num_gen_tokens,
-                    "num_wait": a.num_wait,
-                }
-            )
-    return rows
+    return [
+        {
+            "model": model,
+            "prompt_mode": mode,
+            "id": it.id,
+            "source": it.source,
+            "variant": v.name,
+            "budget": v.budget,
+            "rounds": v.rounds,
+            "budget_mode": settings.budget_mode if v.budget is not None else None,
+            "question": it.question,
+            "options": it.options,
+            "answer_idx": it.answer_idx,
+            "answer": it.answer,
+            "prompt": prompt,
+            **asdict(a),
+        }
+        for v, ans in answers.items()
+        for it, prompt, a in zip(items, prompts, ans, strict=True)
+    ]
 
 
 def record_lines(rows: Sequence[dict[str, Any]]) -> str:
@@ -247,11 +220,8 @@ def eval_predict(job: RuleJob) -> None:
 
     params.job: model, mode, weights, tokenizer, engine {backend, ...}, variants, settings, datasets.
     """
-    from m1repro.engines import EngineSpec, load_engine
     from m1repro.hub import resolve_local
     from m1repro.io import write_json_atomic, write_text_atomic
-    from m1repro.log import log_event
-    from m1repro.records import read_items
 
     spec_job = dict(job.params.job)
     manifests = list(job.input.hub)

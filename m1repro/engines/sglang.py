@@ -29,6 +29,7 @@ from m1repro.engines.base import Completion, TokenizerMixin
 log = logging.getLogger(__name__)
 
 Prompt = str | Sequence[int]
+_GREEDY = {"temperature": 0.0, "frequency_penalty": 0.0}  # the original's sampling: greedy, no frequency penalty
 
 
 def free_port() -> int:
@@ -43,31 +44,15 @@ def launch_command(
     dp: int = 1,
     seed: int = 42,
     mem_fraction_static: float = 0.8,
-    host: str = "127.0.0.1",
     port: int = 30000,
-    tokenizer_path: str | None = None,
     extra_args: Sequence[str] = (),
     python: str = sys.executable,
 ) -> list[str]:
-    """The server command line of the original (docs/fidelity.md, Server), plus host/port and any extra flags."""
+    """The server command line of the original (docs/fidelity.md, Server), plus host/port and any extra flags. The
+    server keeps the model's own tokenizer, as the original started it (``--model-path`` only)."""
     cmd = [python, "-m", "sglang.launch_server", "--model-path", model_path]
-    if tokenizer_path:
-        cmd += ["--tokenizer-path", tokenizer_path]
-    cmd += [
-        "--mem-fraction-static",
-        str(mem_fraction_static),
-        "--dp",
-        str(dp),
-        "--tp",
-        str(tp),
-        "--random-seed",
-        str(seed),
-        "--host",
-        host,
-        "--port",
-        str(port),
-    ]
-    return cmd + list(extra_args)
+    cmd += ["--mem-fraction-static", str(mem_fraction_static), "--dp", str(dp), "--tp", str(tp)]
+    return cmd + ["--random-seed", str(seed), "--host", "127.0.0.1", "--port", str(port), *extra_args]
 
 
 def build_native_request(
@@ -75,9 +60,7 @@ def build_native_request(
 ) -> dict[str, Any]:
     """A batched /generate request: text or token ids, one sampling-params dict per prompt (per-item limits), plus
     what this server version needs to return the generated ids (``extras``, m1repro.compat)."""
-    params = [
-        {"max_new_tokens": int(m), "temperature": 0.0, "frequency_penalty": 0.0, "stop": list(stop)} for m in limits
-    ]
+    params = [{"max_new_tokens": int(m), **_GREEDY, "stop": list(stop)} for m in limits]
     if all(isinstance(p, str) for p in prompts):
         return {"text": list(prompts), "sampling_params": params, **(extras or {})}
     if any(isinstance(p, str) for p in prompts):
@@ -100,8 +83,7 @@ def parse_native_response(body: Any, n: int) -> list[Completion]:
         kind = reason.get("type") if isinstance(reason, dict) else reason
         if kind not in ("stop", "length"):
             raise ValueError(f"SGLang result {k}: finish_reason {reason!r} (expected stop or length)")
-        ids = compat.sglang_output_ids(r)
-        ids = list(ids) if ids is not None else None
+        ids = compat.sglang_output_ids(r)  # a new list, or None
         stop_ids: tuple[int, ...] = ()
         matched = reason.get("matched") if isinstance(reason, dict) else None
         # a matched stop token ends output_ids (FINISH_MATCHED_TOKEN) and is trimmed from the text: keep it apart
@@ -121,14 +103,7 @@ def parse_native_response(body: Any, n: int) -> list[Completion]:
 
 def build_openai_request(model: str, prompts: Sequence[str], max_tokens: int, stop: Sequence[str]) -> dict[str, Any]:
     """The original's request: text completions, greedy, no frequency penalty."""
-    return {
-        "model": model,
-        "prompt": list(prompts),
-        "max_tokens": int(max_tokens),
-        "temperature": 0.0,
-        "frequency_penalty": 0.0,
-        "stop": list(stop),
-    }
+    return {"model": model, "prompt": list(prompts), "max_tokens": int(max_tokens), **_GREEDY, "stop": list(stop)}
 
 
 def parse_openai_response(body: dict[str, Any], n: int, count_tokens: Any) -> list[Completion]:
@@ -174,23 +149,11 @@ class SGLangEngine(TokenizerMixin):
         self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or model_path)
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        # The server keeps the model's own tokenizer, as the original started it (--model-path only): an override
-        # tokenizer (config `tokenizer:`) renders the chat template and counts tokens on this side, nothing more.
-        cmd = (
-            list(server_command)
-            if server_command
-            else launch_command(
-                model_path,
-                tp,
-                dp,
-                seed,
-                mem_fraction_static,
-                port=self.port,
-                extra_args=extra_args,
-            )
-        )
+        # An override tokenizer (config `tokenizer:`) renders the chat template and counts tokens on this side only.
         if server_command:
-            cmd += ["--port", str(self.port)]
+            cmd = [*server_command, "--port", str(self.port)]
+        else:
+            cmd = launch_command(model_path, tp, dp, seed, mem_fraction_static, self.port, extra_args)
         self.server_log = Path(log_path or f"sglang-{os.getpid()}.log")
         self.generated_tokens = 0
         self._proc: subprocess.Popen[bytes] | None = None

@@ -33,13 +33,6 @@ def assistant_text(reasoning: str, distilled_answer: str) -> str:
     return THINK_START + reasoning.strip() + "\n" + ANSWER_START + attempt_text(distilled_answer).strip()
 
 
-def messages_for(prompt: str, reasoning: str, distilled_answer: str) -> list[dict[str, str]]:
-    return [
-        {"role": "user", "content": prompt},
-        {"role": "assistant", "content": assistant_text(reasoning, distilled_answer)},
-    ]
-
-
 def tokenize_example(tokenizer: Any, prompt: str, reasoning: str, distilled_answer: str) -> dict[str, list[int]]:
     """``input_ids`` of the rendered conversation and ``labels`` that are -100 up to the end of the assistant header.
 
@@ -47,7 +40,10 @@ def tokenize_example(tokenizer: Any, prompt: str, reasoning: str, distilled_answ
     token prefix of the full conversation; the boundary is a special token, so it always is with Qwen2.5's template.
     No truncation here: the trainer truncates to ``max_length`` (keep the start, as the original).
     """
-    messages = messages_for(prompt, reasoning, distilled_answer)
+    messages = [
+        {"role": "user", "content": prompt},
+        {"role": "assistant", "content": assistant_text(reasoning, distilled_answer)},
+    ]
     full_text = tokenizer.apply_chat_template(messages, tokenize=False)
     prompt_text = tokenizer.apply_chat_template(messages[:1], tokenize=False, add_generation_prompt=True)
     if not full_text.startswith(prompt_text) or not prompt_text.endswith(ASSISTANT_HEADER):
@@ -95,9 +91,5 @@ def build_dataset(tokenizer: Any, rows: Sequence[dict[str, Any]]) -> Any:
     """A ``datasets.Dataset`` with ``input_ids``/``labels`` (trl then skips its own formatting and masking)."""
     from datasets import Dataset
 
-    cols: dict[str, list[Any]] = {"input_ids": [], "labels": []}
-    for row in rows:
-        ex = tokenize_example(tokenizer, row["prompt"], row["reasoning"], row["distilled_answer_string"])
-        cols["input_ids"].append(ex["input_ids"])
-        cols["labels"].append(ex["labels"])
-    return Dataset.from_dict(cols)
+    examples = [tokenize_example(tokenizer, r["prompt"], r["reasoning"], r["distilled_answer_string"]) for r in rows]
+    return Dataset.from_dict({k: [ex[k] for ex in examples] for k in ("input_ids", "labels")})

@@ -72,15 +72,8 @@ def launch_command(spec: RunSpec, sft_args: Sequence[str], env: Mapping[str, str
     module = ["-m", "m1repro.train.sft", *sft_args]
     if spec.device == "cpu":
         return [python, *module]
-    torchrun = [
-        python,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        str(spec.gpus_per_node),
-        "--max_restarts",
-        "0",
-    ]
+    torchrun = [python, "-m", "torch.distributed.run", "--nproc_per_node", str(spec.gpus_per_node)]
+    torchrun += ["--max_restarts", "0"]
     if spec.nodes == 1:
         return [*torchrun, "--standalone", "--nnodes", "1", *module]
     missing = [k for k in ("SLURM_JOB_ID", "SLURM_JOB_NODELIST", "SLURM_NNODES") if not env.get(k)]
@@ -91,37 +84,16 @@ def launch_command(spec: RunSpec, sft_args: Sequence[str], env: Mapping[str, str
         )
     if int(env["SLURM_NNODES"]) != spec.nodes:
         raise RuntimeError(f"run {spec.run!r} wants {spec.nodes} nodes, the allocation has {env['SLURM_NNODES']}")
-    head = hostnames(env["SLURM_JOB_NODELIST"])[0]
-    port = rendezvous_port(env)
-    return [
-        *torchrun,
-        "--nnodes",
-        str(spec.nodes),
-        "--rdzv_backend",
-        "c10d",
-        "--rdzv_endpoint",
-        f"{head}:{port}",
-        "--rdzv_id",
-        f"m1repro-{env['SLURM_JOB_ID']}",
-        *module,
-    ]
+    endpoint = f"{hostnames(env['SLURM_JOB_NODELIST'])[0]}:{rendezvous_port(env)}"
+    rdzv = ["--rdzv_backend", "c10d", "--rdzv_endpoint", endpoint, "--rdzv_id", f"m1repro-{env['SLURM_JOB_ID']}"]
+    return [*torchrun, "--nnodes", str(spec.nodes), *rdzv, *module]
 
 
 def job_command(spec: RunSpec, sft_args: Sequence[str], mpi: str, env: Mapping[str, str]) -> list[str]:
     """The command of the whole job: ``srun`` starting one launcher per node, or this node's launch command."""
     if mpi:
-        return [
-            *shlex.split(mpi),
-            f"--nodes={spec.nodes}",
-            "--ntasks-per-node=1",
-            "--kill-on-bad-exit=1",
-            sys.executable,
-            "-m",
-            "m1repro.train.launch",
-            "--spec",
-            spec_json(spec),
-            *sft_args,
-        ]
+        srun = [*shlex.split(mpi), f"--nodes={spec.nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1"]
+        return [*srun, sys.executable, "-m", "m1repro.train.launch", "--spec", spec_json(spec), *sft_args]
     if spec.nodes > 1:
         raise RuntimeError(f"run {spec.run!r} uses {spec.nodes} nodes: it needs resources.mpi (srun)")
     return launch_command(spec, ["--spec", spec_json(spec), *sft_args], env)
@@ -166,13 +138,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     a, rest = p.parse_known_args(argv)
     spec = RunSpec.from_dict(json.loads(a.spec))
     cmd = launch_command(spec, ["--spec", a.spec, *rest], os.environ)
-    if spec.nodes > 1 and os.environ.get("SLURM_NODEID", "0") == "0":
+    node = os.environ.get("SLURM_NODEID", "0")
+    if spec.nodes > 1 and node == "0":
         check_port_free(socket.gethostname(), rendezvous_port(os.environ))
-    print(
-        f"[m1repro.train.launch] node {os.environ.get('SLURM_NODEID', '0')}: {shlex.join(cmd)}",
-        file=sys.stderr,
-        flush=True,
-    )
+    print(f"[m1repro.train.launch] node {node}: {shlex.join(cmd)}", file=sys.stderr, flush=True)
     if a.dry_run:
         print(shlex.join(cmd))
         return

@@ -10,8 +10,8 @@ so a job killed or timed out resumes from the last one when run again; but only 
 (:func:`run_fingerprint`: the spec, the data set's bytes, the base model, the training code and the library versions,
 recorded beside the checkpoints) that did not finish. Checkpoints of another run, of a finished run (a forced rerun),
 or without a fingerprint are removed and the run starts from scratch; the log says which and why
-(:func:`resume_decision`). The final model is written to a temporary
-sibling of ``--output`` and renamed into place by rank 0 only when training and saving finished.
+(:func:`resume_decision`). The final model is written to a temporary sibling of ``--output`` and renamed into place
+by rank 0 only when training and saving finished.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -114,10 +115,6 @@ def _finish_run(checkpoint_dir: str | Path, fingerprint: dict[str, str]) -> None
     write_json_atomic(Path(checkpoint_dir) / RUN_FILE, {"fingerprint": fingerprint, "finished": True})
 
 
-def rank() -> int:
-    return int(os.environ.get("RANK", "0"))
-
-
 @contextmanager
 def restored_environ() -> Iterator[None]:
     """Put ``os.environ`` back as it was: the trainer stack sets variables for its own process (transformers sets
@@ -146,14 +143,12 @@ def single_process_group() -> Iterator[None]:
         return
     store = dist.TCPStore("127.0.0.1", 0, world_size=1, is_master=True, wait_for_workers=False)
     os.environ.update(
-        {
-            "RANK": "0",
-            "LOCAL_RANK": "0",
-            "WORLD_SIZE": "1",
-            "LOCAL_WORLD_SIZE": "1",
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": str(store.port),
-        }
+        RANK="0",
+        LOCAL_RANK="0",
+        WORLD_SIZE="1",
+        LOCAL_WORLD_SIZE="1",
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(store.port),
     )
     dist.init_process_group("gloo", store=store, rank=0, world_size=1)
     try:
@@ -177,8 +172,6 @@ def _forget_deepspeed() -> None:
 def _destroy_group() -> None:
     """Destroy the default group through DeepSpeed when it used it, so that its cached group handles go too (a later
     run in the same process would otherwise reach a dead group)."""
-    import sys
-
     import torch.distributed as dist
 
     if not dist.is_initialized():
@@ -235,15 +228,12 @@ def sft_config(spec: RunSpec, checkpoint_dir: str | Path) -> Any:
 
 def last_checkpoint(checkpoint_dir: str | Path) -> str | None:
     """The newest complete ``checkpoint-N`` (one whose trainer state was written), or None."""
-    d = Path(checkpoint_dir)
-    if not d.is_dir():
-        return None
-    done = [
-        p for p in d.glob("checkpoint-*") if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").exists()
-    ]
-    if not done:
-        return None
-    return str(max(done, key=lambda p: int(p.name.split("-")[-1])))
+    done = {
+        int(p.name.split("-")[-1]): p
+        for p in Path(checkpoint_dir).glob("checkpoint-*")
+        if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").exists()
+    }
+    return str(done[max(done)]) if done else None
 
 
 def build_trainer(
@@ -350,14 +340,8 @@ def _train(
             shutil.rmtree(output_dir)
         tmp_dir.rename(output_dir)
         _finish_run(checkpoint_dir, fingerprint)
-        log_event(
-            logger,
-            "final model written",
-            path=str(output_dir),
-            train_seconds=info["train_seconds"],
-            global_steps=info["global_steps"],
-            train_loss=info["train_loss"],
-        )
+        done = {k: info[k] for k in ("train_seconds", "global_steps", "train_loss")}
+        log_event(logger, "final model written", path=str(output_dir), **done)
     trainer.accelerator.wait_for_everyone()
     return info
 
@@ -370,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--checkpoints", required=True, help="trainer checkpoints (kept across attempts)")
     p.add_argument("--log", default=None, help="JSON-lines log file (rank 0)")
     a = p.parse_args(argv)
-    setup_logging(a.log if rank() == 0 else None)
+    setup_logging(a.log if int(os.environ.get("RANK", "0")) == 0 else None)
     raw = Path(a.spec[1:]).read_text() if a.spec.startswith("@") else a.spec
     spec = RunSpec.from_dict(json.loads(raw))
     try:

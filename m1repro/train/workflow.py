@@ -44,16 +44,11 @@ def data_path(set_name: str, config: Mapping[str, Any] | None = None) -> str:
     return RELEASED_M23K if released else M23K
 
 
-def local_base(base: str) -> bool:
-    """A base model made by this workflow (a tiny model) rather than a hub id read at run time."""
-    return base.startswith(TINY_MODEL_DIR + "/")
-
-
 def inputs(config: Mapping[str, Any], run: str) -> dict[str, str]:
     """Files a run waits for: its training set, a base model built by this workflow, its DeepSpeed config."""
     s = spec(config, run)
     out = {"data": data_path(s.data, config)}
-    if local_base(s.base):
+    if s.base.startswith(TINY_MODEL_DIR + "/"):  # a base model made by this workflow, not a hub id
         out["base"] = s.base
     if s.deepspeed:
         out["deepspeed"] = s.deepspeed
@@ -62,10 +57,6 @@ def inputs(config: Mapping[str, Any], run: str) -> dict[str, str]:
 
 def spec_json(config: Mapping[str, Any], run: str, site: Site | None = None) -> str:
     return launch.spec_json(spec(config, run, site))
-
-
-def uses_srun(s: RunSpec, train_cfg: Mapping[str, Any]) -> bool:
-    return s.nodes > 1 and s.device == "cuda" and bool(train_cfg.get("slurm", True))
 
 
 def resources(
@@ -79,7 +70,7 @@ def resources(
     # a GPU run's time limit follows its set's size (a CPU run's is fixed): read it once curation wrote it
     counts = set_token_count(data) if s.device == "cuda" and data and Path(data).exists() else None
     job = rsc.train_job(config, site, run, counts)
-    srun = uses_srun(s, config.get("train") or {})
+    srun = s.nodes > 1 and s.device == "cuda" and bool((config.get("train") or {}).get("slurm", True))
     cpu_run = {"gres": "", "cpus_per_task": 2, "mem_mb": 8_000}  # one process on two cores (the tiny run)
     return {
         **cpu_run,
@@ -93,9 +84,5 @@ def checkpoint_dir(config: Mapping[str, Any], run: str, site: Site | None = None
     """Trainer checkpoints of a run, keyed by a hash of its resolved spec: a resumed job continues only a run with
     the same hyperparameters and data; a changed spec starts afresh instead of resuming the old one."""
     key = hashlib.sha256(spec_json(config, run, site).encode()).hexdigest()[:12]
-    return f"{run_checkpoint_root(config, run)}/{key}/checkpoints"
-
-
-def run_checkpoint_root(config: Mapping[str, Any], run: str) -> str:
-    """The folder of every checkpoint of one run (all its specs): ``{train.checkpoint_root}/{run}``."""
-    return f"{(config.get('train') or {}).get('checkpoint_root', 'cache/train')}/{run}"
+    root = (config.get("train") or {}).get("checkpoint_root", "cache/train")
+    return f"{root}/{run}/{key}/checkpoints"
