@@ -25,6 +25,7 @@ from typing import Any
 
 from m1repro import budget as bc
 from m1repro.engines import Engine, EngineSpec, load_engine
+from m1repro.hub import resolve_local
 from m1repro.log import log_event
 from m1repro.progress import BatchStore, Meter, code_digest, files_digest, job_key
 from m1repro.prompts import ChatRenderer, Mode, render_prompt
@@ -220,7 +221,6 @@ def eval_predict(job: RuleJob) -> None:
 
     params.job: model, mode, weights, tokenizer, engine {backend, ...}, variants, settings, datasets.
     """
-    from m1repro.hub import resolve_local
     from m1repro.io import write_json_atomic, write_text_atomic
 
     spec_job = dict(job.params.job)

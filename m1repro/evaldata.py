@@ -8,6 +8,7 @@ import urllib.request
 from pathlib import Path
 from typing import Literal
 
+from m1repro.hub import HubRef, fetch_eval_file
 from m1repro.io import InputError, atomic_open, write_json_atomic, write_jsonl_atomic
 from m1repro.log import log_event
 from m1repro.records import AnswerCheck, load_eval_file, md5sum
@@ -112,8 +113,6 @@ def eval_download(job: RuleJob) -> None:
     revision, through the hub cache) or, without a repo, from ``eval.data.url``; checked by md5 either way."""
     data = dict(job.params.data)
     if data.get("repo"):
-        from m1repro.hub import HubRef, fetch_eval_file
-
         ref = HubRef(data["repo"], "dataset", job.params.revision, data.get("filename") or "m1_eval_data.json")
         fetch_eval_file(ref, data.get("md5"), job.output[0])
     else:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from m1repro.io import InputError, read_json
+from m1repro.io import InputError, read_json, read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -238,8 +238,6 @@ def load_eval_file(
 def read_items(path: str | Path, sources: list[str] | None = None) -> list[EvalItem]:
     """Items of the prepared items file (``results/eval/items.jsonl``, the evaluation file's order), optionally only
     those of ``sources``; a record that is not an item is an error naming the line and the field."""
-    from m1repro.io import read_jsonl
-
     wanted = None if sources is None else set(sources)
     out: list[EvalItem] = []
     for n, raw in enumerate(read_jsonl(path), start=1):
@@ -259,8 +257,6 @@ def read_items(path: str | Path, sources: list[str] | None = None) -> list[EvalI
 def allowed_empty(items_path: str | Path) -> set[str]:
     """Datasets that eval_prepare found empty and accepted (``eval.allow_empty_datasets``), from the summary it
     writes beside the items file (``validation.json``)."""
-    from m1repro.io import read_json
-
     summary = Path(items_path).with_name("validation.json")
     if not summary.exists():
         return set()

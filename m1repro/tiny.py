@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from m1repro.log import log_event
 from m1repro.smk import RuleJob
 
 # Qwen2's pre-tokenisation pattern (single digits, unlike GPT-4's \p{N}{1,3}).
@@ -178,8 +179,6 @@ def build_tiny_model(
 
 def models_tiny(job: RuleJob) -> None:
     """Rule models_tiny."""
-    from m1repro.log import log_event
-
     spec = dict(job.params.spec)
     path = build_tiny_model(job.output[0], **spec)
     log_event(logging.getLogger(__name__), "tiny model built", path=str(path), **spec)

@@ -34,6 +34,7 @@ import polars as pl
 from rapidfuzz import fuzz, process
 from tqdm import tqdm
 
+from m1repro.io import InputError
 from m1repro.log import log_event
 
 logger = logging.getLogger(__name__)
@@ -172,8 +173,6 @@ class EvalQuestion:
 
 def eval_questions(eval_data: Mapping[str, list[Mapping[str, Any]]], path: str = "<eval data>") -> list[EvalQuestion]:
     """The questions of an m1 evaluation file (``{source: [{question, ...}]}``)."""
-    from m1repro.io import InputError
-
     out: list[EvalQuestion] = []
     for source, items in eval_data.items():
         if source.startswith("_"):

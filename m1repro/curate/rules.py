@@ -10,11 +10,13 @@ import polars as pl
 
 from m1repro.curate import stages
 from m1repro.curate.schema import read_table, write_table
+from m1repro.hub import resolve_local
 from m1repro.io import atomic_open
 from m1repro.log import log_event
 from m1repro.progress import BatchStore, code_digest, files_digest, job_key
 from m1repro.shards import difficulty_rows
 from m1repro.smk import RuleJob
+from m1repro.workflow import with_prices
 
 
 def _one(files: object) -> str | None:
@@ -42,8 +44,6 @@ def curate_decontaminate(job: RuleJob) -> None:
 
 
 def curate_difficulty_model(job: RuleJob) -> None:
-    from m1repro.hub import resolve_local
-
     model_dir = _one(job.input.model)
     if job.input.hub:  # a pre-fetched hub model: its local snapshot
         model_dir = resolve_local(job.params.cfg["models"][job.wildcards.dmodel]["path"], list(job.input.hub))
@@ -92,8 +92,6 @@ def curate_random_draw(job: RuleJob) -> None:
 
 def _priced(job: RuleJob, section: str) -> dict:
     """The stage's params with the API price in force now (prices are no rerun trigger: m1repro.workflow)."""
-    from m1repro.workflow import with_prices
-
     return with_prices(job.params.cfg, ((job.config or {}).get("curate") or {}).get(section, {}).get("api"))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from m1repro.compat import load_causal_lm
 from m1repro.engines.base import Completion, TokenizerMixin
 
 Prompt = str | Sequence[int]
@@ -33,8 +34,6 @@ class HFEngine(TokenizerMixin):
     ) -> None:
         import torch
         from transformers import AutoTokenizer
-
-        from m1repro.compat import load_causal_lm
 
         if num_threads:
             # On small shared CPU nodes, intra-op threads contend badly (30x slower matmuls measured on 2 vCPUs

@@ -23,6 +23,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from m1repro.hub import resolve_local
 from m1repro.log import log_event
 from m1repro.slurm import hostnames
 from m1repro.smk import RuleJob
@@ -156,8 +157,6 @@ def train_sft(job: RuleJob) -> None:
     """Rule train_sft: one SFT run (srun per node when multi-node, torchrun per node, trl + DeepSpeed inside); a
     pre-fetched hub base model is read from its local snapshot."""
     from dataclasses import replace
-
-    from m1repro.hub import resolve_local
 
     spec = RunSpec.from_dict(json.loads(job.params.spec))
     spec = replace(spec, base=resolve_local(spec.base, list(job.input.hub)))

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from m1repro import compat
-from m1repro.io import partial_path
+from m1repro.io import partial_path, write_json_atomic
 from m1repro.log import log_event, setup_logging
 from m1repro.train.format import PAD_TOKEN, build_dataset, load_training_rows
 from m1repro.train.hparams import RunSpec
@@ -104,14 +104,11 @@ def _start_run(checkpoint_dir: str | Path, fingerprint: dict[str, str], resume: 
     if resume is None:
         for p in d.glob("checkpoint-*"):
             shutil.rmtree(p) if p.is_dir() else p.unlink()
-    from m1repro.io import write_json_atomic
 
     write_json_atomic(d / RUN_FILE, {"fingerprint": fingerprint, "finished": False})
 
 
 def _finish_run(checkpoint_dir: str | Path, fingerprint: dict[str, str]) -> None:
-    from m1repro.io import write_json_atomic
-
     write_json_atomic(Path(checkpoint_dir) / RUN_FILE, {"fingerprint": fingerprint, "finished": True})
 
 
