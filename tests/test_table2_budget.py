@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from m1repro import workflow as wf
-from m1repro.config import load_config, model_variants, table2_variant
+from m1repro.cfgview import model_variants, table2_variant
+from m1repro.config import load_config
 from m1repro.variants import Variant
 
 REPO = Path(__file__).resolve().parent.parent
