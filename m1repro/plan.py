@@ -127,8 +127,9 @@ def _try(key: str, fn: Any, *args: Any) -> Problem | None:
 
 
 def site_problems(cfg: Mapping[str, Any], site: Site) -> list[Problem]:
-    """Every problem of planning ``cfg`` on ``site``, all at once: training runs, prediction jobs (and, in the
-    faithful mode, the original's batch that a long job cannot be cut below), difficulty models. A model whose
+    """Every problem of planning ``cfg`` on ``site``, all at once: training runs, prediction jobs (a model the node
+    cannot hold, and in the faithful mode the original's batch that a long part cannot be cut below: a longer part is
+    cut into shards), difficulty models (likewise split). A model whose
     training run cannot run is left out with it; a run whose every model is left out is left out too (its training
     would be spent on nothing that is evaluated)."""
     problems: list[Problem] = []
@@ -151,7 +152,10 @@ def site_problems(cfg: Mapping[str, Any], site: Site) -> list[Problem]:
             for part in wf.prediction_parts(cfg, name, mode):
                 if part == wf.ALL_PARTS and mode == "faithful" and wf.forces_wait(cfg, name):
                     found = _try(f"models.{name}", rsc.faithful_batch_job, cfg, site, name)
-                found = found or _try(f"models.{name}", rsc.predict_job, cfg, site, name, wf.part_datasets(cfg, part))
+                # a part longer than the limit is cut into shards; only what no shard can fix is a problem
+                found = found or _try(
+                    f"models.{name}", shards.max_items, cfg, site, name, mode, wf.part_datasets(cfg, part)
+                )
                 if found:
                     problems.append(found)
                     break
@@ -174,7 +178,13 @@ def site_problems(cfg: Mapping[str, Any], site: Site) -> list[Problem]:
         for dmodel in (cur.get("difficulty") or {}).get("models") or {}:
             if p := _try(f"curate.difficulty.models.{dmodel}", shards.difficulty_count, cfg, site, dmodel):
                 # the curated sets need every difficulty model: never left out alone
-                problems.append(Problem(p.key, p.message + " (or curate.sets_source: released)", False))
+                problems.append(
+                    Problem(
+                        p.key,
+                        p.message + " (or curate.sets_source: released, or curate.difficulty.backend: api)",
+                        False,
+                    )
+                )
     return problems
 
 

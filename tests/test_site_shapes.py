@@ -46,7 +46,7 @@ def _value(v: str) -> Any:
     return int(v) if v.lstrip("-").isdigit() else v
 
 
-@pytest.mark.parametrize("name", [n for n, s in SHAPES.items() if not s.get("long_jobs")])
+@pytest.mark.parametrize("name", list(SHAPES))
 def test_every_job_fits_its_node_partition_and_limit(name, checkout, tmp_path):
     site = shape_site(name)
     site_file = tmp_path / "site.yaml"
@@ -91,13 +91,15 @@ def test_every_job_fits_its_node_partition_and_limit(name, checkout, tmp_path):
     assert trained == set(plan.trained_runs(fitted))
 
 
-@pytest.mark.parametrize("name", [n for n, s in SHAPES.items() if s.get("long_jobs")])
-def test_short_limits_list_every_problem_at_once(name):
-    """Until sharding splits long jobs (issue 18 item 1), a short limit is a list of problems, all at once: jobs
-    longer than one limit, and what the site cannot run at all."""
+def test_curated_sets_on_a_site_no_difficulty_model_fits_is_one_problem_naming_the_fixes():
+    """The issue's 2 x L40S (24 h) shape with the paper's curated sets: the long parts are cut into shards and the
+    models the node cannot hold are left out, but the 32B difficulty model cannot be left out alone (the hard set
+    needs both models): one problem, in a list, naming the ways out."""
+    name = "2xL40S-48GB-24h-released-sets"
+    site, curated = shape_site(name), resolve_config({}, workdir=REPO)
     with pytest.raises(plan.PlanningError) as err:
-        plan.fit_to_site(shape_config(name), shape_site(name))
-    problems = err.value.problems
-    assert all(p.left_out or "needs a time limit" in p.message or p.key.startswith("curate.") for p in problems)
-    assert any("needs a time limit" in p.message for p in problems)
-    assert str(err.value).count("\n  - ") == len(problems)
+        plan.fit_to_site(curated, site)
+    errors = [p for p in err.value.problems if not p.left_out]
+    assert [p.key for p in errors] == ["curate.difficulty.models.qwen2.5-32b"], err.value.problems
+    assert "curate.sets_source: released" in errors[0].message and "curate.difficulty.backend: api" in errors[0].message
+    assert str(err.value).count("\n  - ") == len(err.value.problems)
