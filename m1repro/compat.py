@@ -62,6 +62,15 @@ def dtype_kwargs(dtype: Any) -> dict[str, Any]:
     return {"torch_dtype" if stack() == "paper" else "dtype": dtype}
 
 
+def rope_kwargs(theta: float) -> dict[str, Any]:
+    """A model config's RoPE base: ``rope_parameters`` in transformers 5, ``rope_theta`` in 4.48, which ignores
+    ``rope_parameters`` and would build the model with its default base 10,000 (a different model: the tiny run's
+    tables changed with it before this seam)."""
+    if stack() == "paper":
+        return {"rope_theta": theta}
+    return {"rope_parameters": {"rope_type": "default", "rope_theta": theta}}
+
+
 def load_causal_lm(path: str, dtype: Any = None, **kwargs: Any) -> Any:
     """``AutoModelForCausalLM.from_pretrained`` with the dtype under the name this transformers takes."""
     from transformers import AutoModelForCausalLM

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from m1repro.compat import rope_kwargs
 from m1repro.log import log_event
 from m1repro.smk import RuleJob
 
@@ -147,7 +148,7 @@ def build_tiny_model(
             bos_token_id=FIRST_ADDED_ID,
             eos_token_id=FIRST_ADDED_ID + 2,
             pad_token_id=FIRST_ADDED_ID,
-            rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
+            **rope_kwargs(1000000.0),
         )
         torch.manual_seed(seed)
         model = Qwen2ForCausalLM(config)

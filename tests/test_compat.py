@@ -159,3 +159,15 @@ def test_the_trainers_batches_keep_the_prompt_mask(tiny_model_dir, tmp_path):
         labels = batch["labels"][i].tolist()
         assert labels[:n] == row["labels"] and all(x == -100 for x in labels[n:])
         assert row["labels"][0] == -100 and any(x != -100 for x in row["labels"])
+
+
+def test_the_tiny_model_has_the_same_rope_base_under_this_stack(tiny_model_dir):
+    """The tiny model is built and loaded with RoPE base 1,000,000 under either transformers: 4.48 reads
+    ``rope_theta`` and ignores 5.x's ``rope_parameters`` (a model with base 10,000 came out before compat.rope_kwargs,
+    and the paper stack's tiny tables differed in every cell)."""
+    import torch
+
+    model = compat.load_causal_lm(str(tiny_model_dir))
+    head_dim = model.config.hidden_size // model.config.num_attention_heads
+    want = 1.0 / (1_000_000.0 ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+    assert torch.allclose(model.model.rotary_emb.inv_freq.float(), want)
