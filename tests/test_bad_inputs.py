@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 from api_standin import StandIn
+from bad_input_helpers import check_bad_input
 from workflow_helpers import copy_checkout, run_snakemake
 
 from m1repro.api.chat import ChatClient, cache_key
@@ -945,22 +946,7 @@ def _snapshot(root: Path) -> dict[Path, bytes]:
 @pytest.mark.parametrize(("make", "outcome", "expect"), CASES)
 def test_bad_input(make, outcome, expect, tmp_path, checkout):
     _CHECKOUT[:] = [checkout]
-    run = make(tmp_path)
-    before = _snapshot(tmp_path)
-    if outcome == "error":
-        with pytest.raises(Exception) as err:  # noqa: PT011 (any type, as long as the message is clear)
-            run()
-        assert not isinstance(err.value, KeyError | TypeError | AttributeError | IndexError | AssertionError), err.value
-        message = str(err.value)
-        out = tmp_path / "out"
-        assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()], "a failed call left outputs"
-    else:
-        message = str(run())
-    missing = [e for e in expect if e not in message]
-    assert not missing, f"the message lacks {missing}:\n{message[-3000:]}"
-    after = _snapshot(tmp_path)
-    lost = [p for p, data in before.items() if not after.get(p, b"").startswith(data)]
-    assert not lost, f"input data lost: {lost}"
+    check_bad_input(make(tmp_path), outcome, expect, tmp_path, _snapshot)
 
 
 def test_nested_cli_config_arrives_typed():

@@ -22,6 +22,7 @@ from typing import Any
 import polars as pl
 import pytest
 from api_standin import StandIn
+from bad_input_helpers import check_bad_input
 
 from m1repro.api import chat
 from m1repro.api.chat import ChatClient, ledger_path
@@ -883,21 +884,6 @@ def _files_with_key(root: Path) -> list[Path]:
 @pytest.mark.parametrize(("make", "outcome", "expect"), CASES)
 def test_bad_input(make, outcome, expect, tmp_path, tmp_path_factory):
     _FACTORY[:] = [tmp_path_factory]
-    run = make(tmp_path)
-    before = _snapshot(tmp_path)
-    if outcome == "error":
-        with pytest.raises(Exception) as err:  # noqa: PT011 (any type, as long as the message is clear)
-            run()
-        assert not isinstance(err.value, KeyError | TypeError | AttributeError | IndexError | AssertionError), err.value
-        message = str(err.value)
-        out = tmp_path / "out"
-        assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()], "a failed call left outputs"
-    else:
-        message = str(run())
-    missing = [e for e in expect if e not in message]
-    assert not missing, f"the message lacks {missing}:\n{message[-3000:]}"
+    message = check_bad_input(make(tmp_path), outcome, expect, tmp_path, _snapshot)
     assert KEY not in message, "the key is in the message"
     assert not _files_with_key(tmp_path), f"the key reached {_files_with_key(tmp_path)}"
-    after = _snapshot(tmp_path)
-    lost = [p for p, data in before.items() if not after.get(p, b"").startswith(data)]
-    assert not lost, f"input data lost: {lost}"
