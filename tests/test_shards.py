@@ -334,6 +334,20 @@ def test_difficulty_shards_cover_the_pool_once_cut_at_whole_batches(n, k, batch)
     assert all(a % batch == 0 or a == n for a, _ in bounds)
 
 
+def test_a_difficulty_shard_past_the_pools_end_merges_with_the_others():
+    """More shards than the real pool fills (``curate.difficulty.shards`` set high, or a pool smaller than planned):
+    the empty shard's verdicts have the same column types, so rule curate_difficulty_merge can join them."""
+    import polars as pl
+
+    from m1repro.curate.difficulty import grade_outputs
+
+    pool = pl.DataFrame({"id": ["a", "b"], "answer_string": ["x", "y"], "answer_letter": ["A", "B"]})
+    full = grade_outputs(pool, "q", ["The answer is A", None])
+    empty = grade_outputs(pool.slice(2, 0), "q", [])
+    assert empty.schema == full.schema
+    assert pl.concat([full, empty]).equals(full)
+
+
 def test_a_long_difficulty_filter_is_split_and_every_shard_fits():
     """The issue's 32B difficulty job (all 196K questions of the initial collection in one job) is cut into the fewest
     shards that fit the limit instead of being refused; the bill has a row per shard; only a limit shorter than one

@@ -163,7 +163,8 @@ def grade_outputs(
     acc = sum(correct) / max(1, len(correct))
     log_event(logger, "difficulty model graded", model=model, items=len(correct), accuracy=round(acc, 4))
     return pool.with_columns(
-        pl.Series(f"{model}_output", list(outputs), dtype=pl.String), pl.Series(f"{model}_correct", correct)
+        pl.Series(f"{model}_output", list(outputs), dtype=pl.String),
+        pl.Series(f"{model}_correct", correct, dtype=pl.Boolean),  # typed when empty too (a shard past the pool's end)
     )
 
 
